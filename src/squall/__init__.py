@@ -1,0 +1,16 @@
+"""squall: a fast asyncio HTTP server and web framework with aiohttp.web's API.
+
+``import squall`` makes ``squall.web`` available, so ``squall.web.Application()`` works without a
+separate ``import squall.web``. When uvloop is installed, importing squall also makes it the event
+loop policy (set ``SQUALL_NO_UVLOOP=1`` to keep asyncio's own loop); see docs/guide.md.
+"""
+
+__version__ = "0.1.0"
+
+from ._loop import install_uvloop  # noqa: E402
+
+install_uvloop()
+
+from . import web  # noqa: E402
+
+__all__ = ("__version__", "web")

@@ -1,0 +1,33 @@
+"""Limits and timeouts of one server, with the defaults we document in docs/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Limits:
+    """Bounds on what one connection may send and how long it may take.
+
+    Sizes follow aiohttp where aiohttp has the knob (8190-byte request line and header field,
+    75 s keep-alive); the header-read timeout and the head/pipeline bounds are squall's own.
+    """
+
+    max_line_size: int = 8190
+    """Longest request line (method, target and version) in bytes; beyond it: 414."""
+    max_field_size: int = 8190
+    """Longest single header field (name and value) in bytes; beyond it: 431."""
+    max_headers: int = 128
+    """Most header fields in one request; beyond it: 431."""
+    max_head_size: int = 65536
+    """Most bytes of request head (line and all fields) in total; beyond it: 431."""
+    keepalive_timeout: float = 75.0
+    """Seconds an idle keep-alive connection is kept open."""
+    header_timeout: float = 20.0
+    """Seconds a client has to send a whole request head once it started one."""
+    max_pipeline: int = 16
+    """Parsed requests queued behind the running one before reading pauses."""
+    read_high_water: int = 256 * 1024
+    """Unread request-body bytes buffered before reading from the socket pauses."""
+    shutdown_timeout: float = 60.0
+    """Seconds graceful shutdown waits for in-flight requests before cancelling them."""

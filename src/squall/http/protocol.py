@@ -1,0 +1,551 @@
+"""HttpProtocol: one asyncio Protocol per connection, driving the httptools parser.
+
+The parser calls back into this object (``on_url``, ``on_header``...). Each complete request head
+becomes a :class:`RawRequest` handed to the server's handler, which returns a coroutine. The
+coroutine is started eagerly; only if it suspends does it continue in a Task. Pipelined requests
+wait in a bounded queue and are answered in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Coroutine, Generator
+from typing import TYPE_CHECKING, Any
+
+import httptools
+
+from .errors import BadRequest, RequestPayloadError, classify_parse_error, error_response
+from .message import RawRequest
+from .streams import EMPTY_PAYLOAD, StreamReader
+
+if TYPE_CHECKING:
+    from .server import HttpServer
+
+log = logging.getLogger("squall.server")
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_LINGER = 2.0  # seconds to keep reading after a closing answer, so the client sees it (no RST)
+
+# Reasons reading from the socket is paused; reading resumes when none is left.
+_PAUSE_PIPELINE = 1
+_PAUSE_BODY = 2
+_PAUSE_WRITE = 4
+
+
+class _Resume:
+    """Continue a coroutine that was started eagerly and suspended on ``waiting``."""
+
+    __slots__ = ("coro", "waiting")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+        self.coro = coro
+        self.waiting = waiting
+
+    def __await__(self) -> Generator[Any, None, None]:
+        coro = self.coro
+        waiting = self.waiting
+        self.waiting = None
+        while True:
+            try:
+                yield waiting
+            except BaseException as exc:  # cancellation or a throw(): forward it
+                try:
+                    waiting = coro.throw(exc)
+                except StopIteration:
+                    return
+                continue
+            try:
+                waiting = coro.send(None)
+            except StopIteration:
+                return
+
+
+async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    await _Resume(coro, waiting)
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One HTTP/1.x connection."""
+
+    __slots__ = (
+        "_active",
+        "_closing",
+        "_cur",
+        "_deadline",
+        "_discarding",
+        "_drain_waiters",
+        "_handler",
+        "_head_bytes",
+        "_headers",
+        "_in_head",
+        "_limits",
+        "_lingering",
+        "_loop",
+        "_parser",
+        "_paused",
+        "_pending_error",
+        "_pipeline",
+        "_server",
+        "_task",
+        "_transport",
+        "_url",
+        "_wrote",
+        "peername",
+        "sockname",
+    )
+
+    def __init__(self, server: HttpServer) -> None:
+        self._server = server
+        self._loop = server.loop
+        self._limits = server.limits
+        self._handler = server.handler
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._in_head = False
+        self._head_bytes = 0
+        self._cur: RawRequest | None = None
+        self._active: RawRequest | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pipeline: deque[RawRequest] = deque()
+        self._pending_error: BadRequest | None = None
+        self._closing = False
+        self._lingering = False
+        self._discarding = False
+        self._paused = 0
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._deadline = 0.0
+        self._wrote = False
+        self.peername: Any = None
+        self.sockname: Any = None
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # uvloop's are not subclasses
+        self.peername = transport.get_extra_info("peername")
+        self.sockname = transport.get_extra_info("sockname")
+        self._deadline = self._server.now + self._limits.header_timeout
+        self._server.connections.add(self)
+        if self._server.closing:
+            self._close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._closing = True
+        self._transport = None
+        self._server.connections.discard(self)
+        lost = ConnectionResetError("Connection lost")
+        for fut in self._drain_waiters:
+            if not fut.done():
+                fut.set_exception(lost)
+        self._drain_waiters.clear()
+        for req in (self._active, self._cur, *self._pipeline):
+            if req is not None and not req.body.is_eof():
+                req.body.set_exception(RequestPayloadError("Connection lost"))
+        self._pipeline.clear()
+        self._cur = None
+        task = self._task
+        if task is not None and self._server.handler_cancellation:
+            task.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering or self._closing:
+            return
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > self._limits.max_head_size:
+                self._refuse(BadRequest(431, "Request header fields too large"))
+                return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._on_upgrade()
+        except httptools.HttpParserCallbackError as exc:
+            err = exc.__context__
+            if isinstance(err, BadRequest):
+                self._refuse(err)
+            elif isinstance(err, (KeyboardInterrupt, SystemExit)):
+                raise err from None
+            else:  # a bug of ours in a callback: never let it reach the loop
+                log.error("Error while parsing a request", exc_info=err)
+                self._refuse(BadRequest(400, "Malformed request"))
+        except httptools.HttpParserError as exc:
+            message = str(exc)
+            if message.startswith("Data after"):
+                # Bytes after a request that closes the connection: answer it, read no more.
+                self._pause(_PAUSE_PIPELINE)
+                if self._active is None and not self._pipeline:
+                    self._close()
+            else:
+                self._refuse(classify_parse_error(message, data))
+
+    def eof_received(self) -> bool | None:
+        cur = self._cur
+        if cur is not None and not cur.body.is_eof():
+            cur.body.set_exception(RequestPayloadError("Request body cut short"))
+        # Keep the write side open so the responses in flight can still be sent.
+        return self._active is not None or bool(self._pipeline)
+
+    def pause_writing(self) -> None:
+        self._paused |= _PAUSE_WRITE
+
+    def resume_writing(self) -> None:
+        self._paused &= ~_PAUSE_WRITE
+        waiters = self._drain_waiters
+        self._drain_waiters = []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    # -- httptools callbacks --------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._in_head = True
+        self._head_bytes = 0
+        self._deadline = self._server.now + self._limits.header_timeout
+
+    def on_url(self, url: bytes) -> None:
+        url = self._url + url if self._url else url
+        if len(url) > self._limits.max_line_size:
+            raise BadRequest(414, "Request target too long")
+        self._url = url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        headers = self._headers
+        if value and value[-1] in (32, 9):  # llhttp keeps trailing whitespace
+            value = value.rstrip(b" \t")
+        if len(name) + len(value) > self._limits.max_field_size:
+            raise BadRequest(431, "Request header field too large")
+        if len(headers) >= self._limits.max_headers:
+            raise BadRequest(431, "Too many request header fields")
+        headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        self._in_head = False
+        self._deadline = 0.0
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise BadRequest(505, "HTTP version not supported")
+        headers = self._headers
+        self._headers = []  # trailers of a chunked body land there, never in the request
+        host = 0
+        chunked = False
+        has_length = False
+        expect = False
+        for name, value in headers:
+            if len(name) == 4 and name.lower() == b"host":
+                host += 1
+            elif len(name) == 17 and name.lower() == b"transfer-encoding":
+                chunked = True
+                _check_transfer_encoding(value, version)
+            elif len(name) == 14 and name.lower() == b"content-length":
+                has_length = value != b"0"
+            elif len(name) == 6 and name.lower() == b"expect":
+                if value.lower() != b"100-continue":
+                    raise BadRequest(417, "Only 100-continue is supported in Expect")
+                expect = True
+        if host > 1 or (host == 0 and version == "1.1"):
+            raise BadRequest(400, "Missing or duplicated Host header")
+        url = self._url
+        if not url.startswith(b"/"):
+            _check_target_form(url, parser.get_method())
+        if chunked or (has_length and parser.get_method() != b"HEAD"):
+            body: StreamReader = StreamReader(self, self._limits.read_high_water)
+            if expect and version == "1.1":
+                body.set_continue(self._send_continue)
+        else:
+            body = EMPTY_PAYLOAD
+            expect = False
+        upgrade = parser.should_upgrade()
+        req = RawRequest(
+            parser.get_method().decode("ascii"),
+            url,
+            version,
+            headers,
+            # Upgrades are not taken yet: answer over HTTP/1.1, then close.
+            parser.should_keep_alive() and not upgrade and not self._server.closing,
+            upgrade,
+            expect,
+            body,
+        )
+        self._cur = req
+        if body is not EMPTY_PAYLOAD:
+            # Bodies stream to the handler: start it now, before the body has arrived.
+            self._dispatch(req)
+
+    def on_body(self, body: bytes) -> None:
+        cur = self._cur
+        if cur is not None and not self._discarding:
+            cur.body.feed_data(body)
+
+    def on_message_complete(self) -> None:
+        req = self._cur
+        if req is None:
+            return
+        self._cur = None
+        if req.body is EMPTY_PAYLOAD:
+            self._dispatch(req)
+        else:
+            req.body.feed_eof()
+            if self._discarding:
+                self._discarding = False
+                if self._active is None and not self._pipeline:
+                    self._deadline = self._server.now + self._limits.keepalive_timeout
+
+    # -- running handlers -----------------------------------------------------------------
+
+    def _dispatch(self, req: RawRequest) -> None:
+        if self._closing:
+            return
+        if self._active is None and not self._pipeline:
+            self._start(req)
+            return
+        self._pipeline.append(req)
+        if len(self._pipeline) >= self._limits.max_pipeline:
+            self._pause(_PAUSE_PIPELINE)
+
+    def _start(self, req: RawRequest) -> None:
+        """Run ``req`` and then whatever is queued behind it, until one suspends."""
+        while True:
+            if not self._run(req):
+                return  # suspended: the Task's done callback carries on
+            if not self._finish(req):
+                return
+            if not self._pipeline:
+                self._idle()
+                return
+            req = self._pipeline.popleft()
+            self._unpause(_PAUSE_PIPELINE)
+
+    def _run(self, req: RawRequest) -> bool:
+        """Start the handler eagerly; True if it finished without suspending."""
+        self._active = req
+        self._wrote = False
+        coro = self._handler(req, self)
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return True
+        except BaseException as exc:
+            self._handler_crashed(exc)
+            return True
+        task = self._loop.create_task(_resume(coro, waiting))
+        self._task = task
+        task.add_done_callback(self._task_done)
+        return False
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._task = None
+        req = self._active
+        if req is None:
+            return
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is not None:
+                self._handler_crashed(exc)
+        if self._transport is None:
+            self._active = None
+            return
+        if self._finish(req):
+            if self._pipeline:
+                nxt = self._pipeline.popleft()
+                self._unpause(_PAUSE_PIPELINE)
+                self._start(nxt)
+            else:
+                self._idle()
+
+    def _handler_crashed(self, exc: BaseException) -> None:
+        """Last line of defence: the application layer let an exception out."""
+        log.error("Unhandled exception in request handler", exc_info=exc)
+        req = self._active
+        if req is not None:
+            req.keep_alive = False
+        if not self._wrote and self._transport is not None:
+            self.write(error_response(500, "Internal Server Error"))
+
+    def _finish(self, req: RawRequest) -> bool:
+        """The response to ``req`` is complete; True if the connection stays open."""
+        self._active = None
+        if self._closing:
+            return False
+        if not req.keep_alive:
+            self._close()
+            return False
+        body = req.body
+        if not body.is_eof():
+            if body._continue is not None:
+                # The client is waiting for 100 Continue that will never come: don't read on.
+                self._close()
+                return False
+            # The handler did not read the whole body: drop the rest as it arrives.
+            self._discarding = True
+            body.feed_eof()
+            body._buffer.clear()
+            body._size = 0
+            self._unpause(_PAUSE_BODY)
+        return True
+
+    def _idle(self) -> None:
+        if self._pending_error is not None:
+            self._answer_error(self._pending_error)
+        elif self._cur is None and not self._discarding:
+            self._deadline = self._server.now + self._limits.keepalive_timeout
+
+    # -- what handlers call ---------------------------------------------------------------
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        return self._transport
+
+    def write(self, data: bytes) -> None:
+        """Write response bytes; raises ConnectionResetError once the client has gone."""
+        transport = self._transport
+        if transport is None:
+            raise ConnectionResetError("Cannot write to closing transport")
+        self._wrote = True
+        transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark."""
+        if self._transport is None:
+            raise ConnectionResetError("Connection lost")
+        if not self._paused & _PAUSE_WRITE:
+            return
+        fut = self._loop.create_future()
+        self._drain_waiters.append(fut)
+        await fut
+
+    def _send_continue(self) -> None:
+        transport = self._transport
+        if transport is not None and not self._wrote:
+            transport.write(_CONTINUE)
+
+    # -- flow control ---------------------------------------------------------------------
+
+    def pause_reading_body(self) -> None:
+        self._pause(_PAUSE_BODY)
+
+    def resume_reading_body(self) -> None:
+        self._unpause(_PAUSE_BODY)
+
+    def _pause(self, reason: int) -> None:
+        was = self._paused & (_PAUSE_PIPELINE | _PAUSE_BODY)
+        self._paused |= reason
+        if not was and self._transport is not None:
+            self._transport.pause_reading()
+
+    def _unpause(self, reason: int) -> None:
+        if not self._paused & reason:
+            return
+        self._paused &= ~reason
+        if not self._paused & (_PAUSE_PIPELINE | _PAUSE_BODY) and self._transport is not None:
+            self._transport.resume_reading()
+
+    # -- errors, timeouts and closing -----------------------------------------------------
+
+    def _refuse(self, err: BadRequest) -> None:
+        """Stop reading; answer ``err`` once the responses already owed are sent."""
+        self._pause(_PAUSE_PIPELINE)
+        cur = self._cur
+        if cur is not None and cur.body is not EMPTY_PAYLOAD:
+            # The head was fine and its handler is running or queued: its body is what broke.
+            cur.body.set_exception(RequestPayloadError(err.detail))
+            cur.keep_alive = False
+            self._cur = None
+            return
+        self._cur = None
+        if self._active is None and not self._pipeline:
+            self._answer_error(err)
+        else:
+            self._pending_error = err
+
+    def _answer_error(self, err: BadRequest) -> None:
+        self._pending_error = None
+        if self._transport is not None:
+            self._transport.write(error_response(err.status, err.detail))
+        self._close()
+
+    def _on_upgrade(self) -> None:
+        # The parser completed the request (keep_alive is off for it) and stopped at the bytes
+        # of the other protocol: read nothing more, so they are never taken for a request.
+        self._pause(_PAUSE_PIPELINE)
+        if self._active is None and not self._pipeline:
+            self._close()
+
+    def on_timeout(self, now: float) -> None:
+        """Called by the server's tick once ``_deadline`` has passed."""
+        self._deadline = 0.0
+        transport = self._transport
+        if transport is None:
+            return
+        if self._lingering:
+            transport.close()
+        elif self._in_head:
+            self._answer_error(BadRequest(408, "Request head not received in time"))
+        elif self._active is None:
+            self._close()
+
+    def _close(self) -> None:
+        """Close gracefully: stop reading new requests, half-close, then linger briefly."""
+        if self._closing:
+            return
+        self._closing = True
+        transport = self._transport
+        if transport is None:
+            return
+        if transport.can_write_eof():
+            try:
+                transport.write_eof()
+            except OSError:
+                transport.close()
+                return
+            self._lingering = True
+            self._deadline = self._server.now + _LINGER
+            if self._paused:
+                self._paused = 0
+                transport.resume_reading()
+        else:
+            transport.close()
+
+    def shutdown(self) -> None:
+        """Server shutdown: close now if idle, else after the responses in flight."""
+        for req in (self._active, *self._pipeline):
+            if req is not None:
+                req.keep_alive = False
+        if self._active is None and not self._pipeline:
+            self._close()
+
+    def abort(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._transport is not None:
+            self._transport.abort()
+
+
+def _check_transfer_encoding(value: bytes, version: str) -> None:
+    if version == "1.0":
+        raise BadRequest(400, "Transfer-Encoding in an HTTP/1.0 request")
+    codings = [c.strip().lower() for c in value.split(b",")]
+    if codings[-1] != b"chunked" or codings.count(b"chunked") != 1:
+        raise BadRequest(400, "Transfer-Encoding must end with chunked, once")
+    if len(codings) > 1:
+        raise BadRequest(501, "Transfer coding not implemented")
+
+
+def _check_target_form(url: bytes, method: bytes) -> None:
+    """Non-origin request targets: absolute-form, authority-form (CONNECT), asterisk (OPTIONS)."""
+    if url == b"*":
+        if method != b"OPTIONS":
+            raise BadRequest(400, "Asterisk-form target is only for OPTIONS")
+        return
+    if method == b"CONNECT":
+        return
+    lower = url[:8].lower()
+    if not (lower.startswith(b"http://") or lower.startswith(b"https://")):
+        raise BadRequest(400, "Invalid request target")

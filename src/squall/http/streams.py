@@ -1,0 +1,305 @@
+"""StreamReader: a request body as aiohttp's ``request.content``, with read-side backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+
+class EofStream(Exception):
+    """Raised by ``readchunk``-style loops internally when the stream has ended."""
+
+
+class FlowControl(Protocol):
+    """What a stream needs from its connection: pause and resume reading the socket."""
+
+    def pause_reading_body(self) -> None: ...
+    def resume_reading_body(self) -> None: ...
+
+
+class StreamReader:
+    """Buffered body bytes fed by the protocol and read by the handler.
+
+    The API is aiohttp's ``StreamReader`` (``read``, ``readany``, ``readexactly``, ``readline``,
+    ``readchunk``, the ``iter_*`` helpers). When more than ``high_water`` bytes are buffered the
+    connection stops reading the socket until the handler has consumed half of them.
+    """
+
+    __slots__ = (
+        "_buffer",
+        "_continue",
+        "_eof",
+        "_eof_waiters",
+        "_exception",
+        "_flow",
+        "_high_water",
+        "_low_water",
+        "_paused",
+        "_size",
+        "_total",
+        "_waiter",
+    )
+
+    def __init__(self, flow: FlowControl | None, high_water: int = 2**18) -> None:
+        self._flow = flow
+        self._high_water = high_water
+        self._low_water = high_water // 2
+        self._buffer: deque[bytes] = deque()
+        self._size = 0
+        self._total = 0
+        self._eof = False
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._eof_waiters: list[asyncio.Future[None]] = []
+        self._exception: BaseException | None = None
+        self._continue: Callable[[], None] | None = None
+
+    def __repr__(self) -> str:
+        state = "eof" if self._eof else f"{self._size} bytes"
+        return f"<StreamReader {state}>"
+
+    # -- the producer side (the protocol) -------------------------------------------------
+
+    def set_continue(self, send_continue: Callable[[], None]) -> None:
+        """Arrange for ``100 Continue`` to be sent the first time the reader waits for data."""
+        self._continue = send_continue
+
+    def feed_data(self, data: bytes) -> None:
+        if not data:
+            return
+        self._buffer.append(data)
+        self._size += len(data)
+        self._total += len(data)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._size > self._high_water and not self._paused and self._flow is not None:
+            self._paused = True
+            self._flow.pause_reading_body()
+
+    def feed_eof(self) -> None:
+        self._eof = True
+        self._continue = None
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        for fut in self._eof_waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self._eof_waiters.clear()
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._exception = exc
+        self._continue = None
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_exception(exc)
+        for fut in self._eof_waiters:
+            if not fut.done():
+                fut.set_exception(exc)
+        self._eof_waiters.clear()
+
+    def exception(self) -> BaseException | None:
+        return self._exception
+
+    # -- state ----------------------------------------------------------------------------
+
+    def is_eof(self) -> bool:
+        """True once the body has been fully received (bytes may still be buffered)."""
+        return self._eof
+
+    def at_eof(self) -> bool:
+        """True once the body has been fully received and fully read."""
+        return self._eof and not self._buffer
+
+    @property
+    def total_bytes(self) -> int:
+        return self._total
+
+    async def wait_eof(self) -> None:
+        if self._eof:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._eof_waiters.append(fut)
+        await fut
+
+    # -- the consumer side (the handler) --------------------------------------------------
+
+    async def _wait(self) -> None:
+        if self._exception is not None:
+            raise self._exception
+        send_continue = self._continue
+        if send_continue is not None:
+            self._continue = None
+            send_continue()
+        fut = asyncio.get_running_loop().create_future()
+        self._waiter = fut
+        try:
+            await fut
+        finally:
+            self._waiter = None
+
+    def _take(self, n: int) -> bytes:
+        """Remove and return up to ``n`` bytes (all if ``n < 0``) from the buffer."""
+        buf = self._buffer
+        if n < 0 or n >= self._size:
+            data = buf[0] if len(buf) == 1 else b"".join(buf)
+            buf.clear()
+        else:
+            first = buf[0]
+            if len(first) > n:
+                data = first[:n]
+                buf[0] = first[n:]
+            else:
+                parts = []
+                need = n
+                while need:
+                    chunk = buf[0]
+                    if len(chunk) <= need:
+                        parts.append(buf.popleft())
+                        need -= len(chunk)
+                    else:
+                        parts.append(chunk[:need])
+                        buf[0] = chunk[need:]
+                        need = 0
+                data = b"".join(parts)
+        self._size -= len(data)
+        if self._paused and self._size <= self._low_water and self._flow is not None:
+            self._paused = False
+            self._flow.resume_reading_body()
+        return data
+
+    def read_nowait(self, n: int = -1) -> bytes:
+        if self._exception is not None:
+            raise self._exception
+        return self._take(n) if self._buffer else b""
+
+    async def read(self, n: int = -1) -> bytes:
+        """Read up to ``n`` bytes, or everything until EOF when ``n`` is -1."""
+        if n == 0:
+            return b""
+        if n < 0:
+            while not self._eof:
+                await self._wait()
+            if self._exception is not None:
+                raise self._exception
+            return self._take(-1) if self._buffer else b""
+        while not self._buffer and not self._eof:
+            await self._wait()
+        return self.read_nowait(n)
+
+    async def readany(self) -> bytes:
+        """Read whatever is buffered, waiting for at least one byte unless at EOF."""
+        while not self._buffer and not self._eof:
+            await self._wait()
+        return self.read_nowait(-1)
+
+    async def readchunk(self) -> tuple[bytes, bool]:
+        """Read the next received piece; the flag is aiohttp's end-of-HTTP-chunk marker."""
+        while not self._buffer and not self._eof:
+            await self._wait()
+        if not self._buffer:
+            return b"", False
+        return self._take(len(self._buffer[0])), False
+
+    async def readexactly(self, n: int) -> bytes:
+        while self._size < n and not self._eof:
+            await self._wait()
+        if self._size < n:
+            partial = self._take(-1) if self._buffer else b""
+            raise asyncio.IncompleteReadError(partial, n)
+        return self._take(n)
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        if not separator:
+            raise ValueError("Separator should be at least one-byte string")
+        while True:
+            if self._buffer:
+                joined = b"".join(self._buffer)
+                self._buffer.clear()
+                self._buffer.append(joined)
+                idx = joined.find(separator)
+                if idx >= 0:
+                    return self._take(idx + len(separator))
+                if self._size > self._high_water:
+                    raise ValueError("Chunk too big")
+            if self._eof:
+                return self._take(-1) if self._buffer else b""
+            await self._wait()
+
+    async def readline(self) -> bytes:
+        return await self.readuntil(b"\n")
+
+    def iter_chunked(self, n: int) -> AsyncIterator[bytes]:
+        """Yield pieces of at most ``n`` bytes."""
+        return _Iter(lambda: self.read(n))
+
+    def iter_any(self) -> AsyncIterator[bytes]:
+        """Yield pieces as they arrive."""
+        return _Iter(self.readany)
+
+    def iter_chunks(self) -> AsyncIterator[tuple[bytes, bool]]:
+        """Yield ``(data, end_of_http_chunk)`` pairs as ``readchunk`` returns them."""
+        return _ChunkIter(self)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _Iter(self.readline)
+
+
+class _Iter:
+    __slots__ = ("_read",)
+
+    def __init__(self, read: Callable[[], object]) -> None:
+        self._read = read
+
+    def __aiter__(self) -> _Iter:
+        return self
+
+    async def __anext__(self) -> bytes:
+        data: bytes = await self._read()  # type: ignore[misc]
+        if not data:
+            raise StopAsyncIteration
+        return data
+
+
+class _ChunkIter:
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: StreamReader) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> _ChunkIter:
+        return self
+
+    async def __anext__(self) -> tuple[bytes, bool]:
+        data, end = await self._stream.readchunk()
+        if not data and not end:
+            raise StopAsyncIteration
+        return data, end
+
+
+class _EmptyStreamReader(StreamReader):
+    """The body of a request that has none: always at EOF, shared by all such requests."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self._eof = True
+
+    def feed_data(self, data: bytes) -> None:  # pragma: no cover - never fed
+        raise RuntimeError("EMPTY_PAYLOAD cannot be fed")
+
+    def feed_eof(self) -> None:
+        pass
+
+
+EMPTY_PAYLOAD: StreamReader = _EmptyStreamReader()

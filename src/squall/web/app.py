@@ -1,0 +1,354 @@
+"""Application: the router, middlewares, shared state and the lifecycle signals."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, MutableMapping
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
+
+from .middlewares import Handler, compose
+from .routing import AbstractResource, UrlDispatcher, UrlMappingMatchInfo
+
+if TYPE_CHECKING:
+    from .routing import AbstractRoute
+
+__all__ = ("AppKey", "Application", "CleanupError", "NotAppKeyWarning")
+
+web_logger = logging.getLogger("squall.web")
+
+_T = TypeVar("_T")
+
+
+class NotAppKeyWarning(UserWarning):
+    """A plain string was used as an application key (use AppKey for type safety)."""
+
+
+class AppKey(Generic[_T]):
+    """A typed key for application state: ``app[KEY] = value``."""
+
+    __slots__ = ("_name", "_t", "__orig_class__")
+
+    def __init__(self, name: str, t: type[_T] | None = None) -> None:
+        self._name = name
+        self._t = t
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, AppKey):
+            return self._name < other._name
+        return True
+
+    def __repr__(self) -> str:
+        t = self._t
+        if t is None:
+            orig = getattr(self, "__orig_class__", None)
+            t = orig.__args__[0] if orig is not None else None
+        type_name = "<<Unknown>>" if t is None else getattr(t, "__qualname__", repr(t))
+        return f"<AppKey({self._name}, type={type_name})>"
+
+
+class Signal(list[Callable[..., Awaitable[Any]]]):
+    """A list of async callbacks, frozen with its application: ``await signal.send(...)``."""
+
+    __slots__ = ("_frozen", "_owner")
+
+    def __init__(self, owner: object) -> None:
+        super().__init__()
+        self._owner = owner
+        self._frozen = False
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    def freeze(self) -> None:
+        self._frozen = True
+
+    def _check(self) -> None:
+        if self._frozen:
+            raise RuntimeError("Cannot modify frozen list.")
+
+    def append(self, item: Callable[..., Awaitable[Any]]) -> None:
+        self._check()
+        super().append(item)
+
+    def insert(self, index: Any, item: Callable[..., Awaitable[Any]]) -> None:
+        self._check()
+        super().insert(index, item)
+
+    def extend(self, items: Iterable[Callable[..., Awaitable[Any]]]) -> None:
+        self._check()
+        super().extend(items)
+
+    def remove(self, item: Callable[..., Awaitable[Any]]) -> None:
+        self._check()
+        super().remove(item)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._check()
+        super().__setitem__(index, value)
+
+    def __delitem__(self, index: Any) -> None:
+        self._check()
+        super().__delitem__(index)
+
+    def __iadd__(self, items: Iterable[Callable[..., Awaitable[Any]]]) -> Signal:  # type: ignore[override]
+        self._check()
+        super().__iadd__(items)
+        return self
+
+    async def send(self, *args: Any, **kwargs: Any) -> None:
+        if not self._frozen:
+            raise RuntimeError("Cannot send non-frozen signal.")
+        for receiver in self:
+            await receiver(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Signal owner={self._owner}, frozen={self._frozen}, {list(self)!r}>"
+
+
+class CleanupError(RuntimeError):
+    """One or more cleanup_ctx exits raised."""
+
+    @property
+    def exceptions(self) -> list[BaseException]:
+        return cast(list[BaseException], self.args[1])
+
+
+class CleanupContext(Signal):
+    """``app.cleanup_ctx``: async generators run to their yield on startup, resumed on cleanup."""
+
+    __slots__ = ("_exits",)
+
+    def __init__(self, owner: object) -> None:
+        super().__init__(owner)
+        self._exits: list[AsyncIterator[None] | AbstractAsyncContextManager[None]] = []
+
+    async def _on_startup(self, app: Application) -> None:
+        for cb in self:
+            ctx = cb(app)
+            if hasattr(ctx, "__aenter__"):
+                await ctx.__aenter__()
+            else:
+                await ctx.__anext__()
+            self._exits.append(ctx)
+
+    async def _on_cleanup(self, app: Application) -> None:
+        errors: list[BaseException] = []
+        for ctx in reversed(self._exits):
+            try:
+                if hasattr(ctx, "__aexit__"):
+                    await ctx.__aexit__(None, None, None)
+                else:
+                    await ctx.__anext__()  # type: ignore[union-attr]
+            except StopAsyncIteration:
+                pass
+            except (Exception, asyncio_cancelled()) as exc:
+                errors.append(exc)
+            else:
+                if not hasattr(ctx, "__aexit__"):
+                    errors.append(RuntimeError(f"{ctx!r} has more than one 'yield'"))
+        self._exits.clear()
+        if errors:
+            if len(errors) == 1:
+                raise errors[0]
+            raise CleanupError("Multiple errors on cleanup stage", errors)
+
+
+def asyncio_cancelled() -> type[BaseException]:
+    import asyncio
+
+    return asyncio.CancelledError
+
+
+class Application(MutableMapping[str | AppKey[Any], Any]):
+    """A web application: ``app.router``, ``app.middlewares``, ``app[key]``, lifecycle signals."""
+
+    def __init__(
+        self,
+        *,
+        logger: logging.Logger = web_logger,
+        middlewares: Iterable[Any] = (),
+        handler_args: dict[str, Any] | None = None,
+        client_max_size: int = 1024**2,
+        loop: Any = None,
+        debug: Any = ...,
+    ) -> None:
+        self._router = UrlDispatcher()
+        self._handler_args = handler_args
+        self.logger = logger
+        self._middlewares: list[Any] = list(middlewares)
+        self._middlewares_frozen = False
+        self._state: dict[str | AppKey[Any], Any] = {}
+        self._frozen = False
+        self._pre_frozen = False
+        self._subapps: list[Application] = []
+        self._on_response_prepare = Signal(self)
+        self._on_startup = Signal(self)
+        self._on_shutdown = Signal(self)
+        self._on_cleanup = Signal(self)
+        self._cleanup_ctx = CleanupContext(self)
+        self._on_startup.append(self._cleanup_ctx._on_startup)
+        self._on_cleanup.append(self._cleanup_ctx._on_cleanup)
+        self._client_max_size = client_max_size
+        self._composed: dict[Any, Handler] = {}
+        self._run_middlewares = True
+
+    def __init_subclass__(cls: type[Application]) -> None:
+        warnings.warn(
+            f"Inheritance class {cls.__name__} from web.Application is discouraged",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+
+    # -- state ----------------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    @overload  # type: ignore[override]
+    def __getitem__(self, key: AppKey[_T]) -> _T: ...
+    @overload
+    def __getitem__(self, key: str) -> Any: ...
+    def __getitem__(self, key: str | AppKey[_T]) -> Any:
+        return self._state[key]
+
+    def _check_frozen(self) -> None:
+        if self._frozen:
+            raise RuntimeError(
+                "Changing state of started or joined application is forbidden"
+            )
+
+    def __setitem__(self, key: str | AppKey[Any], value: Any) -> None:
+        self._check_frozen()
+        if not isinstance(key, AppKey):
+            warnings.warn(
+                "It is recommended to use web.AppKey instances for keys.\n"
+                + "https://docs.aiohttp.org/en/stable/web_advanced.html#application-s-config",
+                category=NotAppKeyWarning,
+                stacklevel=2,
+            )
+        self._state[key] = value
+
+    def __delitem__(self, key: str | AppKey[Any]) -> None:
+        self._check_frozen()
+        del self._state[key]
+
+    def __len__(self) -> int:
+        return len(self._state)
+
+    def __iter__(self) -> Iterator[str | AppKey[Any]]:
+        return iter(self._state)
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return f"<Application 0x{id(self):x}>"
+
+    # -- configuration --------------------------------------------------------------------
+
+    @property
+    def router(self) -> UrlDispatcher:
+        return self._router
+
+    @property
+    def middlewares(self) -> list[Any]:
+        return self._middlewares
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    @property
+    def pre_frozen(self) -> bool:
+        return self._pre_frozen
+
+    @property
+    def on_response_prepare(self) -> Signal:
+        return self._on_response_prepare
+
+    @property
+    def on_startup(self) -> Signal:
+        return self._on_startup
+
+    @property
+    def on_shutdown(self) -> Signal:
+        return self._on_shutdown
+
+    @property
+    def on_cleanup(self) -> Signal:
+        return self._on_cleanup
+
+    @property
+    def cleanup_ctx(self) -> CleanupContext:
+        return self._cleanup_ctx
+
+    @property
+    def debug(self) -> bool:
+        return False
+
+    @property
+    def client_max_size(self) -> int:
+        return self._client_max_size
+
+    def add_routes(self, routes: Iterable[Any]) -> list[AbstractRoute]:
+        return self.router.add_routes(routes)
+
+    def pre_freeze(self) -> None:
+        if self._pre_frozen:
+            return
+        self._pre_frozen = True
+        self._middlewares_frozen = True
+        self._on_response_prepare.freeze()
+        self._router.freeze()
+        self._on_startup.freeze()
+        self._on_shutdown.freeze()
+        self._on_cleanup.freeze()
+        self._cleanup_ctx.freeze()
+        self._middlewares = tuple(self._middlewares)  # type: ignore[assignment]
+
+    def freeze(self) -> None:
+        if self._frozen:
+            return
+        self.pre_freeze()
+        self._frozen = True
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Run ``on_startup`` (and the ``cleanup_ctx`` enter halves)."""
+        await self.on_startup.send(self)
+
+    async def shutdown(self) -> None:
+        """Run ``on_shutdown``."""
+        await self.on_shutdown.send(self)
+
+    async def cleanup(self) -> None:
+        """Run ``on_cleanup`` (and the ``cleanup_ctx`` exit halves)."""
+        if self.on_cleanup.frozen:
+            await self.on_cleanup.send(self)
+        else:
+            await self._cleanup_ctx._on_cleanup(self)
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _handler_for(self, match_info: UrlMappingMatchInfo) -> Handler:
+        """The route's handler wrapped in this application's middlewares, composed once."""
+        handler = match_info.route.handler
+        composed = self._composed.get(handler)
+        if composed is None:
+            composed = compose(handler, self._middlewares) if self._middlewares else handler
+            if match_info.http_exception is None:
+                self._composed[handler] = composed
+        return composed
+
+    def _resource_count(self) -> int:
+        return len(self._router._resources)
+
+    def _resources(self) -> list[AbstractResource]:
+        return self._router.resources()

@@ -1,0 +1,104 @@
+"""The bridge from the wire to an Application: one coroutine per request.
+
+``AppHandler(raw, conn)`` builds the Request, resolves the route, runs the composed middleware
+chain and the handler, and writes the response. Every exception ends here as a response: an
+HTTPException as itself, a broken body as 400, anything else as 500 with the traceback logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..http.errors import RequestPayloadError
+from .exceptions import HTTPBadRequest, HTTPException, HTTPInternalServerError
+from .request import Request
+from .response import Response, StreamResponse
+
+if TYPE_CHECKING:
+    from ..http.message import RawRequest
+    from ..http.protocol import HttpProtocol
+    from .access_log import AccessLogger
+    from .app import Application
+
+server_logger = logging.getLogger("squall.server")
+
+
+class AppHandler:
+    """What :class:`~squall.http.HttpServer` calls for each request of one Application."""
+
+    __slots__ = ("_access_log", "_app", "_client_max_size", "_resolve")
+
+    def __init__(self, app: Application, access_log: AccessLogger | None = None) -> None:
+        self._app = app
+        self._client_max_size = app._client_max_size
+        self._resolve = app.router._resolve
+        self._access_log = access_log
+
+    async def __call__(self, raw: RawRequest, conn: HttpProtocol) -> None:
+        access_log = self._access_log
+        start = time.perf_counter() if access_log is not None and access_log.enabled else 0.0
+        request = Request(raw, conn, self._app, self._client_max_size)
+        try:
+            resp = await self._handle(request)
+        except Exception as exc:  # the handler's own response could not be made
+            resp = self._error_response(request, exc)
+        if not isinstance(resp, StreamResponse):
+            server_logger.error(
+                "Missing return statement on request handler %r",
+                request._match_info.handler if request._match_info else None,
+            )
+            resp = HTTPInternalServerError()
+        try:
+            if resp._req is None:
+                if type(resp) is Response or (
+                    isinstance(resp, HTTPException)
+                    and type(resp).prepare is Response.prepare
+                    and type(resp).write_eof is Response.write_eof
+                ):
+                    if request._match_info is not None and _has_prepare_hooks(request):
+                        await request._prepare_hook(resp)
+                    resp._send_whole(request)
+                else:
+                    await resp.prepare(request)
+                    await resp.write_eof()
+            elif not resp._eof_sent:
+                await resp.write_eof()
+        except (ConnectionResetError, RequestPayloadError):
+            raw.keep_alive = False
+        except Exception as exc:
+            server_logger.error("Error writing the response", exc_info=exc)
+            raw.keep_alive = False
+        if start:
+            assert access_log is not None
+            access_log.log(request, resp, time.perf_counter() - start)
+
+    async def _handle(self, request: Request) -> StreamResponse:
+        app = self._app
+        match_info = self._resolve(request._raw.method, request._path_safe)
+        match_info.add_app(app)
+        match_info.freeze()
+        request._match_info = match_info
+        try:
+            if request._raw.expect_continue:
+                expect = await match_info.expect_handler(request)
+                if expect is not None:
+                    return expect
+            return await app._handler_for(match_info)(request)
+        except HTTPException as exc:
+            return exc
+        except RequestPayloadError as exc:
+            request._raw.keep_alive = False
+            return HTTPBadRequest(text=f"Malformed request body: {exc}")
+
+    def _error_response(self, request: Request, exc: Exception) -> StreamResponse:
+        request._raw.keep_alive = False
+        self._app.logger.error("Error handling request", exc_info=exc)
+        return HTTPInternalServerError()
+
+
+def _has_prepare_hooks(request: Request) -> Any:
+    match_info = request._match_info
+    assert match_info is not None
+    return any(app.on_response_prepare for app in match_info._apps)

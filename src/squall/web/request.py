@@ -1,0 +1,445 @@
+"""BaseRequest and Request: aiohttp's request API over a RawRequest, decoded only on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Iterator, Mapping, MutableMapping
+from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import parse_qsl
+
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+from yarl import URL
+
+from ..http.errors import RequestPayloadError
+from ..http.streams import StreamReader
+from .exceptions import HTTPBadRequest, HTTPRequestEntityTooLarge
+
+if TYPE_CHECKING:
+    from ..http.message import RawRequest
+    from ..http.protocol import HttpProtocol
+    from .app import Application
+    from .response import StreamResponse
+    from .routing import UrlMappingMatchInfo
+
+__all__ = ("BaseRequest", "FileField", "HttpVersion", "Request")
+
+
+class HttpVersion(NamedTuple):
+    major: int
+    minor: int
+
+
+HttpVersion10 = HttpVersion(1, 0)
+HttpVersion11 = HttpVersion(1, 1)
+_VERSIONS = {"1.1": HttpVersion11, "1.0": HttpVersion10}
+
+
+class FileField(NamedTuple):
+    """An uploaded file in a multipart form, as aiohttp's ``FileField``."""
+
+    name: str
+    filename: str
+    file: Any
+    content_type: str
+    headers: CIMultiDictProxy[str]
+
+
+def _decode(value: bytes) -> str:
+    return value.decode("utf-8", "surrogateescape")
+
+
+class BaseRequest(MutableMapping[str, Any]):
+    """An incoming request: aiohttp's ``BaseRequest`` API."""
+
+    __slots__ = (
+        "_app",
+        "_client_max_size",
+        "_conn",
+        "_cookies",
+        "_headers",
+        "_match_info",
+        "_path",
+        "_query",
+        "_query_string",
+        "_raw",
+        "_read_bytes",
+        "_rel_url",
+        "_state",
+        "_task",
+        "_url",
+        "_post",
+    )
+
+    def __init__(
+        self,
+        raw: RawRequest,
+        conn: HttpProtocol,
+        app: Application,
+        client_max_size: int = 1024**2,
+    ) -> None:
+        self._raw = raw
+        self._conn = conn
+        self._app = app
+        self._client_max_size = client_max_size
+        self._state: dict[str, Any] | None = None
+        self._match_info: UrlMappingMatchInfo | None = None
+        self._headers: CIMultiDictProxy[str] | None = None
+        self._path: str | None = None
+        self._query_string: str | None = None
+        self._query: MultiDictProxy[str] | None = None
+        self._rel_url: URL | None = None
+        self._url: URL | None = None
+        self._cookies: Mapping[str, str] | None = None
+        self._read_bytes: bytes | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._post: MultiDictProxy[Any] | None = None
+
+    # -- the mapping interface ------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        if self._state is None:
+            raise KeyError(key)
+        return self._state[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if self._state is None:
+            self._state = {}
+        self._state[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if self._state is None:
+            raise KeyError(key)
+        del self._state[key]
+
+    def __len__(self) -> int:
+        return len(self._state) if self._state else 0
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._state or ())
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.method} {self.path} >"
+
+    # -- the request line -----------------------------------------------------------------
+
+    @property
+    def method(self) -> str:
+        return self._raw.method
+
+    @property
+    def version(self) -> HttpVersion:
+        return _VERSIONS.get(self._raw.version) or HttpVersion(
+            *map(int, self._raw.version.split("."))
+        )
+
+    @property
+    def raw_path(self) -> str:
+        """The request target as sent, percent-escapes and query included."""
+        return _decode(self._raw.target)
+
+    def _split_target(self) -> None:
+        target = self._raw.target
+        if target[:1] != b"/" or b"%" in target or b"/." in target or b"#" in target:
+            url = self.rel_url
+            self._path = url.path
+            self._query_string = url.raw_query_string
+            return
+        path, _, query = target.partition(b"?")
+        self._path = path.decode("utf-8", "surrogateescape")
+        self._query_string = query.decode("utf-8", "surrogateescape")
+
+    @property
+    def path(self) -> str:
+        """The decoded path, without the query string."""
+        if self._path is None:
+            self._split_target()
+        assert self._path is not None
+        return self._path
+
+    @property
+    def _path_safe(self) -> str:
+        """The path for routing: decoded, but an encoded slash stays ``%2F``."""
+        target = self._raw.target
+        if target[:1] == b"/" and b"%" not in target and b"/." not in target:
+            return self.path
+        return self.rel_url.path_safe
+
+    @property
+    def query_string(self) -> str:
+        if self._query_string is None:
+            self._split_target()
+        assert self._query_string is not None
+        return self._query_string
+
+    @property
+    def path_qs(self) -> str:
+        return str(self.rel_url)
+
+    @property
+    def rel_url(self) -> URL:
+        url = self._rel_url
+        if url is None:
+            target = _decode(self._raw.target)
+            if target[:1] == "/":
+                url = URL(target)
+            else:  # absolute-form (or another form), keep only path and query
+                full = URL(target)
+                url = URL.build(path=full.raw_path, query_string=full.raw_query_string, encoded=True)
+            self._rel_url = url
+        return url
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        query = self._query
+        if query is None:
+            query = self._query = MultiDictProxy(
+                MultiDict(parse_qsl(self.query_string, keep_blank_values=True))
+            )
+        return query
+
+    @property
+    def GET(self) -> MultiDictProxy[str]:  # noqa: N802 - aiohttp's name
+        return self.query
+
+    @property
+    def url(self) -> URL:
+        url = self._url
+        if url is None:
+            url = self._url = URL.build(scheme=self.scheme, authority=self.host).join(self.rel_url)
+        return url
+
+    # -- headers --------------------------------------------------------------------------
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = CIMultiDictProxy(
+                CIMultiDict([(_decode(k), _decode(v)) for k, v in self._raw.headers])
+            )
+        return headers
+
+    @property
+    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        return tuple(self._raw.headers)
+
+    @property
+    def host(self) -> str:
+        host = self.headers.get("Host")
+        if host is not None:
+            return host
+        return socket.getfqdn()
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.secure else "http"
+
+    @property
+    def secure(self) -> bool:
+        transport = self._conn.transport
+        return transport is not None and transport.get_extra_info("sslcontext") is not None
+
+    @property
+    def remote(self) -> str | None:
+        peer = self._conn.peername
+        if isinstance(peer, (list, tuple)):
+            return str(peer[0])
+        return str(peer) if peer is not None else None
+
+    @property
+    def keep_alive(self) -> bool:
+        return self._raw.keep_alive
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        return self._conn.transport
+
+    @property
+    def protocol(self) -> HttpProtocol:
+        return self._conn
+
+    @property
+    def task(self) -> asyncio.Task[Any] | None:
+        return self._task or asyncio.current_task()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._conn._loop
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        cookies = self._cookies
+        if cookies is None:
+            parsed: SimpleCookie = SimpleCookie()
+            for value in self.headers.getall("Cookie", ()):
+                try:
+                    parsed.load(value)
+                except CookieError:
+                    continue
+            cookies = self._cookies = {k: m.value for k, m in parsed.items()}
+        return cookies
+
+    @property
+    def content_type(self) -> str:
+        value = self.headers.get("Content-Type")
+        if not value:
+            return "application/octet-stream"
+        return value.partition(";")[0].strip().lower()
+
+    @property
+    def charset(self) -> str | None:
+        value = self.headers.get("Content-Type", "")
+        for param in value.split(";")[1:]:
+            key, _, val = param.partition("=")
+            if key.strip().lower() == "charset":
+                return val.strip().strip('"')
+        return None
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        return int(value) if value is not None else None
+
+    @property
+    def client_max_size(self) -> int:
+        return self._client_max_size
+
+    # -- routing and application ----------------------------------------------------------
+
+    @property
+    def match_info(self) -> UrlMappingMatchInfo:
+        assert self._match_info is not None
+        return self._match_info
+
+    @property
+    def app(self) -> Application:
+        match_info = self._match_info
+        if match_info is not None and match_info._current_app is not None:
+            return match_info._current_app
+        return self._app
+
+    @property
+    def config_dict(self) -> Mapping[Any, Any]:
+        from collections import ChainMap
+
+        apps = self.match_info.apps if self._match_info is not None else (self._app,)
+        return ChainMap(*reversed(apps))
+
+    # -- the body -------------------------------------------------------------------------
+
+    @property
+    def content(self) -> StreamReader:
+        return self._raw.body
+
+    @property
+    def body_exists(self) -> bool:
+        return not self._raw.body.is_eof() or self._raw.body.total_bytes > 0
+
+    @property
+    def can_read_body(self) -> bool:
+        return not self._raw.body.at_eof()
+
+    @property
+    def has_body(self) -> bool:
+        return self.body_exists
+
+    async def read(self) -> bytes:
+        """The whole body; 413 past ``client_max_size``."""
+        if self._read_bytes is None:
+            stream = self._raw.body
+            limit = self._client_max_size
+            declared = self._raw_content_length()
+            if limit and declared is not None and declared > limit:
+                self._raw.keep_alive = False
+                raise HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
+            chunks = []
+            size = 0
+            try:
+                while True:
+                    chunk = await stream.readany()
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if limit and size > limit:
+                        self._raw.keep_alive = False
+                        raise HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+                    chunks.append(chunk)
+            except RequestPayloadError as exc:
+                self._raw.keep_alive = False
+                raise HTTPBadRequest(text=f"Malformed request body: {exc}") from exc
+            self._read_bytes = b"".join(chunks)
+        return self._read_bytes
+
+    def _raw_content_length(self) -> int | None:
+        for name, value in self._raw.headers:
+            if len(name) == 14 and name.lower() == b"content-length":
+                return int(value)
+        return None
+
+    async def text(self) -> str:
+        body = await self.read()
+        return body.decode(self.charset or "utf-8")
+
+    async def json(self, *, loads: Any = json.loads, content_type: str | None = "application/json") -> Any:
+        body = await self.text()
+        if content_type and self.content_type != content_type:
+            raise HTTPBadRequest(
+                text=f"Attempt to decode JSON with unexpected mimetype: {self.content_type}"
+            )
+        return loads(body)
+
+    async def post(self) -> MultiDictProxy[Any]:
+        """Form fields of an urlencoded body (multipart arrives with issue #5)."""
+        if self._post is not None:
+            return self._post
+        if self.method not in ("POST", "PUT", "PATCH", "DELETE"):
+            self._post = MultiDictProxy(MultiDict())
+            return self._post
+        if self.content_type not in ("", "application/x-www-form-urlencoded", "multipart/form-data"):
+            self._post = MultiDictProxy(MultiDict())
+            return self._post
+        if self.content_type == "multipart/form-data":
+            raise NotImplementedError("multipart forms are not supported yet (see docs/compat.md)")
+        data = await self.read()
+        charset = self.charset or "utf-8"
+        self._post = MultiDictProxy(
+            MultiDict(parse_qsl(data.decode(charset), keep_blank_values=True, encoding=charset))
+        )
+        return self._post
+
+    async def release(self) -> None:
+        """Read and drop what is left of the body."""
+        while await self._raw.body.readany():
+            pass
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    async def _prepare_hook(self, response: StreamResponse) -> None:
+        match_info = self._match_info
+        if match_info is None:
+            return
+        for app in match_info._apps:
+            signal = app.on_response_prepare
+            if signal:
+                await signal.send(self, response)
+
+
+class Request(BaseRequest):
+    """The request handlers receive: a BaseRequest that knows its route and application."""
+
+    __slots__ = ()
+
+
+__all__ += ("HttpVersion10", "HttpVersion11")  # noqa: PLE0604

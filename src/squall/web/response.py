@@ -1,0 +1,611 @@
+"""StreamResponse, Response and json_response, serialised straight to the connection.
+
+Headers stay unbuilt until someone touches ``.headers``: the common response (a status, a body and a
+content type) is written as one pre-assembled byte string in a single ``transport.write``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from collections.abc import Iterator, MutableMapping
+from email.utils import formatdate
+from http.cookies import Morsel, SimpleCookie
+from typing import TYPE_CHECKING, Any
+
+from multidict import CIMultiDict
+
+from ..http.writer import CLOCK, REASONS, encode_headers, status_line
+
+if TYPE_CHECKING:
+    from ..http.message import RawRequest
+    from ..http.protocol import HttpProtocol
+    from .request import BaseRequest
+
+__all__ = ("ContentCoding", "Response", "StreamResponse", "json_response")
+
+LooseHeaders = Any
+
+_CTYPE_LINES: dict[str, bytes] = {}
+_EMPTY_BODY_STATUSES = frozenset((204, 304))
+
+
+def _ctype_line(value: str) -> bytes:
+    line = _CTYPE_LINES.get(value)
+    if line is None:
+        line = encode_headers((("Content-Type", value),))
+        if len(_CTYPE_LINES) < 256:
+            _CTYPE_LINES[value] = line
+    return line
+
+
+def _parse_ctype(value: str | None) -> tuple[str, dict[str, str]]:
+    if not value:
+        return "application/octet-stream", {}
+    mime, _, rest = value.partition(";")
+    params: dict[str, str] = {}
+    for item in rest.split(";"):
+        key, sep, val = item.partition("=")
+        if sep:
+            params[key.strip().lower()] = val.strip().strip('"')
+    return mime.strip().lower(), params
+
+
+class ContentCoding:
+    """The content codings aiohttp names (compression arrives with enable_compression)."""
+
+    deflate = "deflate"
+    gzip = "gzip"
+    identity = "identity"
+
+
+class StreamResponse(MutableMapping[str, Any]):
+    """A response whose body is written piece by piece after :meth:`prepare`."""
+
+    _length_check = True
+
+    def __init__(
+        self,
+        *,
+        status: int = 200,
+        reason: str | None = None,
+        headers: LooseHeaders | None = None,
+    ) -> None:
+        self._headers: CIMultiDict[str] | None = (
+            CIMultiDict(headers) if headers is not None else None
+        )
+        # The Content-Type value while no header mapping exists yet (the fast path).
+        self._ctype: str | None = None
+        self._cookies: SimpleCookie | None = None
+        self._state: dict[str, Any] | None = None
+        self._req: BaseRequest | None = None
+        self._conn: HttpProtocol | None = None
+        self._chunked = False
+        self._chunked_wire = False
+        self._keep_alive: bool | None = None
+        self._eof_sent = False
+        self._body_length = 0
+        self._send_body = True
+        self.set_status(status, reason)
+
+    # -- status ---------------------------------------------------------------------------
+
+    @property
+    def status(self) -> int:
+        return self._status
+
+    @property
+    def reason(self) -> str:
+        return self._reason
+
+    def set_status(self, status: int, reason: str | None = None) -> None:
+        if self._req is not None:
+            raise AssertionError("Cannot change the response status code after the headers have been sent")
+        self._status = int(status)
+        if reason is None:
+            reason = REASONS.get(self._status, "")
+        elif "\r" in reason or "\n" in reason:
+            raise ValueError("Reason cannot contain \\r or \\n")
+        self._reason = reason
+
+    # -- headers --------------------------------------------------------------------------
+
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = CIMultiDict()
+            if self._ctype is not None:
+                headers["Content-Type"] = self._ctype
+                self._ctype = None
+        return headers
+
+    def _get_ctype(self) -> str | None:
+        if self._headers is None:
+            return self._ctype
+        return self._headers.get("Content-Type")
+
+    def _set_ctype(self, value: str) -> None:
+        if self._headers is None:
+            self._ctype = value
+        else:
+            self._headers["Content-Type"] = value
+
+    @property
+    def content_type(self) -> str:
+        return _parse_ctype(self._get_ctype())[0]
+
+    @content_type.setter
+    def content_type(self, value: str) -> None:
+        params = _parse_ctype(self._get_ctype())[1] if self._get_ctype() else {}
+        charset = params.get("charset")
+        self._set_ctype(f"{value}; charset={charset}" if charset else str(value))
+
+    @property
+    def charset(self) -> str | None:
+        return _parse_ctype(self._get_ctype())[1].get("charset")
+
+    @charset.setter
+    def charset(self, value: str | None) -> None:
+        ctype = self.content_type
+        if ctype == "application/octet-stream":
+            raise RuntimeError(
+                "Setting charset for application/octet-stream doesn't make sense, "
+                "setup content_type first"
+            )
+        self._set_ctype(f"{ctype}; charset={value.lower()}" if value else ctype)
+
+    @property
+    def content_length(self) -> int | None:
+        value = self._headers.get("Content-Length") if self._headers is not None else None
+        return int(value) if value is not None else None
+
+    @content_length.setter
+    def content_length(self, value: int | None) -> None:
+        if value is None:
+            self.headers.pop("Content-Length", None)
+        else:
+            if self._chunked:
+                raise RuntimeError("You can't set content length when chunked encoding is enable")
+            self.headers["Content-Length"] = str(int(value))
+
+    @property
+    def last_modified(self) -> datetime.datetime | None:
+        from email.utils import parsedate_to_datetime
+
+        value = self._headers.get("Last-Modified") if self._headers is not None else None
+        if value is None:
+            return None
+        try:
+            return parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+
+    @last_modified.setter
+    def last_modified(self, value: int | float | datetime.datetime | str | None) -> None:
+        if value is None:
+            self.headers.pop("Last-Modified", None)
+        elif isinstance(value, (int, float)):
+            self.headers["Last-Modified"] = formatdate(math.ceil(value), usegmt=True)
+        elif isinstance(value, datetime.datetime):
+            self.headers["Last-Modified"] = formatdate(value.timestamp(), usegmt=True)
+        else:
+            self.headers["Last-Modified"] = value
+
+    # -- cookies --------------------------------------------------------------------------
+
+    @property
+    def cookies(self) -> SimpleCookie:
+        if self._cookies is None:
+            self._cookies = SimpleCookie()
+        return self._cookies
+
+    def set_cookie(
+        self,
+        name: str,
+        value: str,
+        *,
+        expires: str | None = None,
+        domain: str | None = None,
+        max_age: int | str | None = None,
+        path: str = "/",
+        secure: bool | None = None,
+        httponly: bool | None = None,
+        version: str | None = None,
+        samesite: str | None = None,
+        partitioned: bool | None = None,
+    ) -> None:
+        """Set a cookie, as aiohttp's ``set_cookie`` does (same keywords, same defaults)."""
+        cookies = self.cookies
+        old = cookies.get(name)
+        if old is not None and old.coded_value == "":
+            cookies.pop(name, None)
+        cookies[name] = value
+        c: Morsel[str] = cookies[name]
+        if expires is not None:
+            c["expires"] = expires
+        elif c.get("expires") == "Thu, 01 Jan 1970 00:00:00 GMT":
+            del c["expires"]
+        if domain is not None:
+            c["domain"] = domain
+        if max_age is not None:
+            c["max-age"] = str(max_age)
+        elif "max-age" in c:
+            del c["max-age"]
+        c["path"] = path
+        if secure is not None:
+            c["secure"] = secure
+        if httponly is not None:
+            c["httponly"] = httponly
+        if version is not None:
+            c["version"] = version
+        if samesite is not None:
+            c["samesite"] = samesite
+        if partitioned:
+            c["partitioned"] = True  # type: ignore[index]
+
+    def del_cookie(
+        self,
+        name: str,
+        *,
+        domain: str | None = None,
+        path: str = "/",
+        secure: bool | None = None,
+        httponly: bool | None = None,
+        samesite: str | None = None,
+    ) -> None:
+        """Ask the client to drop a cookie (an expired, empty one)."""
+        self.cookies.pop(name, None)
+        self.set_cookie(
+            name,
+            "",
+            max_age=0,
+            expires="Thu, 01 Jan 1970 00:00:00 GMT",
+            domain=domain,
+            path=path,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
+
+    # -- connection -----------------------------------------------------------------------
+
+    @property
+    def keep_alive(self) -> bool | None:
+        return self._keep_alive
+
+    def force_close(self) -> None:
+        self._keep_alive = False
+
+    @property
+    def chunked(self) -> bool:
+        return self._chunked
+
+    def enable_chunked_encoding(self) -> None:
+        if self._headers is not None and "Content-Length" in self._headers:
+            raise RuntimeError("You can't enable chunked encoding when a content length is set")
+        self._chunked = True
+
+    def enable_compression(self, force: Any = None, strategy: Any = None) -> None:
+        """Accepted for compatibility; squall does not compress responses yet (docs/compat.md)."""
+
+    @property
+    def prepared(self) -> bool:
+        return self._req is not None
+
+    @property
+    def body_length(self) -> int:
+        return self._body_length
+
+    @property
+    def task(self) -> Any:
+        return self._req.task if self._req is not None else None
+
+    # -- the mapping interface (per-response state, as aiohttp) ---------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        if self._state is None:
+            raise KeyError(key)
+        return self._state[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if self._state is None:
+            self._state = {}
+        self._state[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if self._state is None:
+            raise KeyError(key)
+        del self._state[key]
+
+    def __len__(self) -> int:
+        return len(self._state) if self._state else 0
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._state or ())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        info = f"{self.status} {self.reason}"
+        return f"<{type(self).__name__} {info}{' eof' if self._eof_sent else ''}>"
+
+    # -- writing --------------------------------------------------------------------------
+
+    async def prepare(self, request: BaseRequest) -> Any:
+        """Send the status line and headers; afterwards the body goes out with :meth:`write`."""
+        if self._eof_sent:
+            return None
+        if self._req is not None:
+            return None
+        await self._start(request)
+        return None
+
+    async def _start(self, request: BaseRequest) -> None:
+        await request._prepare_hook(self)
+        head = self._head(request, None)
+        self._req = request
+        conn = self._conn = request._conn
+        conn.write(head)
+
+    def _head(self, request: BaseRequest, body_length: int | None) -> bytes:
+        """Serialise the response head; ``body_length`` is known for whole-body responses."""
+        raw = request._raw
+        keep_alive = self._keep_alive
+        if keep_alive is None:
+            keep_alive = raw.keep_alive
+        elif not keep_alive:
+            raw.keep_alive = False
+        status = self._status
+        headers = self._headers
+        parts = [status_line("1.1", status, None if self._reason == REASONS.get(status) else self._reason)]
+        head_request = raw.method == "HEAD"
+        self._send_body = not head_request and status not in _EMPTY_BODY_STATUSES and status >= 200
+        no_length = status in _EMPTY_BODY_STATUSES or status < 200
+        if headers is None:
+            if self._ctype is not None:
+                parts.append(_ctype_line(self._ctype))
+            if body_length is not None and not no_length:
+                parts.append(b"Content-Length: %d\r\n" % body_length)
+            elif not no_length and self._send_body:
+                self._stream_framing(raw, parts)
+        else:
+            if body_length is not None and not no_length:
+                headers["Content-Length"] = str(body_length)
+            elif no_length:
+                headers.pop("Content-Length", None)
+            if "Content-Length" not in headers and not no_length and not head_request:
+                self._stream_framing(raw, parts)
+            if self._chunked_wire:
+                headers.pop("Content-Length", None)
+            if "Connection" in headers:
+                if headers["Connection"].lower() == "close":
+                    keep_alive = raw.keep_alive = False
+                del headers["Connection"]
+            parts.append(encode_headers(headers.items()))
+        if self._cookies:
+            for cookie in self._cookies.values():
+                parts.append(encode_headers((("Set-Cookie", cookie.output(header="")[1:]),)))
+        if keep_alive and not raw.keep_alive:
+            keep_alive = False
+        parts.append(CLOCK.date_server)
+        if raw.version == "1.1":
+            if not keep_alive:
+                parts.append(b"Connection: close\r\n")
+        elif keep_alive:
+            parts.append(b"Connection: keep-alive\r\n")
+        parts.append(b"\r\n")
+        return b"".join(parts)
+
+    def _stream_framing(self, raw: RawRequest, parts: list[bytes]) -> None:
+        """A body of unknown length: chunked on HTTP/1.1, close-delimited on HTTP/1.0."""
+        if raw.version == "1.1":
+            self._chunked_wire = True
+            parts.append(b"Transfer-Encoding: chunked\r\n")
+        else:
+            raw.keep_alive = False
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Send a piece of the body; waits while the client is slow to read."""
+        if self._eof_sent:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("Cannot call write() before prepare()")
+        if not data:
+            return
+        self._body_length += len(data)
+        if self._send_body:
+            if self._chunked_wire:
+                conn.write(b"%x\r\n%b\r\n" % (len(data), data))
+            else:
+                conn.write(bytes(data))
+        await conn.drain()
+
+    async def drain(self) -> None:
+        if self._conn is not None:
+            await self._conn.drain()
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        """Finish the body (the last chunk on chunked responses)."""
+        if self._eof_sent:
+            return
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("Response has not been started")
+        if data:
+            await self.write(data)
+        self._eof_sent = True
+        if self._chunked_wire and self._send_body:
+            conn.write(b"0\r\n\r\n")
+        if self._req is not None and not self._req._raw.keep_alive:
+            self._keep_alive = False
+
+
+class Response(StreamResponse):
+    """A response whose whole body is known up front."""
+
+    def __init__(
+        self,
+        *,
+        body: Any = None,
+        status: int = 200,
+        reason: str | None = None,
+        text: str | None = None,
+        headers: LooseHeaders | None = None,
+        content_type: str | None = None,
+        charset: str | None = None,
+        zlib_executor_size: int | None = None,
+        zlib_executor: Any = None,
+    ) -> None:
+        if body is not None and text is not None:
+            raise ValueError("body and text are not allowed together")
+        if content_type is not None and "charset" in content_type:
+            raise ValueError("charset must not be in content_type argument")
+        StreamResponse.__init__(self, status=status, reason=reason, headers=headers)
+        has_ctype = headers is not None and "Content-Type" in self.headers
+        if has_ctype and (content_type is not None or charset is not None):
+            raise ValueError(
+                "passing both Content-Type header and content_type or charset params is forbidden"
+            )
+        if text is not None:
+            if not isinstance(text, str):
+                raise TypeError(f"text argument must be str ({type(text)!r})")
+            if not has_ctype:
+                charset = charset or "utf-8"
+                self._set_ctype(f"{content_type or 'text/plain'}; charset={charset}")
+            else:
+                charset = self.charset or "utf-8"
+            self._body: bytes | None = text.encode(charset)
+        else:
+            if not has_ctype:
+                if content_type is not None:
+                    self._set_ctype(f"{content_type}; charset={charset}" if charset else content_type)
+                elif body is not None:
+                    self._set_ctype("application/octet-stream")
+            self._body = None
+            if body is not None:
+                self.body = body
+
+    @property
+    def body(self) -> bytes | None:
+        return self._body
+
+    @body.setter
+    def body(self, body: Any) -> None:
+        if body is None:
+            self._body = None
+        elif isinstance(body, bytes):
+            self._body = body
+        elif isinstance(body, (bytearray, memoryview)):
+            self._body = bytes(body)
+        elif isinstance(body, str):
+            charset = self.charset or "utf-8"
+            self._body = body.encode(charset)
+            if self._get_ctype() is None:
+                self._set_ctype(f"text/plain; charset={charset}")
+        else:
+            raise TypeError(f"Unsupported body type {type(body)!r}")
+
+    @property
+    def text(self) -> str | None:
+        if self._body is None:
+            return None
+        return self._body.decode(self.charset or "utf-8")
+
+    @text.setter
+    def text(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"text argument must be str ({type(text)!r})")
+        if self.content_type == "application/octet-stream" and self._get_ctype() is None:
+            self._set_ctype("text/plain; charset=utf-8")
+        self._body = text.encode(self.charset or "utf-8")
+
+    @property
+    def content_length(self) -> int | None:
+        if self._chunked:
+            return None
+        if self._headers is not None and "Content-Length" in self._headers:
+            return int(self._headers["Content-Length"])
+        return len(self._body) if self._body is not None else 0
+
+    @content_length.setter
+    def content_length(self, value: int | None) -> None:
+        raise RuntimeError("Content length is set automatically")
+
+    async def prepare(self, request: BaseRequest) -> Any:
+        if self._req is not None or self._eof_sent:
+            return None
+        await request._prepare_hook(self)
+        self._req = request
+        conn = self._conn = request._conn
+        length = None if self._chunked else (len(self._body) if self._body is not None else 0)
+        conn.write(self._head(request, length))
+        return None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        if self._eof_sent:
+            return
+        body = self._body
+        if body and self._send_body and not data:
+            assert self._conn is not None
+            if self._chunked_wire:
+                self._conn.write(b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body))
+            else:
+                self._conn.write(body)
+            self._body_length = len(body)
+            self._eof_sent = True
+            return
+        await StreamResponse.write_eof(self, data)
+
+    def _send_whole(self, request: BaseRequest) -> None:
+        """Head and body in one write: what the request handler does for unprepared responses."""
+        self._req = request
+        conn = self._conn = request._conn
+        body = self._body
+        if self._chunked:
+            length = None
+        else:
+            length = len(body) if body is not None else 0
+        head = self._head(request, length)
+        self._eof_sent = True
+        if body and self._send_body:
+            self._body_length = len(body)
+            if self._chunked_wire:
+                conn.write(b"%b%x\r\n%b\r\n0\r\n\r\n" % (head, len(body), body))
+            else:
+                conn.write(head + body)
+        elif self._chunked_wire and self._send_body:
+            conn.write(head + b"0\r\n\r\n")
+        else:
+            conn.write(head)
+
+
+def json_response(
+    data: Any = None,
+    *,
+    text: str | None = None,
+    body: bytes | None = None,
+    status: int = 200,
+    reason: str | None = None,
+    headers: LooseHeaders | None = None,
+    content_type: str = "application/json",
+    dumps: Any = json.dumps,
+) -> Response:
+    """A JSON response, as aiohttp's ``json_response``."""
+    if data is not None:
+        if text or body:
+            raise ValueError("only one of data, text, or body should be specified")
+        text = dumps(data)
+    return Response(
+        text=text, body=body, status=status, reason=reason, headers=headers, content_type=content_type
+    )
+

@@ -1,0 +1,341 @@
+"""Runners and sites: ``AppRunner`` sets an application up, sites listen for it."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from pathlib import Path
+from ssl import SSLContext
+from typing import Any
+
+from ..http.limits import Limits
+from ..http.server import HttpServer
+from .access_log import AccessLogger, access_logger
+from .app import Application
+from .handler import AppHandler
+
+__all__ = (
+    "AppRunner",
+    "BaseRunner",
+    "BaseSite",
+    "GracefulExit",
+    "SockSite",
+    "TCPSite",
+    "UnixSite",
+)
+
+
+class GracefulExit(SystemExit):
+    """Raised by the SIGINT/SIGTERM handlers to stop ``run_app`` cleanly."""
+
+    code = 1
+
+
+def _raise_graceful_exit() -> None:
+    raise GracefulExit()
+
+
+class BaseSite:
+    """Something a runner listens on."""
+
+    def __init__(
+        self,
+        runner: BaseRunner,
+        *,
+        shutdown_timeout: float = 60.0,
+        ssl_context: SSLContext | None = None,
+        backlog: int = 128,
+    ) -> None:
+        if runner.server is None:
+            raise RuntimeError("Call runner.setup() before making a site")
+        self._runner = runner
+        self._ssl_context = ssl_context
+        self._backlog = backlog
+        self._server: asyncio.AbstractServer | None = None
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        self._runner._reg_site(self)
+
+    async def stop(self) -> None:
+        self._runner._check_site(self)
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self._runner._unreg_site(self)
+
+
+class TCPSite(BaseSite):
+    """Listen on a host and port (``0.0.0.0:8080`` by default, as aiohttp)."""
+
+    def __init__(
+        self,
+        runner: BaseRunner,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        shutdown_timeout: float = 60.0,
+        ssl_context: SSLContext | None = None,
+        backlog: int = 128,
+        reuse_address: bool | None = None,
+        reuse_port: bool | None = None,
+    ) -> None:
+        super().__init__(
+            runner, shutdown_timeout=shutdown_timeout, ssl_context=ssl_context, backlog=backlog
+        )
+        self._host = host
+        if port is None:
+            port = 8443 if ssl_context else 8080
+        self._port = port
+        self._reuse_address = reuse_address
+        self._reuse_port = reuse_port
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        host = "0.0.0.0" if not self._host else self._host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with ``port=0``)."""
+        if self._server is not None and self._server.sockets:
+            return int(self._server.sockets[0].getsockname()[1])
+        return self._port
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        server = self._runner.server
+        assert server is not None
+        self._server = await loop.create_server(
+            server,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+        )
+
+
+class UnixSite(BaseSite):
+    """Listen on a Unix domain socket path."""
+
+    def __init__(
+        self,
+        runner: BaseRunner,
+        path: str | Path,
+        *,
+        shutdown_timeout: float = 60.0,
+        ssl_context: SSLContext | None = None,
+        backlog: int = 128,
+    ) -> None:
+        super().__init__(
+            runner, shutdown_timeout=shutdown_timeout, ssl_context=ssl_context, backlog=backlog
+        )
+        self._path = path
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://unix:{self._path}:"
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        server = self._runner.server
+        assert server is not None
+        self._server = await loop.create_unix_server(
+            server, self._path, ssl=self._ssl_context, backlog=self._backlog
+        )
+
+
+class SockSite(BaseSite):
+    """Listen on a socket the caller already bound."""
+
+    def __init__(
+        self,
+        runner: BaseRunner,
+        sock: socket.socket,
+        *,
+        shutdown_timeout: float = 60.0,
+        ssl_context: SSLContext | None = None,
+        backlog: int = 128,
+    ) -> None:
+        super().__init__(
+            runner, shutdown_timeout=shutdown_timeout, ssl_context=ssl_context, backlog=backlog
+        )
+        self._sock = sock
+        scheme = "https" if self._ssl_context else "http"
+        if hasattr(socket, "AF_UNIX") and sock.family == socket.AF_UNIX:
+            self._name = f"{scheme}://unix:{sock.getsockname()}:"
+        else:
+            host, port = sock.getsockname()[:2]
+            self._name = f"{scheme}://{host}:{port}"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        server = self._runner.server
+        assert server is not None
+        self._server = await loop.create_server(
+            server, sock=self._sock, ssl=self._ssl_context, backlog=self._backlog
+        )
+
+
+class BaseRunner:
+    """Owns the HTTP server of an application and the sites it listens on."""
+
+    def __init__(
+        self,
+        *,
+        handle_signals: bool = False,
+        shutdown_timeout: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        self._handle_signals = handle_signals
+        self._shutdown_timeout = shutdown_timeout
+        self._kwargs = kwargs
+        self._server: HttpServer | None = None
+        self._sites: list[BaseSite] = []
+
+    @property
+    def server(self) -> HttpServer | None:
+        return self._server
+
+    @property
+    def sites(self) -> set[BaseSite]:
+        return set(self._sites)
+
+    @property
+    def addresses(self) -> list[Any]:
+        addrs = []
+        for site in self._sites:
+            server = site._server
+            if server is not None:
+                addrs.extend(sock.getsockname() for sock in server.sockets)
+        return addrs
+
+    async def setup(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._handle_signals:
+            try:
+                loop.add_signal_handler(signal.SIGINT, _raise_graceful_exit)
+                loop.add_signal_handler(signal.SIGTERM, _raise_graceful_exit)
+            except NotImplementedError:  # pragma: no cover - not on this platform
+                pass
+        self._server = await self._make_server()
+
+    async def _make_server(self) -> HttpServer:
+        raise NotImplementedError
+
+    async def shutdown(self) -> None:
+        """Hook between closing the sites and waiting for requests in flight."""
+
+    async def _cleanup_server(self) -> None:
+        """Hook run last."""
+
+    async def cleanup(self) -> None:
+        """Stop listening, finish requests in flight (graceful), then run the cleanup hooks."""
+        for site in list(self._sites):
+            await site.stop()
+        if self._server is not None:
+            self._server.closing = True
+            for conn in list(self._server.connections):
+                conn.shutdown()
+        await self.shutdown()
+        if self._server is not None:
+            await self._server.shutdown(self._shutdown_timeout)
+        await self._cleanup_server()
+        self._server = None
+        if self._handle_signals:
+            loop = asyncio.get_running_loop()
+            try:
+                loop.remove_signal_handler(signal.SIGINT)
+                loop.remove_signal_handler(signal.SIGTERM)
+            except NotImplementedError:  # pragma: no cover
+                pass
+
+    def _reg_site(self, site: BaseSite) -> None:
+        if site in self._sites:
+            raise RuntimeError(f"Site {site} is already registered in runner {self}")
+        self._sites.append(site)
+
+    def _check_site(self, site: BaseSite) -> None:
+        if site not in self._sites:
+            raise RuntimeError(f"Site {site} is not registered in runner {self}")
+
+    def _unreg_site(self, site: BaseSite) -> None:
+        if site not in self._sites:
+            raise RuntimeError(f"Site {site} is not registered in runner {self}")
+        self._sites.remove(site)
+
+
+_LIMIT_KEYS = ("max_line_size", "max_field_size", "max_headers", "keepalive_timeout")
+
+
+class AppRunner(BaseRunner):
+    """Runs an :class:`Application`: ``await runner.setup()``, sites, ``await runner.cleanup()``.
+
+    Keyword arguments are aiohttp's: ``access_log``, ``access_log_class``,
+    ``access_log_format``, ``keepalive_timeout``, ``max_line_size``, ``max_field_size``,
+    ``max_headers``, ``handler_cancellation``, ``shutdown_timeout``, ``handle_signals``; plus
+    squall's ``header_timeout``.
+    """
+
+    def __init__(
+        self,
+        app: Application,
+        *,
+        handle_signals: bool = False,
+        access_log_class: type[AccessLogger] = AccessLogger,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(app, Application):
+            raise TypeError(f"The first argument should be web.Application instance, got {app!r}")
+        super().__init__(handle_signals=handle_signals, **kwargs)
+        self._app = app
+        self._access_log_class = access_log_class
+
+    @property
+    def app(self) -> Application:
+        return self._app
+
+    async def _make_server(self) -> HttpServer:
+        app = self._app
+        app.on_startup.freeze()
+        await app.startup()
+        app.freeze()
+        kwargs = dict(self._kwargs)
+        if app._handler_args:
+            kwargs.update(app._handler_args)
+        limits = Limits()
+        for key in (*_LIMIT_KEYS, "header_timeout"):
+            if key in kwargs:
+                setattr(limits, key, kwargs.pop(key))
+        limits.shutdown_timeout = self._shutdown_timeout
+        access_log = kwargs.pop("access_log", access_logger)
+        log_format = kwargs.pop("access_log_format", AccessLogger.LOG_FORMAT)
+        logger = self._access_log_class(access_log, log_format) if access_log else None
+        return HttpServer(
+            AppHandler(app, logger),
+            limits=limits,
+            handler_cancellation=bool(kwargs.pop("handler_cancellation", False)),
+        )
+
+    async def shutdown(self) -> None:
+        await self._app.shutdown()
+
+    async def _cleanup_server(self) -> None:
+        await self._app.cleanup()

@@ -1,0 +1,153 @@
+"""Shared fixtures: a real squall server on 127.0.0.1, run in a thread with its own loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import squall  # noqa: F401  (installs uvloop as the policy, as users get it)
+from squall import web
+from squall.http.limits import Limits
+
+from .apps import make_app
+
+
+class ServerThread:
+    """Serve an Application on an ephemeral loopback port from a background thread."""
+
+    def __init__(self, app: web.Application, **runner_kwargs: Any) -> None:
+        self.app = app
+        self.runner_kwargs = runner_kwargs
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # surfaced by start()
+            self._error = exc
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.runner = web.AppRunner(self.app, **self.runner_kwargs)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site.port
+        self._ready.set()
+        await self._stop.wait()
+        await self.runner.cleanup()
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.loop is not None and self._stop is not None and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the server's loop and return its result (for inspecting state)."""
+        assert self.loop is not None
+        result: list[Any] = []
+        done = threading.Event()
+
+        def run() -> None:
+            result.append(fn())
+            done.set()
+
+        self.loop.call_soon_threadsafe(run)
+        done.wait(5)
+        return result[0]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        assert self.runner is not None and self.runner.server is not None
+        server = self.runner.server
+        return int(self.call(lambda: len(server.connections)))
+
+
+@contextlib.contextmanager
+def serve(app: web.Application, **runner_kwargs: Any) -> Iterator[ServerThread]:
+    server = ServerThread(app, **runner_kwargs).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerThread]:
+    """The shared test app (tests/apps.py) with short timeouts so slow-client tests finish."""
+    with serve(make_app(), keepalive_timeout=5.0, header_timeout=2.0, shutdown_timeout=2.0) as srv:
+        yield srv
+
+
+def raw_request(port: int, data: bytes | list[bytes], timeout: float = 5.0, pause: float = 0.0) -> bytes:
+    """Send raw bytes (a list is sent piece by piece), read until the server closes or timeout."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        for piece in [data] if isinstance(data, bytes) else data:
+            sock.sendall(piece)
+            if pause:
+                time.sleep(pause)
+        return read_until_close(sock, timeout)
+
+
+def read_until_close(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    sock.settimeout(timeout)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            break
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def is_closed(sock: socket.socket, timeout: float = 3.0) -> bool:
+    """True if the peer closed (EOF or reset) within ``timeout``, after draining any data."""
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            return False
+        except ConnectionResetError:
+            return True
+        if not chunk:
+            return True
+    return False
+
+
+@pytest.fixture
+def limits() -> Limits:
+    return Limits()

@@ -7,7 +7,7 @@ loop policy (set ``SQUALL_NO_UVLOOP=1`` to keep asyncio's own loop); see docs/gu
 
 __version__ = "0.1.0"
 
-from ._loop import install_uvloop  # noqa: E402
+from ._loop import install_uvloop
 
 install_uvloop()
 

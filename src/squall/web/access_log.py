@@ -7,7 +7,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .request import BaseRequest
@@ -31,19 +31,21 @@ class AccessLogger:
     LOG_FORMAT = '%a %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"'
     FORMAT_RE = re.compile(r"%(\{([A-Za-z0-9\-_]+)\}([ioe])|[atPrsbOD]|Tf?)")
 
-    def __init__(self, logger: logging.Logger = access_logger, log_format: str = LOG_FORMAT) -> None:
+    def __init__(
+        self, logger: logging.Logger = access_logger, log_format: str = LOG_FORMAT
+    ) -> None:
         self.logger = logger
         self._items: list[_Item] = []
         pos = 0
         for match in self.FORMAT_RE.finditer(log_format):
             literal = log_format[pos : match.start()].replace("%%", "%")
             if literal:
-                self._items.append(lambda r, s, t, v=literal: v)
+                self._items.append(_constant(literal))
             self._items.append(self._item(match))
             pos = match.end()
         tail = log_format[pos:].replace("%%", "%")
         if tail:
-            self._items.append(lambda r, s, t, v=tail: v)
+            self._items.append(_constant(tail))
 
     @staticmethod
     def _item(match: re.Match[str]) -> _Item:
@@ -57,9 +59,9 @@ class AccessLogger:
         code = match.group(1)
         items: dict[str, _Item] = {
             "a": lambda r, s, t: r.remote or "-",
-            "t": lambda r, s, t: datetime.datetime.now(datetime.timezone.utc)
-            .astimezone()
-            .strftime("[%d/%b/%Y:%H:%M:%S %z]"),
+            "t": lambda r, s, t: (
+                datetime.datetime.now(datetime.UTC).astimezone().strftime("[%d/%b/%Y:%H:%M:%S %z]")
+            ),
             "P": lambda r, s, t: f"<{os.getpid()}>",
             "r": lambda r, s, t: f"{r.method} {r.path_qs} HTTP/{r.version.major}.{r.version.minor}",
             "s": lambda r, s, t: str(s.status),
@@ -83,3 +85,5 @@ class AccessLogger:
             self.logger.exception("Error in logging")
 
 
+def _constant(value: str) -> _Item:
+    return lambda r, s, t: value

@@ -28,7 +28,7 @@ class NotAppKeyWarning(UserWarning):
 class AppKey(Generic[_T]):
     """A typed key for application state: ``app[KEY] = value``."""
 
-    __slots__ = ("_name", "_t", "__orig_class__")
+    __slots__ = ("__orig_class__", "_name", "_t")
 
     def __init__(self, name: str, t: type[_T] | None = None) -> None:
         self._name = name
@@ -93,7 +93,7 @@ class Signal(list[Callable[..., Awaitable[Any]]]):
         self._check()
         super().__delitem__(index)
 
-    def __iadd__(self, items: Iterable[Callable[..., Awaitable[Any]]]) -> Signal:  # type: ignore[override]
+    def __iadd__(self, items: Iterable[Callable[..., Awaitable[Any]]]) -> Signal:  # type: ignore[override,misc]
         self._check()
         super().__iadd__(items)
         return self
@@ -127,7 +127,7 @@ class CleanupContext(Signal):
 
     async def _on_startup(self, app: Application) -> None:
         for cb in self:
-            ctx = cb(app)
+            ctx: Any = cb(app)
             if hasattr(ctx, "__aenter__"):
                 await ctx.__aenter__()
             else:
@@ -141,7 +141,7 @@ class CleanupContext(Signal):
                 if hasattr(ctx, "__aexit__"):
                     await ctx.__aexit__(None, None, None)
                 else:
-                    await ctx.__anext__()  # type: ignore[union-attr]
+                    await ctx.__anext__()
             except StopAsyncIteration:
                 pass
             except (Exception, asyncio_cancelled()) as exc:
@@ -210,7 +210,7 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
     def __hash__(self) -> int:
         return id(self)
 
-    @overload  # type: ignore[override]
+    @overload
     def __getitem__(self, key: AppKey[_T]) -> _T: ...
     @overload
     def __getitem__(self, key: str) -> Any: ...
@@ -219,9 +219,7 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
 
     def _check_frozen(self) -> None:
         if self._frozen:
-            raise RuntimeError(
-                "Changing state of started or joined application is forbidden"
-            )
+            raise RuntimeError("Changing state of started or joined application is forbidden")
 
     def __setitem__(self, key: str | AppKey[Any], value: Any) -> None:
         self._check_frozen()

@@ -45,7 +45,7 @@ class AppHandler:
         except Exception as exc:  # the handler's own response could not be made
             resp = self._error_response(request, exc)
         if not isinstance(resp, StreamResponse):
-            server_logger.error(
+            server_logger.error(  # type: ignore[unreachable]
                 "Missing return statement on request handler %r",
                 request._match_info.handler if request._match_info else None,
             )

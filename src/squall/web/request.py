@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .response import StreamResponse
     from .routing import UrlMappingMatchInfo
 
-__all__ = ("BaseRequest", "FileField", "HttpVersion", "Request")
+__all__ = ("BaseRequest", "FileField", "HttpVersion", "HttpVersion10", "HttpVersion11", "Request")
 
 
 class HttpVersion(NamedTuple):
@@ -62,6 +62,7 @@ class BaseRequest(MutableMapping[str, Any]):
         "_headers",
         "_match_info",
         "_path",
+        "_post",
         "_query",
         "_query_string",
         "_raw",
@@ -70,7 +71,6 @@ class BaseRequest(MutableMapping[str, Any]):
         "_state",
         "_task",
         "_url",
-        "_post",
     )
 
     def __init__(
@@ -196,7 +196,9 @@ class BaseRequest(MutableMapping[str, Any]):
                 url = URL(target)
             else:  # absolute-form (or another form), keep only path and query
                 full = URL(target)
-                url = URL.build(path=full.raw_path, query_string=full.raw_query_string, encoded=True)
+                url = URL.build(
+                    path=full.raw_path, query_string=full.raw_query_string, encoded=True
+                )
             self._rel_url = url
         return url
 
@@ -210,7 +212,7 @@ class BaseRequest(MutableMapping[str, Any]):
         return query
 
     @property
-    def GET(self) -> MultiDictProxy[str]:  # noqa: N802 - aiohttp's name
+    def GET(self) -> MultiDictProxy[str]:
         return self.query
 
     @property
@@ -392,7 +394,9 @@ class BaseRequest(MutableMapping[str, Any]):
         body = await self.read()
         return body.decode(self.charset or "utf-8")
 
-    async def json(self, *, loads: Any = json.loads, content_type: str | None = "application/json") -> Any:
+    async def json(
+        self, *, loads: Any = json.loads, content_type: str | None = "application/json"
+    ) -> Any:
         body = await self.text()
         if content_type and self.content_type != content_type:
             raise HTTPBadRequest(
@@ -407,7 +411,11 @@ class BaseRequest(MutableMapping[str, Any]):
         if self.method not in ("POST", "PUT", "PATCH", "DELETE"):
             self._post = MultiDictProxy(MultiDict())
             return self._post
-        if self.content_type not in ("", "application/x-www-form-urlencoded", "multipart/form-data"):
+        if self.content_type not in (
+            "",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
             self._post = MultiDictProxy(MultiDict())
             return self._post
         if self.content_type == "multipart/form-data":
@@ -441,5 +449,3 @@ class Request(BaseRequest):
 
     __slots__ = ()
 
-
-__all__ += ("HttpVersion10", "HttpVersion11")  # noqa: PLE0604

@@ -101,7 +101,9 @@ class StreamResponse(MutableMapping[str, Any]):
 
     def set_status(self, status: int, reason: str | None = None) -> None:
         if self._req is not None:
-            raise AssertionError("Cannot change the response status code after the headers have been sent")
+            raise AssertionError(
+                "Cannot change the response status code after the headers have been sent"
+            )
         self._status = int(status)
         if reason is None:
             reason = REASONS.get(self._status, "")
@@ -243,7 +245,7 @@ class StreamResponse(MutableMapping[str, Any]):
         if samesite is not None:
             c["samesite"] = samesite
         if partitioned:
-            c["partitioned"] = True  # type: ignore[index]
+            c["partitioned"] = True
 
     def del_cookie(
         self,
@@ -366,7 +368,11 @@ class StreamResponse(MutableMapping[str, Any]):
             raw.keep_alive = False
         status = self._status
         headers = self._headers
-        parts = [status_line("1.1", status, None if self._reason == REASONS.get(status) else self._reason)]
+        parts = [
+            status_line(
+                "1.1", status, None if self._reason == REASONS.get(status) else self._reason
+            )
+        ]
         head_request = raw.method == "HEAD"
         self._send_body = not head_request and status not in _EMPTY_BODY_STATUSES and status >= 200
         no_length = status in _EMPTY_BODY_STATUSES or status < 200
@@ -425,7 +431,7 @@ class StreamResponse(MutableMapping[str, Any]):
         self._body_length += len(data)
         if self._send_body:
             if self._chunked_wire:
-                conn.write(b"%x\r\n%b\r\n" % (len(data), data))
+                conn.write(b"%x\r\n%b\r\n" % (len(data), bytes(data)))
             else:
                 conn.write(bytes(data))
         await conn.drain()
@@ -488,7 +494,9 @@ class Response(StreamResponse):
         else:
             if not has_ctype:
                 if content_type is not None:
-                    self._set_ctype(f"{content_type}; charset={charset}" if charset else content_type)
+                    self._set_ctype(
+                        f"{content_type}; charset={charset}" if charset else content_type
+                    )
                 elif body is not None:
                     self._set_ctype("application/octet-stream")
             self._body = None
@@ -571,10 +579,7 @@ class Response(StreamResponse):
         self._req = request
         conn = self._conn = request._conn
         body = self._body
-        if self._chunked:
-            length = None
-        else:
-            length = len(body) if body is not None else 0
+        length = None if self._chunked else (len(body) if body is not None else 0)
         head = self._head(request, length)
         self._eof_sent = True
         if body and self._send_body:
@@ -606,6 +611,10 @@ def json_response(
             raise ValueError("only one of data, text, or body should be specified")
         text = dumps(data)
     return Response(
-        text=text, body=body, status=status, reason=reason, headers=headers, content_type=content_type
+        text=text,
+        body=body,
+        status=status,
+        reason=reason,
+        headers=headers,
+        content_type=content_type,
     )
-

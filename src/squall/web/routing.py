@@ -83,7 +83,9 @@ class View(AbstractView):
         method = getattr(self, self.request.method.lower(), None)
         if self.request.method not in _VIEW_METHODS or method is None:
             self._raise_allowed_methods()
-        return await method()  # type: ignore[no-any-return]
+        assert method is not None
+        resp: StreamResponse = await method()
+        return resp
 
     def __await__(self) -> Any:
         return self._iter().__await__()
@@ -93,7 +95,9 @@ class View(AbstractView):
         raise HTTPMethodNotAllowed(self.request.method, allowed)
 
 
-_VIEW_METHODS = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"))
+_VIEW_METHODS = frozenset(
+    ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE")
+)
 
 
 class AbstractRoute(abc.ABC):
@@ -149,7 +153,7 @@ class AbstractRoute(abc.ABC):
     def url_for(self, *args: str, **kwargs: str) -> URL: ...
 
     async def handle_expect_header(self, request: Request) -> StreamResponse | None:
-        return await self._expect_handler(request)  # type: ignore[no-any-return]
+        return await self._expect_handler(request)
 
 
 def _wrap_plain(handler: Callable[..., Any]) -> Handler:
@@ -241,7 +245,7 @@ class UrlMappingMatchInfo(dict[str, str]):
     def http_exception(self) -> HTTPException | None:
         return None
 
-    def get_info(self) -> dict[str, Any]:  # type: ignore[override]
+    def get_info(self) -> dict[str, Any]:
         return self._route.get_info()
 
     @property
@@ -466,7 +470,7 @@ class DynamicResource(Resource):
     def get_info(self) -> dict[str, Any]:
         return {"formatter": self._formatter, "pattern": self._pattern}
 
-    def url_for(self, **parts: str) -> URL:  # type: ignore[override]
+    def url_for(self, **parts: str) -> URL:
         url = self._formatter.format_map({k: quote(v, safe="") for k, v in parts.items()})
         return URL.build(path=url, encoded=True)
 
@@ -536,9 +540,7 @@ class UrlDispatcher(Mapping[str, AbstractResource]):
 
     def _check_frozen(self) -> None:
         if self._frozen:
-            raise RuntimeError(
-                "Cannot register a resource into frozen router."
-            )
+            raise RuntimeError("Cannot register a resource into frozen router.")
 
     def register_resource(self, resource: AbstractResource) -> None:
         self._check_frozen()
@@ -547,7 +549,9 @@ class UrlDispatcher(Mapping[str, AbstractResource]):
             parts = name.split(":")
             for part in parts:
                 if keyword.iskeyword(part):
-                    raise ValueError(f"Incorrect route name {name!r}, python keywords cannot be used")
+                    raise ValueError(
+                        f"Incorrect route name {name!r}, python keywords cannot be used"
+                    )
                 if not part.isidentifier():
                     raise ValueError(
                         f"Incorrect route name {name!r}, the name should be a sequence of python"
@@ -603,7 +607,13 @@ class UrlDispatcher(Mapping[str, AbstractResource]):
         return self.add_route("OPTIONS", path, handler, **kwargs)
 
     def add_get(
-        self, path: str, handler: Any, *, name: str | None = None, allow_head: bool = True, **kwargs: Any
+        self,
+        path: str,
+        handler: Any,
+        *,
+        name: str | None = None,
+        allow_head: bool = True,
+        **kwargs: Any,
     ) -> AbstractRoute:
         """GET (and, unless ``allow_head=False``, HEAD) on ``path``."""
         resource = self.add_resource(path, name=name)

@@ -32,19 +32,23 @@ async def _run_app(
     reuse_port: bool | None = None,
     **kwargs: Any,
 ) -> None:
-    if asyncio.iscoroutine(app) or isinstance(app, Awaitable):  # type: ignore[misc]
-        app = await app  # type: ignore[misc]
+    if asyncio.iscoroutine(app) or isinstance(app, Awaitable):
+        app = await app
     assert isinstance(app, Application)
     runner = AppRunner(app, **kwargs)
     await runner.setup()
     sites: list[BaseSite] = []
     try:
-        tcp = dict(ssl_context=ssl_context, backlog=backlog, reuse_address=reuse_address,
-                   reuse_port=reuse_port)
+        tcp = dict(
+            ssl_context=ssl_context,
+            backlog=backlog,
+            reuse_address=reuse_address,
+            reuse_port=reuse_port,
+        )
         if host is not None:
             for h in [host] if isinstance(host, str) else list(host):
                 sites.append(TCPSite(runner, h, port, **tcp))  # type: ignore[arg-type]
-        elif path is None and sock is None or port is not None:
+        elif (path is None and sock is None) or port is not None:
             sites.append(TCPSite(runner, port=port, **tcp))  # type: ignore[arg-type]
         if path is not None:
             for p in [path] if isinstance(path, (str, Path)) else list(path):
@@ -56,7 +60,9 @@ async def _run_app(
             await site.start()
         if print:
             names = sorted(str(s.name) for s in runner.sites)
-            print("======== Running on {} ========\n(Press CTRL+C to quit)".format(", ".join(names)))
+            print(
+                "======== Running on {} ========\n(Press CTRL+C to quit)".format(", ".join(names))
+            )
         while True:
             await asyncio.sleep(3600)
     finally:

@@ -52,7 +52,7 @@ class BaseSite:
         self._runner = runner
         self._ssl_context = ssl_context
         self._backlog = backlog
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
 
     @property
     def name(self) -> str:
@@ -220,7 +220,7 @@ class BaseRunner:
 
     @property
     def addresses(self) -> list[Any]:
-        addrs = []
+        addrs: list[Any] = []
         for site in self._sites:
             server = site._server
             if server is not None:

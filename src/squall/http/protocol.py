@@ -9,13 +9,15 @@ wait in a bounded queue and are answered in order.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 import httptools
 
+from .eager import EAGER, NOT_STARTED, Resume, enter_task, leave_task
 from .errors import BadRequest, RequestPayloadError, classify_parse_error, error_response
 from .message import RawRequest
 from .streams import EMPTY_PAYLOAD, StreamReader
@@ -34,49 +36,19 @@ _PAUSE_BODY = 2
 _PAUSE_WRITE = 4
 
 
-class _Resume:
-    """Continue a coroutine that was started eagerly and suspended on ``waiting``."""
-
-    __slots__ = ("coro", "waiting")
-
-    def __init__(self, coro: Coroutine[Any, Any, None], waiting: Any) -> None:
-        self.coro = coro
-        self.waiting = waiting
-
-    def __await__(self) -> Generator[Any, None, None]:
-        coro = self.coro
-        waiting = self.waiting
-        self.waiting = None
-        while True:
-            try:
-                yield waiting
-            except BaseException as exc:  # cancellation or a throw(): forward it
-                try:
-                    waiting = coro.throw(exc)
-                except StopIteration:
-                    return
-                continue
-            try:
-                waiting = coro.send(None)
-            except StopIteration:
-                return
-
-
-async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
-    await _Resume(coro, waiting)
-
-
 class HttpProtocol(asyncio.Protocol):
     """One HTTP/1.x connection."""
 
     __slots__ = (
         "_active",
         "_closing",
+        "_ctx",
         "_cur",
         "_deadline",
         "_discarding",
         "_drain_waiters",
         "_handler",
+        "_handoff",
         "_head_bytes",
         "_headers",
         "_in_head",
@@ -88,9 +60,10 @@ class HttpProtocol(asyncio.Protocol):
         "_pending_error",
         "_pipeline",
         "_server",
-        "_task",
         "_transport",
         "_url",
+        "_wakeup",
+        "_worker",
         "_wrote",
         "peername",
         "sockname",
@@ -109,7 +82,10 @@ class HttpProtocol(asyncio.Protocol):
         self._head_bytes = 0
         self._cur: RawRequest | None = None
         self._active: RawRequest | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._ctx: contextvars.Context | None = None
+        self._handoff: tuple[Coroutine[Any, Any, None], Any] | None = None
+        self._wakeup: asyncio.Future[None] | None = None
         self._pipeline: deque[RawRequest] = deque()
         self._pending_error: BadRequest | None = None
         self._closing = False
@@ -147,9 +123,10 @@ class HttpProtocol(asyncio.Protocol):
                 req.body.set_exception(RequestPayloadError("Connection lost"))
         self._pipeline.clear()
         self._cur = None
-        task = self._task
-        if task is not None and self._server.handler_cancellation:
-            task.cancel()
+        worker = self._worker
+        if worker is not None:
+            if self._active is None or self._server.handler_cancellation:
+                worker.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self._lingering or self._closing:
@@ -314,7 +291,7 @@ class HttpProtocol(asyncio.Protocol):
         """Run ``req`` and then whatever is queued behind it, until one suspends."""
         while True:
             if not self._run(req):
-                return  # suspended: the Task's done callback carries on
+                return  # suspended: the worker task carries on with it and the queue
             if not self._finish(req):
                 return
             if not self._pipeline:
@@ -324,41 +301,104 @@ class HttpProtocol(asyncio.Protocol):
             self._unpause(_PAUSE_PIPELINE)
 
     def _run(self, req: RawRequest) -> bool:
-        """Start the handler eagerly; True if it finished without suspending."""
+        """Step the handler eagerly; True if it finished without suspending."""
         self._active = req
         self._wrote = False
+        worker = self._worker
+        if worker is None:
+            worker = self._start_worker()
         coro = self._handler(req, self)
+        if not EAGER:
+            self._hand_off(coro, NOT_STARTED)
+            return False
+        loop = self._loop
+        enter_task(loop, worker)
         try:
-            waiting = coro.send(None)
+            waiting = self._ctx.run(coro.send, None)  # type: ignore[union-attr]
         except StopIteration:
             return True
+        except (KeyboardInterrupt, SystemExit):
+            raise
         except BaseException as exc:
             self._handler_crashed(exc)
             return True
-        task = self._loop.create_task(_resume(coro, waiting))
-        self._task = task
-        task.add_done_callback(self._task_done)
+        finally:
+            leave_task(loop, worker)
+        self._hand_off(coro, waiting)
         return False
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._task = None
-        req = self._active
-        if req is None:
-            return
-        if not task.cancelled():
-            exc = task.exception()
-            if exc is not None:
-                self._handler_crashed(exc)
-        if self._transport is None:
-            self._active = None
-            return
-        if self._finish(req):
-            if self._pipeline:
-                nxt = self._pipeline.popleft()
+    def _start_worker(self) -> asyncio.Task[None]:
+        self._ctx = contextvars.copy_context()
+        worker = self._worker = self._loop.create_task(self._work(), context=self._ctx)
+        return worker
+
+    def _hand_off(self, coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+        self._handoff = (coro, waiting)
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    async def _work(self) -> None:
+        """The connection's task: continues suspended handlers and answers what queued behind."""
+        while True:
+            handoff = self._handoff
+            throw: BaseException | None = None
+            if handoff is None:
+                if self._transport is None:
+                    return
+                self._wakeup = self._loop.create_future()
+                try:
+                    await self._wakeup
+                except asyncio.CancelledError as exc:
+                    throw = exc
+                    self._uncancel()
+                finally:
+                    self._wakeup = None
+                handoff = self._handoff
+                if handoff is None:
+                    continue
+            self._handoff = None
+            req = self._active
+            coro, waiting = handoff
+            coro_or_resume: Any = coro
+            if waiting is not NOT_STARTED:
+                coro_or_resume = Resume(coro, waiting, throw)
+            elif throw is not None:
+                coro.close()
+                continue
+            while True:
+                await self._await_handler(coro_or_resume)
+                if req is None or self._transport is None:
+                    self._active = None
+                    break
+                if not self._finish(req) or not self._pipeline:
+                    if not self._closing:
+                        self._idle()
+                    break
+                req = self._pipeline.popleft()
                 self._unpause(_PAUSE_PIPELINE)
-                self._start(nxt)
-            else:
-                self._idle()
+                self._active = req
+                self._wrote = False
+                coro_or_resume = self._handler(req, self)
+
+    async def _await_handler(self, awaitable: Any) -> None:
+        try:
+            await awaitable
+        except asyncio.CancelledError:
+            # Cancelled (client gone with handler_cancellation, or shutdown): no response.
+            self._uncancel()
+            if self._active is not None:
+                self._active.keep_alive = False
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            self._handler_crashed(exc)
+
+    def _uncancel(self) -> None:
+        worker = self._worker
+        if worker is not None:
+            while worker.cancelling():
+                worker.uncancel()
 
     def _handler_crashed(self, exc: BaseException) -> None:
         """Last line of defence: the application layer let an exception out."""
@@ -522,8 +562,8 @@ class HttpProtocol(asyncio.Protocol):
             self._close()
 
     def abort(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        if self._worker is not None:
+            self._worker.cancel()
         if self._transport is not None:
             self._transport.abort()
 

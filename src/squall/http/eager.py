@@ -1,0 +1,70 @@
+"""Running a handler coroutine eagerly, inside its connection's task.
+
+A handler that finishes without suspending costs no Task and no loop iteration: its coroutine is
+stepped right in ``data_received``. So that ``asyncio.current_task()``, ``asyncio.timeout()`` and
+context variables behave as they do in aiohttp (where a connection's requests run in one task),
+that first step runs with the connection's worker task entered as the current task and in the
+worker's context. If the handler suspends, the worker task carries the coroutine on from there
+(:class:`Resume`), so the task that was current before the suspension is still current after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine, Generator
+from typing import Any
+
+__all__ = ("EAGER", "NOT_STARTED", "Resume", "enter_task", "leave_task")
+
+try:  # CPython's task bookkeeping: the same calls the event loop makes around each Task step
+    from asyncio.tasks import _enter_task as enter_task
+    from asyncio.tasks import _leave_task as leave_task
+except ImportError:  # pragma: no cover - an asyncio without them: never run eagerly
+    enter_task = leave_task = None  # type: ignore[assignment]
+
+EAGER = enter_task is not None and leave_task is not None
+
+NOT_STARTED = object()
+"""Handed over in place of the awaited object when the coroutine has not been stepped yet."""
+
+
+class Resume:
+    """Await a coroutine that was started elsewhere and is suspended on ``waiting``.
+
+    ``throw`` delivers an exception (a cancellation that arrived before the hand-over) first.
+    """
+
+    __slots__ = ("coro", "throw", "waiting")
+
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, None],
+        waiting: Any,
+        throw: BaseException | None = None,
+    ) -> None:
+        self.coro = coro
+        self.waiting = waiting
+        self.throw = throw
+
+    def __await__(self) -> Generator[Any, None, None]:
+        coro = self.coro
+        waiting = self.waiting
+        pending = self.throw
+        self.waiting = self.throw = None
+        while True:
+            if pending is None:
+                try:
+                    yield waiting
+                except BaseException as exc:  # cancellation or a throw(): forward it
+                    pending = exc
+                    continue
+                try:
+                    waiting = coro.send(None)
+                except StopIteration:
+                    return
+            else:
+                error, pending = pending, None
+                try:
+                    waiting = coro.throw(error)
+                except StopIteration:
+                    return
+

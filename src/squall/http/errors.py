@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import httptools
+
 from .writer import CLOCK, REASONS, status_line
 
 
@@ -21,27 +23,41 @@ class RequestPayloadError(Exception):
 
 
 _TCHAR = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_VERSION = re.compile(rb"HTTP/(\d)\.(\d)")
 
 
-def classify_parse_error(message: str, data: bytes) -> BadRequest:
+_REQUEST_LINE = re.compile(rb"(?:^|(?<=\n))[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^ \r\n]+ HTTP/")
+
+
+def failing_request(data: bytes, completed: int) -> bytes:
+    """The bytes of the request that failed, when ``completed`` requests preceded it in ``data``.
+
+    The parser gives no error offset: after ``completed`` earlier requests, the failing one is
+    taken to start at the next request line. Only used to choose 501 over 400 for a method.
+    """
+    if not completed:
+        return data
+    for n, match in enumerate(_REQUEST_LINE.finditer(data)):
+        if n == completed:
+            return data[match.start() :]
+    return b""
+
+
+def classify_parse_error(exc: Exception, start: bytes) -> BadRequest:
     """Map an httptools/llhttp error to the status RFC 9110/9112 calls for.
 
-    ``data`` is the chunk that failed; it is only used to tell a well-formed but unsupported
-    method or version (501/505) from a malformed one (400).
+    ``start`` is the failing request's first bytes when they are known (else empty); it tells a
+    well-formed but unknown method (501) from a malformed one (400).
     """
-    lower = message.lower()
-    if "invalid method" in lower:
-        method, sep, _ = data.lstrip(b"\r\n").partition(b" ")
+    lower = str(exc).lower()
+    if isinstance(exc, httptools.HttpParserInvalidMethodError) or "invalid method" in lower:
+        method, sep, _ = start.lstrip(b"\r\n").partition(b" ")
         if sep and _TCHAR.fullmatch(method):
             return BadRequest(501, "Method not implemented")
         return BadRequest(400, "Invalid method")
-    if "http version" in lower or "invalid version" in lower:
-        line = data.lstrip(b"\r\n").split(b"\n", 1)[0].rstrip(b"\r")
-        version = line.rsplit(b" ", 1)[-1]
-        if _VERSION.fullmatch(version):
-            return BadRequest(505, "HTTP version not supported")
-        return BadRequest(400, "Invalid HTTP version")
+    if isinstance(exc, httptools.HttpParserInvalidURLError):
+        return BadRequest(400, "Invalid request target")
+    if "invalid http version" in lower:  # a well-formed HTTP/x.y that llhttp does not take
+        return BadRequest(505, "HTTP version not supported")
     if "pri/upgrade" in lower:
         return BadRequest(505, "HTTP/2 is not supported")
     if "overflow" in lower:
@@ -56,8 +72,6 @@ def classify_parse_error(message: str, data: bytes) -> BadRequest:
         return BadRequest(400, "Invalid chunked body")
     if "header" in lower:
         return BadRequest(400, "Invalid header")
-    if "url" in lower or "target" in lower:
-        return BadRequest(400, "Invalid request target")
     return BadRequest(400, "Malformed request")
 
 

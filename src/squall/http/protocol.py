@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import re
 from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 import httptools
 
 from .eager import EAGER, NOT_STARTED, Resume, enter_task, leave_task
-from .errors import BadRequest, RequestPayloadError, classify_parse_error, error_response
+from .errors import (
+    BadRequest,
+    RequestPayloadError,
+    classify_parse_error,
+    error_response,
+    failing_request,
+)
 from .message import RawRequest
 from .streams import EMPTY_PAYLOAD, StreamReader
 
@@ -42,14 +49,18 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_active",
         "_closing",
+        "_completed",
         "_ctx",
         "_cur",
+        "_data",
         "_deadline",
         "_discarding",
         "_drain_waiters",
+        "_good_host",
         "_handler",
         "_handoff",
         "_head_bytes",
+        "_head_size",
         "_headers",
         "_in_head",
         "_limits",
@@ -80,7 +91,11 @@ class HttpProtocol(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._in_head = False
         self._head_bytes = 0
+        self._head_size = 0
+        self._completed = 0
+        self._good_host = b""
         self._cur: RawRequest | None = None
+        self._data = b""
         self._active: RawRequest | None = None
         self._worker: asyncio.Task[None] | None = None
         self._ctx: contextvars.Context | None = None
@@ -104,7 +119,7 @@ class HttpProtocol(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]  # uvloop's are not subclasses
         self.peername = transport.get_extra_info("peername")
         self.sockname = transport.get_extra_info("sockname")
-        self._deadline = self._server.now + self._limits.header_timeout
+        self._deadline = self._loop.time() + self._limits.header_timeout
         self._server.connections.add(self)
         if self._server.closing:
             self._close()
@@ -124,18 +139,21 @@ class HttpProtocol(asyncio.Protocol):
         self._pipeline.clear()
         self._cur = None
         worker = self._worker
-        if worker is not None:
-            if self._active is None or self._server.handler_cancellation:
-                worker.cancel()
+        if worker is not None and (self._active is None or self._server.handler_cancellation):
+            worker.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self._lingering or self._closing:
             return
+        mid_message = self._in_head or self._cur is not None
         if self._in_head:
+            # httptools buffers a header until its end: bound a head that spans many reads.
             self._head_bytes += len(data)
             if self._head_bytes > self._limits.max_head_size:
                 self._refuse(BadRequest(431, "Request header fields too large"))
                 return
+        completed = self._completed
+        self._data = data
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -157,7 +175,10 @@ class HttpProtocol(asyncio.Protocol):
                 if self._active is None and not self._pipeline:
                     self._close()
             else:
-                self._refuse(classify_parse_error(message, data))
+                start = b"" if mid_message else failing_request(data, self._completed - completed)
+                self._refuse(classify_parse_error(exc, start))
+        finally:
+            self._data = b""
 
     def eof_received(self) -> bool | None:
         cur = self._cur
@@ -184,7 +205,8 @@ class HttpProtocol(asyncio.Protocol):
         self._headers = []
         self._in_head = True
         self._head_bytes = 0
-        self._deadline = self._server.now + self._limits.header_timeout
+        self._head_size = 0
+        self._deadline = self._loop.time() + self._limits.header_timeout
 
     def on_url(self, url: bytes) -> None:
         url = self._url + url if self._url else url
@@ -196,10 +218,14 @@ class HttpProtocol(asyncio.Protocol):
         headers = self._headers
         if value and value[-1] in (32, 9):  # llhttp keeps trailing whitespace
             value = value.rstrip(b" \t")
-        if len(name) + len(value) > self._limits.max_field_size:
+        size = len(name) + len(value)
+        if size > self._limits.max_field_size:
             raise BadRequest(431, "Request header field too large")
         if len(headers) >= self._limits.max_headers:
             raise BadRequest(431, "Too many request header fields")
+        self._head_size += size + 4
+        if self._head_size > self._limits.max_head_size:
+            raise BadRequest(431, "Request header fields too large")
         headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -209,8 +235,17 @@ class HttpProtocol(asyncio.Protocol):
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise BadRequest(505, "HTTP version not supported")
+        data = self._data
+        if (b"TSP/" in data or b"ICE/" in data) and (
+            self._url + b" RTSP/" in data or self._url + b" ICE/" in data
+        ):  # llhttp also takes RTSP/x.y and ICE/x.y and reports them as HTTP versions
+            raise BadRequest(400, "Not an HTTP request")
         headers = self._headers
         self._headers = []  # trailers of a chunked body land there, never in the request
+        url = self._url
+        method = parser.get_method()
+        if len(method) + len(url) + 10 > self._limits.max_line_size:
+            raise BadRequest(414, "Request line too long")
         host = 0
         chunked = False
         has_length = False
@@ -218,6 +253,10 @@ class HttpProtocol(asyncio.Protocol):
         for name, value in headers:
             if len(name) == 4 and name.lower() == b"host":
                 host += 1
+                if value != self._good_host:
+                    if not _HOST.fullmatch(value):
+                        raise BadRequest(400, "Invalid Host header")
+                    self._good_host = value
             elif len(name) == 17 and name.lower() == b"transfer-encoding":
                 chunked = True
                 _check_transfer_encoding(value, version)
@@ -229,10 +268,9 @@ class HttpProtocol(asyncio.Protocol):
                 expect = True
         if host > 1 or (host == 0 and version == "1.1"):
             raise BadRequest(400, "Missing or duplicated Host header")
-        url = self._url
         if not url.startswith(b"/"):
-            _check_target_form(url, parser.get_method())
-        if chunked or (has_length and parser.get_method() != b"HEAD"):
+            _check_target_form(url, method)
+        if chunked or (has_length and method != b"HEAD"):
             body: StreamReader = StreamReader(self, self._limits.read_high_water)
             if expect and version == "1.1":
                 body.set_continue(self._send_continue)
@@ -241,7 +279,7 @@ class HttpProtocol(asyncio.Protocol):
             expect = False
         upgrade = parser.should_upgrade()
         req = RawRequest(
-            parser.get_method().decode("ascii"),
+            method.decode("ascii"),
             url,
             version,
             headers,
@@ -262,6 +300,7 @@ class HttpProtocol(asyncio.Protocol):
             cur.body.feed_data(body)
 
     def on_message_complete(self) -> None:
+        self._completed += 1
         req = self._cur
         if req is None:
             return
@@ -273,7 +312,7 @@ class HttpProtocol(asyncio.Protocol):
             if self._discarding:
                 self._discarding = False
                 if self._active is None and not self._pipeline:
-                    self._deadline = self._server.now + self._limits.keepalive_timeout
+                    self._deadline = self._loop.time() + self._limits.keepalive_timeout
 
     # -- running handlers -----------------------------------------------------------------
 
@@ -312,7 +351,11 @@ class HttpProtocol(asyncio.Protocol):
             self._hand_off(coro, NOT_STARTED)
             return False
         loop = self._loop
-        enter_task(loop, worker)
+        try:
+            enter_task(loop, worker)
+        except RuntimeError:  # driven from inside another task (a test harness): no eager step
+            self._hand_off(coro, NOT_STARTED)
+            return False
         try:
             waiting = self._ctx.run(coro.send, None)  # type: ignore[union-attr]
         except StopIteration:
@@ -434,14 +477,19 @@ class HttpProtocol(asyncio.Protocol):
     def _idle(self) -> None:
         if self._pending_error is not None:
             self._answer_error(self._pending_error)
-        elif self._cur is None and not self._discarding:
-            self._deadline = self._server.now + self._limits.keepalive_timeout
+        else:  # idle keep-alive, or still dropping an unread body: either way, bounded
+            self._deadline = self._loop.time() + self._limits.keepalive_timeout
 
     # -- what handlers call ---------------------------------------------------------------
 
     @property
     def transport(self) -> asyncio.Transport | None:
         return self._transport
+
+    @property
+    def response_started(self) -> bool:
+        """Whether any byte of the current request's response has been written."""
+        return self._wrote
 
     def write(self, data: bytes) -> None:
         """Write response bytes; raises ConnectionResetError once the client has gone."""
@@ -498,6 +546,9 @@ class HttpProtocol(asyncio.Protocol):
             cur.body.set_exception(RequestPayloadError(err.detail))
             cur.keep_alive = False
             self._cur = None
+            self._discarding = False
+            if self._active is None and not self._pipeline:
+                self._close()  # its response is already out: nothing more can be framed
             return
         self._cur = None
         if self._active is None and not self._pipeline:
@@ -546,7 +597,7 @@ class HttpProtocol(asyncio.Protocol):
                 transport.close()
                 return
             self._lingering = True
-            self._deadline = self._server.now + _LINGER
+            self._deadline = self._loop.time() + _LINGER
             if self._paused:
                 self._paused = 0
                 transport.resume_reading()
@@ -566,6 +617,13 @@ class HttpProtocol(asyncio.Protocol):
             self._worker.cancel()
         if self._transport is not None:
             self._transport.abort()
+
+
+# uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986 3.2.2): IP-literal, IPv4 or reg-name.
+_HOST = re.compile(
+    rb"(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)"  # IP-literal | name
+    rb"(?::[0-9]*)?"  # port
+)
 
 
 def _check_transfer_encoding(value: bytes, version: str) -> None:

@@ -67,8 +67,11 @@ class HttpServer:
         deadline = self.loop.time() + timeout
         while self.busy() and self.loop.time() < deadline:
             await asyncio.sleep(0.05)
+        workers = [c._worker for c in self.connections if c._worker is not None]
         for conn in list(self.connections):
             conn.abort()
+        if workers:  # let cancelled handlers unwind before the application's cleanup runs
+            await asyncio.wait(workers, timeout=1.0)
         if self._tick_handle is not None:
             self._tick_handle.cancel()
             self._tick_handle = None

@@ -48,14 +48,13 @@ class AppKey(Generic[_T]):
         return f"<AppKey({self._name}, type={type_name})>"
 
 
-class Signal(list[Callable[..., Awaitable[Any]]]):
-    """A list of async callbacks, frozen with its application: ``await signal.send(...)``."""
+class FrozenList(list[_T]):
+    """A list that refuses changes once frozen (aiohttp's ``frozenlist.FrozenList``)."""
 
-    __slots__ = ("_frozen", "_owner")
+    __slots__ = ("_frozen",)
 
-    def __init__(self, owner: object) -> None:
-        super().__init__()
-        self._owner = owner
+    def __init__(self, items: Iterable[_T] = ()) -> None:
+        super().__init__(items)
         self._frozen = False
 
     @property
@@ -69,21 +68,29 @@ class Signal(list[Callable[..., Awaitable[Any]]]):
         if self._frozen:
             raise RuntimeError("Cannot modify frozen list.")
 
-    def append(self, item: Callable[..., Awaitable[Any]]) -> None:
+    def append(self, item: _T) -> None:
         self._check()
         super().append(item)
 
-    def insert(self, index: Any, item: Callable[..., Awaitable[Any]]) -> None:
+    def insert(self, index: Any, item: _T) -> None:
         self._check()
         super().insert(index, item)
 
-    def extend(self, items: Iterable[Callable[..., Awaitable[Any]]]) -> None:
+    def extend(self, items: Iterable[_T]) -> None:
         self._check()
         super().extend(items)
 
-    def remove(self, item: Callable[..., Awaitable[Any]]) -> None:
+    def remove(self, item: _T) -> None:
         self._check()
         super().remove(item)
+
+    def pop(self, index: Any = -1) -> _T:
+        self._check()
+        return super().pop(index)
+
+    def clear(self) -> None:
+        self._check()
+        super().clear()
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check()
@@ -93,10 +100,23 @@ class Signal(list[Callable[..., Awaitable[Any]]]):
         self._check()
         super().__delitem__(index)
 
-    def __iadd__(self, items: Iterable[Callable[..., Awaitable[Any]]]) -> Signal:  # type: ignore[override,misc]
+    def __iadd__(self, items: Iterable[_T]) -> FrozenList[_T]:  # type: ignore[override,misc]
         self._check()
         super().__iadd__(items)
         return self
+
+    def __repr__(self) -> str:
+        return f"<FrozenList(frozen={self._frozen}, {list(self)!r})>"
+
+
+class Signal(FrozenList[Callable[..., Awaitable[Any]]]):
+    """A list of async callbacks, frozen with its application: ``await signal.send(...)``."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: object) -> None:
+        super().__init__()
+        self._owner = owner
 
     async def send(self, *args: Any, **kwargs: Any) -> None:
         if not self._frozen:
@@ -178,7 +198,7 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
         self._router = UrlDispatcher()
         self._handler_args = handler_args
         self.logger = logger
-        self._middlewares: list[Any] = list(middlewares)
+        self._middlewares: FrozenList[Any] = FrozenList(middlewares)
         self._middlewares_frozen = False
         self._state: dict[str | AppKey[Any], Any] = {}
         self._frozen = False
@@ -219,7 +239,11 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
 
     def _check_frozen(self) -> None:
         if self._frozen:
-            raise RuntimeError("Changing state of started or joined application is forbidden")
+            warnings.warn(
+                "Changing state of started or joined application is deprecated",
+                DeprecationWarning,
+                stacklevel=3,
+            )
 
     def __setitem__(self, key: str | AppKey[Any], value: Any) -> None:
         self._check_frozen()
@@ -255,7 +279,7 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
         return self._router
 
     @property
-    def middlewares(self) -> list[Any]:
+    def middlewares(self) -> FrozenList[Any]:
         return self._middlewares
 
     @property
@@ -308,7 +332,7 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
         self._on_shutdown.freeze()
         self._on_cleanup.freeze()
         self._cleanup_ctx.freeze()
-        self._middlewares = tuple(self._middlewares)  # type: ignore[assignment]
+        self._middlewares.freeze()
 
     def freeze(self) -> None:
         if self._frozen:

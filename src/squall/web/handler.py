@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..http.errors import RequestPayloadError
 from .exceptions import HTTPBadRequest, HTTPException, HTTPInternalServerError
@@ -28,13 +28,15 @@ server_logger = logging.getLogger("squall.server")
 class AppHandler:
     """What :class:`~squall.http.HttpServer` calls for each request of one Application."""
 
-    __slots__ = ("_access_log", "_app", "_client_max_size", "_resolve")
+    __slots__ = ("_access_log", "_app", "_client_max_size", "_prepare_hooks", "_resolve")
 
     def __init__(self, app: Application, access_log: AccessLogger | None = None) -> None:
         self._app = app
         self._client_max_size = app._client_max_size
         self._resolve = app.router._resolve
         self._access_log = access_log
+        # Signals are frozen with the app, so whether any on_response_prepare exists is fixed.
+        self._prepare_hooks = bool(app.on_response_prepare)
 
     async def __call__(self, raw: RawRequest, conn: HttpProtocol) -> None:
         access_log = self._access_log
@@ -51,28 +53,35 @@ class AppHandler:
             )
             resp = HTTPInternalServerError()
         try:
-            if resp._req is None:
-                if type(resp) is Response or (
-                    isinstance(resp, HTTPException)
-                    and type(resp).prepare is Response.prepare
-                    and type(resp).write_eof is Response.write_eof
-                ):
-                    if request._match_info is not None and _has_prepare_hooks(request):
-                        await request._prepare_hook(resp)
-                    resp._send_whole(request)
-                else:
-                    await resp.prepare(request)
-                    await resp.write_eof()
-            elif not resp._eof_sent:
-                await resp.write_eof()
+            await self._send(request, resp)
         except (ConnectionResetError, RequestPayloadError):
             raw.keep_alive = False
         except Exception as exc:
-            server_logger.error("Error writing the response", exc_info=exc)
+            server_logger.error("Error sending the response", exc_info=exc)
             raw.keep_alive = False
+            if not conn.response_started:  # e.g. CR/LF in a header: answer 500, never split
+                resp = HTTPInternalServerError()
+                resp._send_whole(request)
         if start:
             assert access_log is not None
             access_log.log(request, resp, time.perf_counter() - start)
+
+    async def _send(self, request: Request, resp: StreamResponse) -> None:
+        if resp._req is not None:  # prepared by the handler
+            if not resp._eof_sent:
+                await resp.write_eof()
+            return
+        if type(resp) is Response or (
+            isinstance(resp, HTTPException)
+            and type(resp).prepare is Response.prepare
+            and type(resp).write_eof is Response.write_eof
+        ):
+            if self._prepare_hooks:
+                await request._prepare_hook(resp)
+            resp._send_whole(request)
+        else:
+            await resp.prepare(request)
+            await resp.write_eof()
 
     async def _handle(self, request: Request) -> StreamResponse:
         app = self._app
@@ -97,8 +106,3 @@ class AppHandler:
         self._app.logger.error("Error handling request", exc_info=exc)
         return HTTPInternalServerError()
 
-
-def _has_prepare_hooks(request: Request) -> Any:
-    match_info = request._match_info
-    assert match_info is not None
-    return any(app.on_response_prepare for app in match_info._apps)

@@ -151,10 +151,16 @@ class BaseRequest(MutableMapping[str, Any]):
 
     def _split_target(self) -> None:
         target = self._raw.target
-        if target[:1] != b"/" or b"%" in target or b"/." in target or b"#" in target:
+        if (
+            target[:1] != b"/"
+            or b"%" in target
+            or b"/." in target
+            or b"#" in target
+            or b"+" in target
+        ):
             url = self.rel_url
             self._path = url.path
-            self._query_string = url.raw_query_string
+            self._query_string = url.query_string
             return
         path, _, query = target.partition(b"?")
         self._path = path.decode("utf-8", "surrogateescape")
@@ -204,11 +210,10 @@ class BaseRequest(MutableMapping[str, Any]):
 
     @property
     def query(self) -> MultiDictProxy[str]:
+        """The query variables (yarl's parsing, as aiohttp)."""
         query = self._query
         if query is None:
-            query = self._query = MultiDictProxy(
-                MultiDict(parse_qsl(self.query_string, keep_blank_values=True))
-            )
+            query = self._query = self.rel_url.query
         return query
 
     @property
@@ -394,15 +399,9 @@ class BaseRequest(MutableMapping[str, Any]):
         body = await self.read()
         return body.decode(self.charset or "utf-8")
 
-    async def json(
-        self, *, loads: Any = json.loads, content_type: str | None = "application/json"
-    ) -> Any:
-        body = await self.text()
-        if content_type and self.content_type != content_type:
-            raise HTTPBadRequest(
-                text=f"Attempt to decode JSON with unexpected mimetype: {self.content_type}"
-            )
-        return loads(body)
+    async def json(self, *, loads: Any = json.loads) -> Any:
+        """The body decoded as JSON (whatever its Content-Type, as aiohttp)."""
+        return loads(await self.text())
 
     async def post(self) -> MultiDictProxy[Any]:
         """Form fields of an urlencoded body (multipart arrives with issue #5)."""

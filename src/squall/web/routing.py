@@ -53,9 +53,10 @@ async def _default_expect_handler(request: Request) -> None:
 
 
 def _unquote_path_safe(value: str) -> str:
+    """Match values come from ``path_safe`` (``%2F`` and ``%25`` still encoded): finish decoding."""
     if "%" not in value:
         return value
-    return unquote(value.replace("%2F", "%252F").replace("%2f", "%252f"))
+    return value.replace("%2F", "/").replace("%25", "%")
 
 
 def _requote_path(value: str) -> str:

@@ -105,7 +105,9 @@ def server() -> Iterator[ServerThread]:
         yield srv
 
 
-def raw_request(port: int, data: bytes | list[bytes], timeout: float = 5.0, pause: float = 0.0) -> bytes:
+def raw_request(
+    port: int, data: bytes | list[bytes], timeout: float = 5.0, pause: float = 0.0
+) -> bytes:
     """Send raw bytes (a list is sent piece by piece), read until the server closes or timeout."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         for piece in [data] if isinstance(data, bytes) else data:

@@ -122,8 +122,12 @@ def test_pipelined_suspending_and_eager_handlers_in_order(srv: ServerThread) -> 
         while chunk := sock.recv(65536):
             data += chunk
     bodies = [part.split(b"\r\n\r\n", 1)[1] for part in data.split(b"HTTP/1.1 ")[1:]]
-    expected = {"/timeout/sync": b"sync ok", "/gather": b"ab", "/yield": b"yielded",
-                "/same-task": b"True"}
+    expected = {
+        "/timeout/sync": b"sync ok",
+        "/gather": b"ab",
+        "/yield": b"yielded",
+        "/same-task": b"True",
+    }
     assert [b[: len(expected[p])] for b, p in zip(bodies, paths, strict=False)] == [
         expected[p] for p in paths
     ]

@@ -48,7 +48,9 @@ def test_keep_alive_serves_many_requests_on_one_connection(server: ServerThread)
 
 
 def test_connection_close_closes_after_response(server: ServerThread) -> None:
-    data = raw_request(server.port, b"GET /hello/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = raw_request(
+        server.port, b"GET /hello/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     assert data.startswith(b"HTTP/1.1 200 OK")
     assert b"\r\nConnection: close\r\n" in data
     assert data.endswith(b"Hello, x!")
@@ -87,7 +89,9 @@ def test_deep_pipeline_is_bounded_but_complete(server: ServerThread) -> None:
 
 
 def test_head_has_headers_and_no_body(server: ServerThread) -> None:
-    data = raw_request(server.port, b"HEAD /hello/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = raw_request(
+        server.port, b"HEAD /hello/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK")
     assert b"Content-Length: 9" in head
@@ -158,7 +162,9 @@ def test_unread_body_is_discarded_and_connection_reused(server: ServerThread) ->
 
 
 def test_streamed_response_is_chunked(server: ServerThread) -> None:
-    data = raw_request(server.port, b"GET /stream?n=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = raw_request(
+        server.port, b"GET /stream?n=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"Transfer-Encoding: chunked" in head
     assert body == b"7\r\npart 0\n\r\n7\r\npart 1\n\r\n7\r\npart 2\n\r\n0\r\n\r\n"
@@ -176,7 +182,9 @@ def test_handler_exception_is_500_and_server_goes_on(server: ServerThread) -> No
         data = raw_request(server.port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         assert data.startswith(b"HTTP/1.1 500 Internal Server Error")
         assert b"Traceback" not in data and b"boom" not in data
-    data = raw_request(server.port, b"GET /hello/ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = raw_request(
+        server.port, b"GET /hello/ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     assert data.endswith(b"Hello, ok!")
 
 

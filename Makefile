@@ -25,11 +25,11 @@ run: $(VENV)/.base
 
 test: $(VENV)/.test
 	$(PY) -m pytest -q
-	$(PY) -m ruff check src tests examples benchmarks
+	$(PY) -m ruff check .
 	$(PY) -m mypy
 
 lint: $(VENV)/.test
-	$(PY) -m ruff check src tests examples benchmarks
+	$(PY) -m ruff check .
 	$(PY) -m mypy
 
 bench: $(VENV)/.bench

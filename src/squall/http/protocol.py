@@ -184,8 +184,15 @@ class HttpProtocol(asyncio.Protocol):
         cur = self._cur
         if cur is not None and not cur.body.is_eof():
             cur.body.set_exception(RequestPayloadError("Request body cut short"))
-        # Keep the write side open so the responses in flight can still be sent.
-        return self._active is not None or bool(self._pipeline)
+        last = self._pipeline[-1] if self._pipeline else self._active
+        if last is None:
+            return None  # nothing owed: let the transport close
+        # The client is done sending: answer what it asked for (the write side stays open,
+        # as a half-close allows), then close. With handler_cancellation, EOF counts as gone.
+        last.keep_alive = False
+        if self._server.handler_cancellation and self._worker is not None:
+            self._worker.cancel()
+        return True
 
     def pause_writing(self) -> None:
         self._paused |= _PAUSE_WRITE

@@ -132,3 +132,16 @@ def test_pipelined_suspending_and_eager_handlers_in_order(srv: ServerThread) -> 
         expected[p] for p in paths
     ]
     assert len(bodies) == len(paths) + 1
+
+
+def test_without_eager_start_everything_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where asyncio lacks _enter_task, handlers start in the worker task instead."""
+    import squall.http.protocol as protocol
+
+    monkeypatch.setattr(protocol, "EAGER", False)
+    app = web.Application(middlewares=[set_request_id])
+    app.add_routes([web.get("/timeout/sync", timeout_sync), web.get("/context", context)])
+    with serve(app) as server, httpx.Client(base_url=server.url) as client:
+        for rid in ("a", "b"):
+            assert client.get("/timeout/sync").text == "sync ok"
+            assert client.get("/context", headers={"X-Request-Id": rid}).text == rid

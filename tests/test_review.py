@@ -28,6 +28,14 @@ async def _hello(request: web.Request) -> web.Response:
     return web.Response(text="hello")
 
 
+async def _prepare_then_read(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse()
+    await resp.prepare(request)
+    await resp.write(await request.read())
+    await resp.write_eof()
+    return resp
+
+
 async def _where(request: web.Request) -> web.Response:
     return web.json_response(
         {"path": request.path, "url": str(request.url), "tail": request.match_info["tail"]}
@@ -51,6 +59,7 @@ def _app() -> web.Application:
             web.route("*", "/hello", _hello),
             web.get("/fail-mid-stream", _fail_mid_stream),
             web.get("/where/{tail:.*}", _where),
+            web.post("/prepare-then-read", _prepare_then_read),
         ]
     )
     return app
@@ -160,3 +169,55 @@ def test_target_starting_with_double_slash_is_a_path_not_an_authority(srv: Serve
         sock.sendall(b"GET //evil/where/a%20b HTTP/1.1\r\nHost: good\r\nConnection: close\r\n\r\n")
         data = _read_some(sock, 3)
     assert data.startswith(b"HTTP/1.1 404"), data.partition(b"\r\n\r\n")[2]
+
+
+def test_header_timeout_of_pipelined_head_is_not_extended_to_keepalive(srv: ServerThread) -> None:
+    """Request 2's head starts while request 1 is handled, then stalls (header_timeout=1 s here).
+
+    When request 1 finishes, _idle() replaces the head's deadline with the keep-alive one
+    (10 s here), so a dribbled head is tolerated for keepalive_timeout instead of header_timeout.
+    """
+    with _connect(srv) as sock:
+        sock.sendall(b"GET /slow?s=0.2 HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\n")
+        start = time.monotonic()
+        data = _read_some(sock, 6, until=b"408 Request Timeout")
+        elapsed = time.monotonic() - start
+    assert data.startswith(b"HTTP/1.1 200 OK")
+    assert b"HTTP/1.1 408 Request Timeout" in data and elapsed < 4, (elapsed, data[-80:])
+
+
+def test_shutdown_not_held_up_by_request_queued_behind_last_response() -> None:
+    """Shutdown while request 1 runs with request 2 pipelined behind it.
+
+    shutdown() marks both not keep-alive; after request 1 the connection closes and request 2
+    is left in _pipeline, so HttpServer.busy() stays True until the 2 s linger ends: shutdown
+    takes ~2-3 s instead of the 0.3 s request 1 needs (0.3 s too with no request 2 queued).
+    """
+    with serve(_app(), shutdown_timeout=10.0) as server, _connect(server) as sock:
+        sock.sendall(b"GET /slow?s=0.3 HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+        time.sleep(0.1)
+        start = time.monotonic()
+        server.stop()
+        elapsed = time.monotonic() - start
+        assert _read_some(sock, 1).endswith(b"slow")
+    assert elapsed < 1.5, elapsed
+
+
+def test_expect_100_continue_when_handler_prepares_before_reading(srv: ServerThread) -> None:
+    """aiohttp answers ``Expect: 100-continue`` with 100 before running the handler.
+
+    squall sends 100 lazily, on the first body read, and not at all once the response head is
+    out: a handler that prepares first then reads leaves the client waiting for a 100 that never
+    comes (RFC 9110 10.1.1: the server MUST send an immediate 100 or a final status), while the
+    server waits for a body the client holds back; curl-like clients stall 1 s, strict ones hang.
+    """
+    with _connect(srv) as sock:
+        sock.sendall(
+            b"POST /prepare-then-read HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+            b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
+        interim = _read_some(sock, 1, until=b"\r\n\r\n")
+        sock.sendall(b"data")
+        rest = _read_some(sock, 2)
+    assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), interim
+    assert rest.endswith(b"4\r\ndata\r\n0\r\n\r\n"), rest

@@ -221,3 +221,23 @@ def test_expect_100_continue_when_handler_prepares_before_reading(srv: ServerThr
         rest = _read_some(sock, 2)
     assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), interim
     assert rest.endswith(b"4\r\ndata\r\n0\r\n\r\n"), rest
+
+
+def test_refused_request_stays_refused_when_the_pipeline_drains(srv: ServerThread) -> None:
+    """Requests 1 and 2 are queued when request 3's oversized header field earns a 431.
+
+    _refuse pauses reading with _PAUSE_PIPELINE, the same bit the pipeline uses for "queue full";
+    popping request 2 clears it and reading resumes. The next bytes go to the errored parser,
+    which fails again without the callback's exception: the pending 431 becomes a 400 "Malformed
+    request" and squall logs "Error while parsing a request" (its own-bug path).
+    """
+    with _connect(srv) as sock:
+        sock.sendall(
+            b"GET /slow?s=0.3 HTTP/1.1\r\nHost: x\r\n\r\n" * 2
+            + b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 9000 + b"\r\nX-Next: 1\r\n"
+        )
+        time.sleep(0.45)  # request 1 is answered, 2 runs: reading has resumed
+        sock.sendall(b"X-More: 1\r\n\r\n")
+        data = _read_some(sock, 3)
+    assert data.count(b"HTTP/1.1 200 OK") == 2
+    assert b"HTTP/1.1 431 " in data, data[-120:]

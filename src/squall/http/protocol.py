@@ -38,9 +38,11 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LINGER = 2.0  # seconds to keep reading after a closing answer, so the client sees it (no RST)
 
 # Reasons reading from the socket is paused; reading resumes when none is left.
-_PAUSE_PIPELINE = 1
-_PAUSE_BODY = 2
-_PAUSE_WRITE = 4
+_PAUSE_PIPELINE = 1  # the queue of parsed requests is full
+_PAUSE_BODY = 2  # the running handler has not read the body buffered so far
+_PAUSE_WRITE = 4  # (the transport's write buffer is full; not a reason to stop reading)
+_PAUSE_STOP = 8  # no more requests will be read on this connection
+_READ_PAUSES = _PAUSE_PIPELINE | _PAUSE_BODY | _PAUSE_STOP
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -171,7 +173,7 @@ class HttpProtocol(asyncio.Protocol):
             message = str(exc)
             if message.startswith("Data after"):
                 # Bytes after a request that closes the connection: answer it, read no more.
-                self._pause(_PAUSE_PIPELINE)
+                self._pause(_PAUSE_STOP)
                 if self._active is None and not self._pipeline:
                     self._close()
             else:
@@ -277,7 +279,7 @@ class HttpProtocol(asyncio.Protocol):
             raise BadRequest(400, "Missing or duplicated Host header")
         if not url.startswith(b"/"):
             _check_target_form(url, method)
-        if chunked or (has_length and method != b"HEAD"):
+        if chunked or has_length:  # body framing does not depend on the method
             body: StreamReader = StreamReader(self, self._limits.read_high_water)
             if expect and version == "1.1":
                 body.set_continue(self._send_continue)
@@ -468,6 +470,8 @@ class HttpProtocol(asyncio.Protocol):
             self._close()
             return False
         body = req.body
+        if body is EMPTY_PAYLOAD:
+            return True
         if not body.is_eof():
             if body._continue is not None:
                 # The client is waiting for 100 Continue that will never come: don't read on.
@@ -476,15 +480,18 @@ class HttpProtocol(asyncio.Protocol):
             # The handler did not read the whole body: drop the rest as it arrives.
             self._discarding = True
             body.feed_eof()
-            body._buffer.clear()
-            body._size = 0
+        body._buffer.clear()  # whatever the handler left unread
+        body._size = 0
+        if body._paused:  # this body stopped the socket: nobody will read it now
+            body._paused = False
             self._unpause(_PAUSE_BODY)
         return True
 
     def _idle(self) -> None:
         if self._pending_error is not None:
             self._answer_error(self._pending_error)
-        else:  # idle keep-alive, or still dropping an unread body: either way, bounded
+        elif not self._in_head:  # a head in progress keeps its own (header) deadline
+            # Idle keep-alive, or still dropping an unread body: either way, bounded.
             self._deadline = self._loop.time() + self._limits.keepalive_timeout
 
     # -- what handlers call ---------------------------------------------------------------
@@ -530,7 +537,7 @@ class HttpProtocol(asyncio.Protocol):
         self._unpause(_PAUSE_BODY)
 
     def _pause(self, reason: int) -> None:
-        was = self._paused & (_PAUSE_PIPELINE | _PAUSE_BODY)
+        was = self._paused & _READ_PAUSES
         self._paused |= reason
         if not was and self._transport is not None:
             self._transport.pause_reading()
@@ -539,14 +546,14 @@ class HttpProtocol(asyncio.Protocol):
         if not self._paused & reason:
             return
         self._paused &= ~reason
-        if not self._paused & (_PAUSE_PIPELINE | _PAUSE_BODY) and self._transport is not None:
+        if not self._paused & _READ_PAUSES and self._transport is not None:
             self._transport.resume_reading()
 
     # -- errors, timeouts and closing -----------------------------------------------------
 
     def _refuse(self, err: BadRequest) -> None:
         """Stop reading; answer ``err`` once the responses already owed are sent."""
-        self._pause(_PAUSE_PIPELINE)
+        self._pause(_PAUSE_STOP)
         cur = self._cur
         if cur is not None and cur.body is not EMPTY_PAYLOAD:
             # The head was fine and its handler is running or queued: its body is what broke.
@@ -572,7 +579,7 @@ class HttpProtocol(asyncio.Protocol):
     def _on_upgrade(self) -> None:
         # The parser completed the request (keep_alive is off for it) and stopped at the bytes
         # of the other protocol: read nothing more, so they are never taken for a request.
-        self._pause(_PAUSE_PIPELINE)
+        self._pause(_PAUSE_STOP)
         if self._active is None and not self._pipeline:
             self._close()
 
@@ -584,8 +591,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self._lingering:
             transport.close()
-        elif self._in_head:
-            self._answer_error(BadRequest(408, "Request head not received in time"))
+        elif self._in_head:  # answered after any response still owed, in order
+            self._refuse(BadRequest(408, "Request head not received in time"))
         elif self._active is None:
             self._close()
 
@@ -594,6 +601,10 @@ class HttpProtocol(asyncio.Protocol):
         if self._closing:
             return
         self._closing = True
+        for req in self._pipeline:  # requests behind a closing response are never answered
+            if not req.body.is_eof():
+                req.body.set_exception(RequestPayloadError("Connection closing"))
+        self._pipeline.clear()
         transport = self._transport
         if transport is None:
             return

@@ -45,6 +45,10 @@ class AppHandler:
         try:
             resp = await self._handle(request)
         except Exception as exc:  # the handler's own response could not be made
+            if conn.response_started:  # too late for a 500: cut the response short
+                self._app.logger.error("Error handling request", exc_info=exc)
+                raw.keep_alive = False
+                return
             resp = self._error_response(request, exc)
         if not isinstance(resp, StreamResponse):
             server_logger.error(  # type: ignore[unreachable]

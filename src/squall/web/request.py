@@ -198,10 +198,13 @@ class BaseRequest(MutableMapping[str, Any]):
         url = self._rel_url
         if url is None:
             target = _decode(self._raw.target)
-            if target[:1] == "/":
-                url = URL(target)
-            else:  # absolute-form (or another form), keep only path and query
+            if target[:1] == "/":  # origin-form: the path as sent (never an authority, as aiohttp)
+                rest, _, fragment = target.partition("#")
+                path, _, query = rest.partition("?")
+                url = URL.build(path=path, query_string=query, fragment=fragment, encoded=True)
+            else:  # absolute-form: request.url is the target itself, rel_url its path and query
                 full = URL(target)
+                self._url = full
                 url = URL.build(
                     path=full.raw_path, query_string=full.raw_query_string, encoded=True
                 )
@@ -222,9 +225,10 @@ class BaseRequest(MutableMapping[str, Any]):
 
     @property
     def url(self) -> URL:
+        rel_url = self.rel_url  # sets _url for an absolute-form target
         url = self._url
         if url is None:
-            url = self._url = URL.build(scheme=self.scheme, authority=self.host).join(self.rel_url)
+            url = self._url = URL.build(scheme=self.scheme, authority=self.host).join(rel_url)
         return url
 
     # -- headers --------------------------------------------------------------------------

@@ -353,6 +353,7 @@ class StreamResponse(MutableMapping[str, Any]):
 
     async def _start(self, request: BaseRequest) -> None:
         await request._prepare_hook(self)
+        _invite_body(request)
         head = self._head(request, None)
         self._req = request
         conn = self._conn = request._conn
@@ -553,6 +554,7 @@ class Response(StreamResponse):
         if self._req is not None or self._eof_sent:
             return None
         await request._prepare_hook(self)
+        _invite_body(request)
         self._req = request
         conn = self._conn = request._conn
         length = None if self._chunked else (len(self._body) if self._body is not None else 0)
@@ -592,6 +594,19 @@ class Response(StreamResponse):
             conn.write(head + b"0\r\n\r\n")
         else:
             conn.write(head)
+
+
+def _invite_body(request: BaseRequest) -> None:
+    """Send a pending ``100 Continue`` before a head the handler sends itself (prepare()).
+
+    The handler may read the body after starting its response; a client still waiting for 100
+    would never send it. (A whole response sent after the handler returned needs no body.)
+    """
+    body = request._raw.body
+    send_continue = body._continue
+    if send_continue is not None:
+        body._continue = None
+        send_continue()
 
 
 def json_response(

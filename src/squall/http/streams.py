@@ -83,29 +83,26 @@ class StreamReader:
 
     def feed_eof(self) -> None:
         self._eof = True
-        self._continue = None
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-        for fut in self._eof_waiters:
-            if not fut.done():
-                fut.set_result(None)
-        self._eof_waiters.clear()
+        self._wake_all(None)
 
     def set_exception(self, exc: BaseException) -> None:
         self._exception = exc
+        self._wake_all(exc)
+
+    def _wake_all(self, exc: BaseException | None) -> None:
+        """The body ended (``exc`` None) or failed: wake the reader and every wait_eof()."""
         self._continue = None
-        waiter = self._waiter
-        if waiter is not None:
+        waiters = self._eof_waiters
+        if self._waiter is not None:
+            waiters.append(self._waiter)
             self._waiter = None
-            if not waiter.done():
-                waiter.set_exception(exc)
-        for fut in self._eof_waiters:
+        for fut in waiters:
             if not fut.done():
-                fut.set_exception(exc)
-        self._eof_waiters.clear()
+                if exc is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(exc)
+        waiters.clear()
 
     def exception(self) -> BaseException | None:
         return self._exception

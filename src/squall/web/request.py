@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl
@@ -16,6 +16,7 @@ from yarl import URL
 from ..http.errors import RequestPayloadError
 from ..http.streams import StreamReader
 from .exceptions import HTTPBadRequest, HTTPRequestEntityTooLarge
+from .state import StateMapping
 
 if TYPE_CHECKING:
     from ..http.message import RawRequest
@@ -51,7 +52,7 @@ def _decode(value: bytes) -> str:
     return value.decode("utf-8", "surrogateescape")
 
 
-class BaseRequest(MutableMapping[str, Any]):
+class BaseRequest(StateMapping):
     """An incoming request: aiohttp's ``BaseRequest`` API."""
 
     __slots__ = (
@@ -96,38 +97,6 @@ class BaseRequest(MutableMapping[str, Any]):
         self._read_bytes: bytes | None = None
         self._task: asyncio.Task[Any] | None = None
         self._post: MultiDictProxy[Any] | None = None
-
-    # -- the mapping interface ------------------------------------------------------------
-
-    def __getitem__(self, key: str) -> Any:
-        if self._state is None:
-            raise KeyError(key)
-        return self._state[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        if self._state is None:
-            self._state = {}
-        self._state[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        if self._state is None:
-            raise KeyError(key)
-        del self._state[key]
-
-    def __len__(self) -> int:
-        return len(self._state) if self._state else 0
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._state or ())
-
-    def __bool__(self) -> bool:
-        return True
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    def __hash__(self) -> int:
-        return id(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.path} >"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import json
 import math
-from collections.abc import Iterator, MutableMapping
 from email.utils import formatdate
 from http.cookies import Morsel, SimpleCookie
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from multidict import CIMultiDict
 
 from ..http.writer import CLOCK, REASONS, encode_headers, status_line
+from .state import StateMapping
 
 if TYPE_CHECKING:
     from ..http.message import RawRequest
@@ -60,7 +60,7 @@ class ContentCoding:
     identity = "identity"
 
 
-class StreamResponse(MutableMapping[str, Any]):
+class StreamResponse(StateMapping):
     """A response whose body is written piece by piece after :meth:`prepare`."""
 
     _length_check = True
@@ -303,38 +303,6 @@ class StreamResponse(MutableMapping[str, Any]):
     @property
     def task(self) -> Any:
         return self._req.task if self._req is not None else None
-
-    # -- the mapping interface (per-response state, as aiohttp) ---------------------------
-
-    def __getitem__(self, key: str) -> Any:
-        if self._state is None:
-            raise KeyError(key)
-        return self._state[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        if self._state is None:
-            self._state = {}
-        self._state[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        if self._state is None:
-            raise KeyError(key)
-        del self._state[key]
-
-    def __len__(self) -> int:
-        return len(self._state) if self._state else 0
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._state or ())
-
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    def __bool__(self) -> bool:
-        return True
 
     def __repr__(self) -> str:
         info = f"{self.status} {self.reason}"

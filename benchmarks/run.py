@@ -1,0 +1,202 @@
+"""Benchmark squall against aiohttp, uvicorn, granian, uvicorn + Starlette and the floor.
+
+Each server runs pinned to core 0, wrk (one thread, 64 connections) pinned to core 1. For every
+round, every server is started afresh, in turn: the idle-connection test first, then each wrk
+scenario after a warm-up. Medians over the rounds are printed as tables (figures, ratio to aiohttp,
+ratio to the floor) and written to results/NAME.json and results/NAME.md. See README.md.
+
+Usage: ``python benchmarks/run.py [--quick] [--servers a,b] [--scenarios a,b] ...``
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import idle, report, wrk
+from harness.procs import PINNING, Server, cpu_busy, free_port, raise_nofile
+from harness.servers import ECHO_SIZE, SERVERS_DIR, SPECS, Spec, check
+
+HERE = Path(__file__).resolve().parent
+LUA = HERE / "lua"
+PIPELINE_DEPTH = 16
+BUSY = 0.15  # machine-wide CPU use, with no server running, above which figures are suspect
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One wrk run: the path to load and an optional Lua script with its arguments."""
+
+    name: str
+    path: str
+    script: str | None = None
+    args: tuple[str, ...] = ()
+
+
+SCENARIOS = (
+    Scenario("hello", "/World"),  # also gives p50 and p99
+    Scenario("json", "/json"),
+    Scenario("pipelined", "/World", "pipeline.lua", (str(PIPELINE_DEPTH),)),
+    Scenario("echo", "/echo", "echo.lua"),
+)
+QUICK_SCENARIOS = ("hello", "pipelined")
+
+
+def names(items: tuple[Spec, ...] | tuple[Scenario, ...]) -> str:
+    return ",".join(item.name for item in items)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="CI smoke: 1 round of 2 s, few tests")
+    parser.add_argument("--rounds", type=int, help="rounds over all servers (3; quick 1)")
+    parser.add_argument("--duration", type=int, help="seconds per wrk run (10; quick 2)")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up per run (2; quick 0.5)")
+    parser.add_argument("--idle", type=int, help="idle connections, 0 to skip (10000; quick 1000)")
+    parser.add_argument("--servers", help="comma-separated subset of: " + names(SPECS))
+    parser.add_argument("--scenarios", help="comma-separated subset of: " + names(SCENARIOS))
+    parser.add_argument("--out", help="results/OUT.json and .md (latest; quick or partial)")
+    opts = parser.parse_args(argv)
+    full = not opts.quick
+    subset = opts.servers is not None or opts.scenarios is not None
+    defaults = {
+        "rounds": 3 if full else 1,
+        "duration": 10 if full else 2,
+        "warmup": 2.0 if full else 0.5,
+        "idle": 10_000 if full else 1_000,
+        "out": "quick" if opts.quick else "partial" if subset else "latest",
+        "servers": names(SPECS),
+        "scenarios": names(SCENARIOS) if full else ",".join(QUICK_SCENARIOS),
+    }
+    for key, value in defaults.items():
+        if getattr(opts, key) is None:
+            setattr(opts, key, value)
+    for key, known in (("servers", SPECS), ("scenarios", SCENARIOS)):
+        if unknown := set(getattr(opts, key).split(",")) - set(names(known).split(",")):
+            parser.error(f"unknown {key}: {', '.join(sorted(unknown))}")
+    return opts
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def bench_server(
+    spec: Spec, round_no: int, opts: argparse.Namespace, result: report.ServerResult, logs: Path
+) -> None:
+    """One round for one server: start it, check it, measure it, stop it."""
+    if (busy := cpu_busy()) > BUSY:
+        result.note(f"round {round_no}: other processes kept the CPUs {busy:.0%} busy beforehand")
+    port = free_port()
+    server = Server(spec.command(port), SERVERS_DIR, port, logs / f"{spec.name}.log")
+    try:
+        problem = server.wait_ready() or check(port, ("hello",), retry_for=10.0).get("hello")
+        if problem:
+            result.note(f"skipped: {problem}")
+            result.skipped = True
+            return
+        if opts.idle:
+            measure_idle(server, opts, result)
+        else:
+            result.add("rss_mib", server.rss() / 2**20)
+        problems = check(port, ("json", "echo"))  # cheap, so always: the smoke test checks them
+        for name, problem in problems.items():
+            result.note(f"wrong answer, {name} not measured: {problem}")
+        for sc in SCENARIOS:
+            if sc.name in opts.scenarios.split(",") and sc.name not in problems:
+                run_scenario(sc, port, opts, result)
+    finally:
+        server.stop()
+
+
+def measure_idle(server: Server, opts: argparse.Namespace, result: report.ServerResult) -> None:
+    """Base RSS, and RSS growth per idle keep-alive connection."""
+    hold = 3.0 if opts.duration >= 5 else 1.5
+    try:
+        held = idle.measure(server, opts.idle, hold=hold, settle=1.0)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        result.note(f"idle test failed: {exc}")
+        result.add("rss_mib", server.rss() / 2**20)
+        return
+    log(f"  idle: {held.opened} connections opened in {held.seconds_to_open} s")
+    result.add("rss_mib", held.rss_before / 2**20)
+    result.add("idle_bytes_per_conn", held.bytes_per_conn)
+    if held.opened < opts.idle or held.still_open < held.opened:
+        result.note(f"idle: {held.opened}/{opts.idle} opened, {held.still_open} stayed open")
+
+
+def run_scenario(
+    sc: Scenario, port: int, opts: argparse.Namespace, result: report.ServerResult
+) -> None:
+    url = f"http://127.0.0.1:{port}{sc.path}"
+    script = LUA / sc.script if sc.script else None
+    wrk.warm_up(url, opts.warmup, script, sc.args)
+    output = wrk.run(url, opts.duration, script, sc.args)
+    got = wrk.parse(output)
+    if got is None:
+        result.note(f"{sc.name}: wrk failed: {output.strip()[-200:]!r}")
+        return
+    if got.socket_errors or got.non_2xx:
+        result.note(f"{sc.name}: {got.socket_errors} socket errors, {got.non_2xx} non-2xx")
+    if sc.name == "echo":
+        result.add("echo_mbps", got.rps * ECHO_SIZE / 1e6)
+    else:
+        result.add(f"{sc.name}_rps", got.rps)
+    if sc.name == "hello":
+        result.add("p50_ms", got.p50_ms)
+        result.add("p99_ms", got.p99_ms)
+
+
+def main(argv: list[str]) -> int:
+    opts = parse_args(argv)
+    if not wrk.WRK:
+        log("wrk is not installed (apt-get install wrk); nothing to measure")
+        return 1
+    if not PINNING:
+        log("note: taskset or a second core is missing; servers and wrk run unpinned")
+    raise_nofile(opts.idle + 1024)  # servers inherit it
+    wanted = opts.servers.split(",")
+    specs = [s for s in SPECS if s.name in wanted]
+    results = {s.name: report.ServerResult(s.name, s.label) for s in specs}
+    for spec in specs:
+        if missing := spec.missing():
+            results[spec.name].skipped = True
+            results[spec.name].note(f"skipped: not installed: {', '.join(missing)}")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="squall-bench-") as logs:
+        for round_no in range(opts.rounds):
+            order = specs if round_no % 2 == 0 else specs[::-1]
+            for spec in order:
+                if results[spec.name].skipped:
+                    continue
+                log(f"round {round_no + 1}/{opts.rounds}: {spec.label}")
+                bench_server(spec, round_no + 1, opts, results[spec.name], Path(logs))
+    settings = {
+        "mode": "quick" if opts.quick else "full",
+        "rounds": opts.rounds,
+        "duration": opts.duration,
+        "warmup": opts.warmup,
+        "connections": wrk.CONNECTIONS,
+        "pipeline_depth": PIPELINE_DEPTH,
+        "echo_bytes": ECHO_SIZE,
+        "idle_connections": opts.idle,
+        "scenarios": opts.scenarios.split(","),
+        "pinned": PINNING,
+        "seconds_taken": round(time.monotonic() - started, 1),
+    }
+    data = report.record(list(results.values()), settings, HERE.parent)
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{opts.out}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (out / f"{opts.out}.md").write_text(report.markdown(data))
+    print(report.text(data), end="")
+    log(f"wrote {out / opts.out}.json and .md in {settings['seconds_taken']} s")
+    return 0 if any(r.samples for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,35 @@
+"""The seed app (``/{name}`` hello) plus the benchmark routes, on aiohttp with uvloop.
+
+squall_seed.py is this file with ``from squall import web``. Usage: ``python aiohttp_seed.py PORT``.
+"""
+
+import asyncio
+import sys
+
+import uvloop
+from aiohttp import web
+
+
+async def hello(request: web.Request) -> web.Response:
+    name = request.match_info.get("name", "Anonymous")
+    return web.Response(text=f"Hello, {name}!")
+
+
+async def json(request: web.Request) -> web.Response:
+    return web.json_response({"message": "Hello, World!"})
+
+
+async def echo(request: web.Request) -> web.Response:
+    return web.Response(body=await request.read(), content_type="application/octet-stream")
+
+
+def make_app() -> web.Application:
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app.add_routes([web.get("/json", json), web.post("/echo", echo), web.get("/{name}", hello)])
+    return app
+
+
+if __name__ == "__main__":
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8080
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    web.run_app(make_app(), host="127.0.0.1", port=port, print=None, access_log=None)

@@ -391,66 +391,68 @@ class HttpProtocol(asyncio.Protocol):
             wakeup.set_result(None)
 
     async def _work(self) -> None:
-        """The connection's task: continues suspended handlers and answers what queued behind."""
-        while True:
-            handoff = self._handoff
-            throw: BaseException | None = None
-            if handoff is None:
-                if self._transport is None:
-                    return
-                self._wakeup = self._loop.create_future()
-                try:
-                    await self._wakeup
-                except asyncio.CancelledError as exc:
-                    throw = exc
-                    self._uncancel()
-                finally:
-                    self._wakeup = None
-                handoff = self._handoff
-                if handoff is None:
-                    continue
-            self._handoff = None
-            req = self._active
-            coro, waiting = handoff
-            coro_or_resume: Any = coro
-            if waiting is not NOT_STARTED:
-                coro_or_resume = Resume(coro, waiting, throw)
-            elif throw is not None:
-                coro.close()
-                continue
+        """The connection's task: continues suspended handlers and answers what queued behind.
+
+        A cancellation ends it (loop teardown, shutdown, or the client gone with
+        handler_cancellation): it is delivered to the handler in progress, never swallowed.
+        """
+        try:
             while True:
-                await self._await_handler(coro_or_resume)
-                if req is None or self._transport is None:
-                    self._active = None
-                    break
-                if not self._finish(req) or not self._pipeline:
-                    if not self._closing:
-                        self._idle()
-                    break
-                req = self._pipeline.popleft()
-                self._unpause(_PAUSE_PIPELINE)
-                self._active = req
-                self._wrote = False
-                coro_or_resume = self._handler(req, self)
+                handoff = self._handoff
+                throw: BaseException | None = None
+                if handoff is None:
+                    if self._transport is None:
+                        return
+                    self._wakeup = self._loop.create_future()
+                    try:
+                        await self._wakeup
+                    except asyncio.CancelledError as exc:
+                        if self._handoff is None:
+                            raise  # cancelled while idle
+                        throw = exc  # ... or just as a handler was handed over: it gets it
+                    finally:
+                        self._wakeup = None
+                    handoff = self._handoff
+                    if handoff is None:
+                        continue
+                self._handoff = None
+                req = self._active
+                coro, waiting = handoff
+                awaitable: Any = coro
+                if waiting is not NOT_STARTED:
+                    awaitable = Resume(coro, waiting, throw)
+                elif throw is not None:
+                    coro.close()
+                    raise throw
+                while True:
+                    await self._await_handler(awaitable)
+                    if req is None or self._transport is None:
+                        self._active = None
+                        break
+                    if not self._finish(req) or not self._pipeline:
+                        if not self._closing:
+                            self._idle()
+                        break
+                    req = self._pipeline.popleft()
+                    self._unpause(_PAUSE_PIPELINE)
+                    self._active = req
+                    self._wrote = False
+                    awaitable = self._handler(req, self)
+        finally:
+            self._worker = None  # a later request starts a new one
 
     async def _await_handler(self, awaitable: Any) -> None:
         try:
             await awaitable
         except asyncio.CancelledError:
-            # Cancelled (client gone with handler_cancellation, or shutdown): no response.
-            self._uncancel()
-            if self._active is not None:
-                self._active.keep_alive = False
+            # No response can follow a cancelled handler: close, and let the task end.
+            self._active = None
+            self._close()
+            raise
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
             self._handler_crashed(exc)
-
-    def _uncancel(self) -> None:
-        worker = self._worker
-        if worker is not None:
-            while worker.cancelling():
-                worker.uncancel()
 
     def _handler_crashed(self, exc: BaseException) -> None:
         """Last line of defence: the application layer let an exception out."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ..http.errors import RequestPayloadError
 from .exceptions import HTTPBadRequest, HTTPException, HTTPInternalServerError
@@ -50,7 +50,7 @@ class AppHandler:
                 raw.keep_alive = False
                 return
             resp = self._error_response(request, exc)
-        if not isinstance(resp, StreamResponse):
+        if type(resp) is not Response and not isinstance(resp, StreamResponse):
             server_logger.error(  # type: ignore[unreachable]
                 "Missing return statement on request handler %r",
                 request._match_info.handler if request._match_info else None,
@@ -75,14 +75,15 @@ class AppHandler:
             if not resp._eof_sent:
                 await resp.write_eof()
             return
-        if type(resp) is Response or (
-            isinstance(resp, HTTPException)
-            and type(resp).prepare is Response.prepare
-            and type(resp).write_eof is Response.write_eof
+        rtype = type(resp)
+        if rtype is Response or (
+            issubclass(rtype, HTTPException)
+            and rtype.prepare is Response.prepare
+            and rtype.write_eof is Response.write_eof
         ):
             if self._prepare_hooks:
                 await request._prepare_hook(resp)
-            resp._send_whole(request)
+            cast(Response, resp)._send_whole(request)
         else:
             await resp.prepare(request)
             await resp.write_eof()

@@ -63,6 +63,7 @@ class BaseRequest(StateMapping):
         "_headers",
         "_match_info",
         "_path",
+        "_path_safe_value",
         "_post",
         "_query",
         "_query_string",
@@ -89,6 +90,7 @@ class BaseRequest(StateMapping):
         self._match_info: UrlMappingMatchInfo | None = None
         self._headers: CIMultiDictProxy[str] | None = None
         self._path: str | None = None
+        self._path_safe_value: str | None = None
         self._query_string: str | None = None
         self._query: MultiDictProxy[str] | None = None
         self._rel_url: URL | None = None
@@ -119,44 +121,48 @@ class BaseRequest(StateMapping):
         return _decode(self._raw.target)
 
     def _split_target(self) -> None:
+        """Compute ``path`` and the routing path; plain ASCII targets skip yarl entirely."""
         target = self._raw.target
-        if (
-            target[:1] != b"/"
-            or b"%" in target
-            or b"/." in target
-            or b"#" in target
-            or b"+" in target
-        ):
+        path = target.partition(b"?")[0]
+        if path[:1] != b"/" or b"%" in path or b"#" in target or not path.isascii():
             url = self.rel_url
             self._path = url.path
-            self._query_string = url.query_string
-            return
-        path, _, query = target.partition(b"?")
-        self._path = path.decode("utf-8", "surrogateescape")
-        self._query_string = query.decode("utf-8", "surrogateescape")
+            self._path_safe_value = url.path_safe
+        else:  # nothing to decode: path and routing path are the bytes as sent
+            self._path = self._path_safe_value = path.decode("ascii")
 
     @property
     def path(self) -> str:
         """The decoded path, without the query string."""
-        if self._path is None:
+        path = self._path
+        if path is None:
             self._split_target()
-        assert self._path is not None
-        return self._path
+            path = self._path
+            assert path is not None
+        return path
 
     @property
     def _path_safe(self) -> str:
-        """The path for routing: decoded, but an encoded slash stays ``%2F``."""
-        target = self._raw.target
-        if target[:1] == b"/" and b"%" not in target and b"/." not in target:
-            return self.path
-        return self.rel_url.path_safe
+        """The path for routing: decoded, but an encoded slash stays ``%2F`` (yarl's path_safe)."""
+        path_safe = self._path_safe_value
+        if path_safe is None:
+            self._split_target()
+            path_safe = self._path_safe_value
+            assert path_safe is not None
+        return path_safe
 
     @property
     def query_string(self) -> str:
-        if self._query_string is None:
-            self._split_target()
-        assert self._query_string is not None
-        return self._query_string
+        """The decoded query string."""
+        qs = self._query_string
+        if qs is None:
+            query = self._raw.target.partition(b"?")[2]
+            if b"%" in query or b"+" in query or b"#" in query or not query.isascii():
+                qs = self.rel_url.query_string
+            else:
+                qs = query.decode("ascii")
+            self._query_string = qs
+        return qs
 
     @property
     def path_qs(self) -> str:

@@ -65,6 +65,22 @@ class StreamResponse(StateMapping):
 
     _length_check = True
 
+    # Defaults live on the class: a response assigns only what differs (fewer stores per request).
+    _headers: CIMultiDict[str] | None = None
+    _ctype: str | None = None  # the Content-Type value while no header mapping exists yet
+    _cookies: SimpleCookie | None = None
+    _state: dict[str, Any] | None = None
+    _req: BaseRequest | None = None
+    _conn: HttpProtocol | None = None
+    _chunked = False
+    _chunked_wire = False
+    _keep_alive: bool | None = None
+    _eof_sent = False
+    _body_length = 0
+    _send_body = True
+    _reason: str | None = None  # None: the standard phrase for the status
+    _body: bytes | None = None
+
     def __init__(
         self,
         *,
@@ -72,22 +88,12 @@ class StreamResponse(StateMapping):
         reason: str | None = None,
         headers: LooseHeaders | None = None,
     ) -> None:
-        self._headers: CIMultiDict[str] | None = (
-            CIMultiDict(headers) if headers is not None else None
-        )
-        # The Content-Type value while no header mapping exists yet (the fast path).
-        self._ctype: str | None = None
-        self._cookies: SimpleCookie | None = None
-        self._state: dict[str, Any] | None = None
-        self._req: BaseRequest | None = None
-        self._conn: HttpProtocol | None = None
-        self._chunked = False
-        self._chunked_wire = False
-        self._keep_alive: bool | None = None
-        self._eof_sent = False
-        self._body_length = 0
-        self._send_body = True
-        self.set_status(status, reason)
+        if headers is not None:
+            self._headers = CIMultiDict(headers)
+        if reason is None and type(status) is int:
+            self._status = status
+        else:
+            self.set_status(status, reason)
 
     # -- status ---------------------------------------------------------------------------
 
@@ -97,7 +103,8 @@ class StreamResponse(StateMapping):
 
     @property
     def reason(self) -> str:
-        return self._reason
+        reason = self._reason
+        return REASONS.get(self._status, "") if reason is None else reason
 
     def set_status(self, status: int, reason: str | None = None) -> None:
         if self._req is not None:
@@ -105,9 +112,7 @@ class StreamResponse(StateMapping):
                 "Cannot change the response status code after the headers have been sent"
             )
         self._status = int(status)
-        if reason is None:
-            reason = REASONS.get(self._status, "")
-        elif "\r" in reason or "\n" in reason:
+        if reason is not None and ("\r" in reason or "\n" in reason):
             raise ValueError("Reason cannot contain \\r or \\n")
         self._reason = reason
 
@@ -331,17 +336,31 @@ class StreamResponse(StateMapping):
         """Serialise the response head; ``body_length`` is known for whole-body responses."""
         raw = request._raw
         keep_alive = self._keep_alive
+        status = self._status
+        if (  # the common case first: a whole body, no header mapping, keep-alive HTTP/1.1
+            body_length is not None
+            and keep_alive is None
+            and self._headers is None
+            and self._cookies is None
+            and raw.keep_alive
+            and raw.version == "1.1"
+            and raw.method != "HEAD"
+            and status >= 200
+            and status not in _EMPTY_BODY_STATUSES
+        ):
+            ctype = self._ctype
+            return b"%b%bContent-Length: %d\r\n%b\r\n" % (
+                status_line("1.1", status, self._reason),
+                _ctype_line(ctype) if ctype is not None else b"",
+                body_length,
+                CLOCK.date_server,
+            )
         if keep_alive is None:
             keep_alive = raw.keep_alive
         elif not keep_alive:
             raw.keep_alive = False
-        status = self._status
         headers = self._headers
-        parts = [
-            status_line(
-                "1.1", status, None if self._reason == REASONS.get(status) else self._reason
-            )
-        ]
+        parts = [status_line("1.1", status, self._reason)]
         head_request = raw.method == "HEAD"
         self._send_body = not head_request and status not in _EMPTY_BODY_STATUSES and status >= 200
         no_length = status in _EMPTY_BODY_STATUSES or status < 200
@@ -441,6 +460,20 @@ class Response(StreamResponse):
         zlib_executor_size: int | None = None,
         zlib_executor: Any = None,
     ) -> None:
+        if (
+            text is not None
+            and body is None
+            and headers is None
+            and content_type is None
+            and charset is None
+            and reason is None
+            and type(text) is str
+            and type(status) is int
+        ):  # the common case, Response(text=...): no parsing, no header mapping
+            self._status = status
+            self._ctype = "text/plain; charset=utf-8"
+            self._body = text.encode()
+            return
         if body is not None and text is not None:
             raise ValueError("body and text are not allowed together")
         if content_type is not None and "charset" in content_type:
@@ -459,7 +492,7 @@ class Response(StreamResponse):
                 self._set_ctype(f"{content_type or 'text/plain'}; charset={charset}")
             else:
                 charset = self.charset or "utf-8"
-            self._body: bytes | None = text.encode(charset)
+            self._body = text.encode(charset)
         else:
             if not has_ctype:
                 if content_type is not None:

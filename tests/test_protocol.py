@@ -223,3 +223,28 @@ def test_dribbled_headers_are_dropped_in_bounded_time(server: ServerThread) -> N
         data = read_until_close(sock, 5)
         assert data.startswith(b"HTTP/1.1 408 ")
         assert time.monotonic() - start < 5.5  # header_timeout=2 in the fixture
+
+
+def test_pipelined_batch_keeps_order_with_interim_100_continue(server: ServerThread) -> None:
+    """Answers gathered during one read go out before a later request's 100 Continue."""
+    with _connect(server) as sock:
+        sock.sendall(
+            b"GET /hello/first HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
+        head, body = _read_response(sock)
+        assert head.startswith(b"HTTP/1.1 200") and body == b"Hello, first!"
+        data = _leftover.pop(sock.fileno(), b"")
+        while len(data) < len(b"HTTP/1.1 100 Continue\r\n\r\n"):
+            data += sock.recv(1024)
+        assert data == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"data")
+        head, body = _read_response(sock)
+        assert head.startswith(b"HTTP/1.1 200") and body == b"data"
+
+
+def test_big_response_written_without_suspending_is_not_held_back(server: ServerThread) -> None:
+    data = raw_request(
+        server.port, b"GET /big?mb=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=10
+    )
+    assert len(data.partition(b"\r\n\r\n")[2]) == 2 * 1024 * 1024

@@ -266,7 +266,9 @@ def test_in_flight_request_completes_during_cleanup() -> None:
     c.join(10)
     s.join(10)
     assert result["reply"] == (200, "slept")
-    assert result["replied"] <= result["stopped"]  # cleanup waited for the request
+    # Cleanup waited for the request (the events below prove the order on the server side);
+    # the two timestamps come from two client threads, so allow for thread scheduling.
+    assert result["replied"] <= result["stopped"] + 0.25
     assert result["stopped"] - t0 < 5
     tail = events[events.index("startup2") + 1 :]
     assert tail == [

@@ -41,23 +41,37 @@ class AppHandler:
     async def __call__(self, raw: RawRequest, conn: HttpProtocol) -> None:
         access_log = self._access_log
         start = time.perf_counter() if access_log is not None and access_log.enabled else 0.0
-        request = Request(raw, conn, self._app, self._client_max_size)
+        app = self._app
+        request = Request(raw, conn, app, self._client_max_size)
+        resp: StreamResponse | None = None
         try:
-            resp = await self._handle(request)
+            match_info = self._resolve(raw.method, request._path_safe)
+            match_info.add_app(app)
+            match_info.freeze()
+            request._match_info = match_info
+            if raw.expect_continue:
+                resp = await match_info.expect_handler(request)
+            if resp is None:
+                handler = app._composed.get(match_info._route._handler)
+                if handler is None:
+                    handler = app._handler_for(match_info)
+                resp = await handler(request)
+        except HTTPException as exc:
+            resp = exc
+        except RequestPayloadError as exc:
+            raw.keep_alive = False
+            resp = HTTPBadRequest(text=f"Malformed request body: {exc}")
         except Exception as exc:  # the handler's own response could not be made
+            raw.keep_alive = False
+            app.logger.error("Error handling request", exc_info=exc)
             if conn.response_started:  # too late for a 500: cut the response short
-                self._app.logger.error("Error handling request", exc_info=exc)
-                raw.keep_alive = False
                 return
-            resp = self._error_response(request, exc)
-        if type(resp) is not Response and not isinstance(resp, StreamResponse):
-            server_logger.error(  # type: ignore[unreachable]
-                "Missing return statement on request handler %r",
-                request._match_info.handler if request._match_info else None,
-            )
             resp = HTTPInternalServerError()
         try:
-            await self._send(request, resp)
+            if type(resp) is Response and resp._req is None and not self._prepare_hooks:
+                resp._send_whole(request)  # the common case, without another coroutine
+            else:
+                resp = await self._send(request, resp)
         except (ConnectionResetError, RequestPayloadError):
             raw.keep_alive = False
         except Exception as exc:
@@ -70,11 +84,17 @@ class AppHandler:
             assert access_log is not None
             access_log.log(request, resp, time.perf_counter() - start)
 
-    async def _send(self, request: Request, resp: StreamResponse) -> None:
+    async def _send(self, request: Request, resp: object) -> StreamResponse:
+        if not isinstance(resp, StreamResponse):
+            server_logger.error(
+                "Missing return statement on request handler %r",
+                request._match_info.handler if request._match_info else None,
+            )
+            resp = HTTPInternalServerError()
         if resp._req is not None:  # prepared by the handler
             if not resp._eof_sent:
                 await resp.write_eof()
-            return
+            return resp
         rtype = type(resp)
         if rtype is Response or (
             issubclass(rtype, HTTPException)
@@ -87,27 +107,5 @@ class AppHandler:
         else:
             await resp.prepare(request)
             await resp.write_eof()
-
-    async def _handle(self, request: Request) -> StreamResponse:
-        app = self._app
-        match_info = self._resolve(request._raw.method, request._path_safe)
-        match_info.add_app(app)
-        match_info.freeze()
-        request._match_info = match_info
-        try:
-            if request._raw.expect_continue:
-                expect = await match_info.expect_handler(request)
-                if expect is not None:
-                    return expect
-            return await app._handler_for(match_info)(request)
-        except HTTPException as exc:
-            return exc
-        except RequestPayloadError as exc:
-            request._raw.keep_alive = False
-            return HTTPBadRequest(text=f"Malformed request body: {exc}")
-
-    def _error_response(self, request: Request, exc: Exception) -> StreamResponse:
-        request._raw.keep_alive = False
-        self._app.logger.error("Error handling request", exc_info=exc)
-        return HTTPInternalServerError()
+        return resp
 

@@ -252,11 +252,12 @@ class HttpProtocol(asyncio.Protocol):
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise BadRequest(505, "HTTP version not supported")
-        data = self._data
-        if (b"TSP/" in data or b"ICE/" in data) and (
-            self._url + b" RTSP/" in data or self._url + b" ICE/" in data
-        ):  # llhttp also takes RTSP/x.y and ICE/x.y and reports them as HTTP versions
-            raise BadRequest(400, "Not an HTTP request")
+        if version == "1.0":  # llhttp also takes RTSP/1.0 and ICE/1.0, reported as HTTP/1.0
+            data = self._data
+            if (b"TSP/" in data or b"ICE/" in data) and (
+                self._url + b" RTSP/" in data or self._url + b" ICE/" in data
+            ):
+                raise BadRequest(400, "Not an HTTP request")
         headers = self._headers
         self._headers = []  # trailers of a chunked body land there, never in the request
         url = self._url
@@ -296,7 +297,7 @@ class HttpProtocol(asyncio.Protocol):
             expect = False
         upgrade = parser.should_upgrade()
         req = RawRequest(
-            method.decode("ascii"),
+            _METHODS.get(method) or method.decode("ascii"),
             url,
             version,
             headers,
@@ -670,6 +671,8 @@ class HttpProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
+
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 
 # uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986 3.2.2): IP-literal, IPv4 or reg-name.
 _HOST = re.compile(

@@ -14,7 +14,6 @@ import pytest
 
 import squall  # noqa: F401  (installs uvloop as the policy, as users get it)
 from squall import web
-from squall.http.limits import Limits
 
 from .apps import make_app
 
@@ -149,7 +148,3 @@ def is_closed(sock: socket.socket, timeout: float = 3.0) -> bool:
             return True
     return False
 
-
-@pytest.fixture
-def limits() -> Limits:
-    return Limits()

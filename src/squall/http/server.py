@@ -37,7 +37,6 @@ class HttpServer:
         self.handler_cancellation = handler_cancellation
         self.connections: set[HttpProtocol] = set()
         self.closing = False
-        self.now = self.loop.time()
         self._tick_handle: asyncio.TimerHandle | None = None
         self._tick()
 
@@ -46,7 +45,7 @@ class HttpServer:
 
     def _tick(self) -> None:
         loop = self.loop
-        now = self.now = loop.time()
+        now = loop.time()
         CLOCK.update()
         for conn in [c for c in self.connections if c._deadline and c._deadline <= now]:
             conn.on_timeout(now)

@@ -1,0 +1,117 @@
+"""serve(): run an ASGI application on squall's HTTP server from async code."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl as _ssl
+from types import TracebackType
+
+from ..http.limits import Limits
+from ..http.server import HttpServer
+from .handler import ASGIHandler
+from .lifespan import Lifespan
+from .types import ASGIApp
+
+__all__ = ("ASGIServer", "serve")
+
+
+class ASGIServer:
+    """An ASGI application listening on a TCP port: :meth:`start` / :meth:`stop`, or ``async with``.
+
+    Start runs the lifespan startup, then listens; stop closes the listener, lets the requests in
+    flight finish (``limits.shutdown_timeout``), closes the connections, then runs the lifespan
+    shutdown. ``lifespan=False`` skips the lifespan scope altogether.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        *,
+        root_path: str = "",
+        limits: Limits | None = None,
+        lifespan: bool = True,
+        ssl: _ssl.SSLContext | None = None,
+        backlog: int = 2048,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.root_path = root_path
+        self.limits = limits
+        self.ssl = ssl
+        self.backlog = backlog
+        self.lifespan: Lifespan | None = Lifespan(app) if lifespan else None
+        self.http: HttpServer | None = None
+        self._listener: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL, with the bound port (useful with ``port=0``)."""
+        scheme = "https" if self.ssl is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Run the lifespan startup, then start listening."""
+        state = None
+        if self.lifespan is not None:
+            await self.lifespan.startup()
+            state = self.lifespan.state
+        handler = ASGIHandler(self.app, self.root_path, state=state)
+        loop = asyncio.get_running_loop()
+        self.http = HttpServer(handler, limits=self.limits, loop=loop)
+        try:
+            self._listener = await loop.create_server(
+                self.http, self.host, self.port, ssl=self.ssl, backlog=self.backlog
+            )
+        except BaseException:
+            await self.http.shutdown(0)
+            if self.lifespan is not None:
+                await self.lifespan.shutdown()
+            raise
+        sockets = self._listener.sockets
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stop listening, finish the requests in flight, then run the lifespan shutdown."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        if self.http is not None:
+            await self.http.shutdown()
+            self.http = None
+        if listener is not None:
+            await listener.wait_closed()
+        if self.lifespan is not None:
+            await self.lifespan.shutdown()
+
+    async def __aenter__(self) -> ASGIServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+def serve(
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    root_path: str = "",
+    limits: Limits | None = None,
+    lifespan: bool = True,
+    ssl: _ssl.SSLContext | None = None,
+) -> ASGIServer:
+    """Serve ``app``: ``async with serve(app, port=0) as server: ...``, or start()/stop()."""
+    return ASGIServer(
+        app, host, port, root_path=root_path, limits=limits, lifespan=lifespan, ssl=ssl
+    )

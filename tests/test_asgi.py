@@ -158,6 +158,15 @@ async def raw_app(scope: Scope, receive: Receive, send: Send) -> None:
         )
         await send({"type": "http.response.body", "body": b"abc", "more_body": True})
         await send({"type": "http.response.body", "body": b"def"})
+    elif path == "/too-long":
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+        )
+        try:
+            await send({"type": "http.response.body", "body": b"abc"})
+        except RuntimeError as exc:
+            events.append(("too-long", str(exc)))
+            raise
     elif path == "/204":
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
@@ -360,6 +369,12 @@ def test_content_length_passthrough(asgi: ASGIThread) -> None:
     assert body == b"abcdef"
 
 
+def test_content_longer_than_declared(asgi: ASGIThread) -> None:
+    out = raw_request(asgi.port, b"GET /too-long HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 500")  # refused before anything was written
+    assert ("too-long", "Response content longer than Content-Length") in events
+
+
 def test_head(asgi: ASGIThread) -> None:
     with socket.create_connection(("127.0.0.1", asgi.port), timeout=5) as sock:
         sock.sendall(b"HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -541,6 +556,11 @@ def test_lifespan_failures() -> None:
         assert message["type"] == "lifespan.startup"
         await send({"type": "lifespan.startup.failed", "message": "no database"})
 
+    async def failing_then_waiting(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "stuck"})
+        await asyncio.sleep(3600)
+
     async def raising(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         raise RuntimeError("boom")
@@ -550,6 +570,9 @@ def test_lifespan_failures() -> None:
             await Lifespan(failing).startup()
         with pytest.raises(LifespanFailed, match="boom"):
             await Lifespan(raising).startup()
+        with pytest.raises(LifespanFailed, match="stuck"):
+            await Lifespan(failing_then_waiting).startup()
+        assert len(asyncio.all_tasks()) == 1  # its task was cancelled, not left behind
         with pytest.raises(LifespanFailed, match="no database"):
             async with serve(failing, port=0):
                 pass
@@ -590,6 +613,8 @@ def test_serve_start_stop_in_the_loop() -> None:
 def _starlette_app() -> Any:
     from starlette.applications import Starlette
     from starlette.background import BackgroundTask
+    from starlette.middleware import Middleware
+    from starlette.middleware.base import BaseHTTPMiddleware
     from starlette.requests import Request
     from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
     from starlette.routing import Route
@@ -598,6 +623,11 @@ def _starlette_app() -> Any:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         yield {"db": "connected"}
         events.append("starlette shutdown")
+
+    async def tag_responses(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers["x-middleware"] = "yes"
+        return response
 
     async def home(request: Request) -> PlainTextResponse:
         return PlainTextResponse(f"home {request.state.db}")
@@ -634,6 +664,7 @@ def _starlette_app() -> Any:
             Route("/background", background),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(BaseHTTPMiddleware, dispatch=tag_responses)],
     )
 
 
@@ -649,7 +680,8 @@ def starlette_server() -> Iterator[ASGIThread]:
 
 def test_starlette_httpx(starlette_server: ASGIThread) -> None:
     with httpx.Client(base_url=starlette_server.url) as client:
-        assert client.get("/").text == "home connected"
+        r = client.get("/")
+        assert r.text == "home connected" and r.headers["x-middleware"] == "yes"
         assert client.get("/items/7", params={"q": "x y"}).json() == {"id": 7, "q": "x y"}
         r = client.post("/echo", json={"a": [1, 2]})
         assert r.status_code == 201 and r.json() == {"got": {"a": [1, 2]}}

@@ -45,8 +45,13 @@ class Lifespan:
         self._events = asyncio.Queue()
         self._replies = asyncio.Queue()
         self._events.put_nowait({"type": "lifespan.startup"})
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        await self._expect("startup")
+        task = self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            await self._expect("startup")
+        except BaseException:
+            self._task = None
+            await _stop(task)
+            raise
 
     async def shutdown(self) -> None:
         """Send ``lifespan.shutdown`` and wait for the application's answer (no-op if unused)."""
@@ -61,12 +66,7 @@ class Lifespan:
             await self._expect("shutdown")
         finally:
             self._task = None
-            if not task.done():
-                task.cancel()
-                try:
-                    await task
-                except (Exception, asyncio.CancelledError):
-                    pass
+            await _stop(task)
 
     async def _run(self) -> None:
         scope = {"type": "lifespan", "asgi": ASGI_VERSION, "state": self.state}
@@ -121,3 +121,11 @@ class Lifespan:
         if kind == "error":
             raise LifespanFailed(f"Exception in lifespan {phase}: {reply.get('message', '')}")
         raise LifespanFailed(f"Unexpected lifespan message {kind!r} during {phase}")
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel the lifespan task if it is still running, and wait for it to end."""
+    if task.done():
+        return
+    task.cancel()
+    await asyncio.wait([task])

@@ -105,6 +105,12 @@ def main() -> int:
             "- A header value set by a handler that contains CR, LF or NUL is an error: the "
             "client gets a 500 (aiohttp drops the connection).",
             "- HEAD responses never carry a body, also from a `StreamResponse` that writes one.",
+            "- A request with a well-formed HTTP version other than 1.0 and 1.1 (HTTP/2.0, "
+            "HTTP/0.9) is answered 505 and closed; aiohttp answers it as HTTP/1.x.",
+            "- After a 413 from read()/text()/json()/post() squall closes the connection (the "
+            "rest of the refused body is never read); aiohttp keeps it open.",
+            "- `request.clone()` does not take `scheme`, `host` or `remote` yet (proxy support, "
+            "issue #8).",
             "",
         ]
     )

@@ -343,11 +343,33 @@ def rule_crlf_header_is_500(req: Req, ref: Response, got: Response) -> None:
         got.headers, got.body = [], b""
 
 
+def rule_unsupported_version_505(req: Req, ref: Response, got: Response) -> None:
+    """docs/compat.md: "A request with a well-formed HTTP version other than 1.0 and 1.1
+    (HTTP/2.0, HTTP/0.9) is answered 505 and closed; aiohttp answers it as HTTP/1.x." Only for
+    requests the app marks as such (``Req.note`` starts with ``malformed: version``)."""
+    if not req.note.startswith("malformed: version"):
+        return
+    if got.status == 505 and got.header("connection") == "close" and ref.status != 505:
+        for resp in (ref, got):
+            resp.version, resp.status, resp.reason, resp.body = "(version)", 0, "", b""
+            resp.headers = []
+
+
+def rule_413_closes(req: Req, ref: Response, got: Response) -> None:
+    """docs/compat.md: "After a 413 from read()/text()/json()/post() squall closes the connection
+    (the rest of the refused body is never read); aiohttp keeps it open." Only the
+    ``Connection: close`` header of a 413 both servers sent may differ."""
+    if ref.status == got.status == 413 and got.header("connection") == "close":
+        got.headers = [(n, v) for n, v in got.headers if n.lower() != "connection"]
+
+
 RULES: list[Rule] = [
     rule_status_line_version,
     rule_wire_refusal_status,
     rule_expect_continue_timing,
     rule_crlf_header_is_500,
+    rule_unsupported_version_505,
+    rule_413_closes,
 ]
 
 

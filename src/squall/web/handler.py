@@ -66,7 +66,7 @@ class AppHandler:
             app.logger.error("Error handling request", exc_info=exc)
             if conn.response_started:  # too late for a 500: cut the response short
                 return
-            resp = HTTPInternalServerError()
+            resp = _internal_error(request)
         try:
             if type(resp) is Response and resp._req is None and not self._prepare_hooks:
                 resp._send_whole(request)  # the common case, without another coroutine
@@ -78,7 +78,7 @@ class AppHandler:
             server_logger.error("Error sending the response", exc_info=exc)
             raw.keep_alive = False
             if not conn.response_started:  # e.g. CR/LF in a header: answer 500, never split
-                resp = HTTPInternalServerError()
+                resp = _internal_error(request)
                 resp._send_whole(request)
         if start:
             assert access_log is not None
@@ -109,3 +109,21 @@ class AppHandler:
             await resp.write_eof()
         return resp
 
+
+
+_TITLE = "500 Internal Server Error"
+_TEXT_500 = f"{_TITLE}\n\nServer got itself in trouble"
+_HTML_500 = (
+    f"<html><head><title>{_TITLE}</title></head><body>\n<h1>{_TITLE}</h1>"
+    "\nServer got itself in trouble\n</body></html>\n"
+)
+
+
+def _internal_error(request: Request) -> Response:
+    """The 500 aiohttp answers when a handler fails: plain text, or HTML if the client wants it."""
+    if "text/html" in request.headers.get("Accept", ""):
+        resp = Response(status=500, text=_HTML_500, content_type="text/html")
+    else:
+        resp = Response(status=500, text=_TEXT_500)
+    resp.force_close()
+    return resp

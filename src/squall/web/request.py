@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import socket
 from collections.abc import Mapping
-from http.cookies import CookieError, SimpleCookie
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl
 
@@ -16,6 +17,14 @@ from yarl import URL
 from ..http.errors import RequestPayloadError
 from ..http.streams import StreamReader
 from .exceptions import HTTPBadRequest, HTTPRequestEntityTooLarge
+from .headers import (
+    ETag,
+    parse_cookies,
+    parse_etags,
+    parse_forwarded,
+    parse_http_date,
+    parse_range,
+)
 from .state import StateMapping
 
 if TYPE_CHECKING:
@@ -266,16 +275,89 @@ class BaseRequest(StateMapping):
 
     @property
     def cookies(self) -> Mapping[str, str]:
+        """The cookies of the (first) Cookie header, parsed leniently as aiohttp does."""
         cookies = self._cookies
         if cookies is None:
-            parsed: SimpleCookie = SimpleCookie()
-            for value in self.headers.getall("Cookie", ()):
-                try:
-                    parsed.load(value)
-                except CookieError:
-                    continue
-            cookies = self._cookies = {k: m.value for k, m in parsed.items()}
+            parsed = parse_cookies(self.headers.get("Cookie", ""))
+            cookies = self._cookies = MappingProxyType(parsed)
         return cookies
+
+    # -- conditional requests, ranges, proxies --------------------------------------------
+
+    @property
+    def if_modified_since(self) -> datetime.datetime | None:
+        return parse_http_date(self.headers.get("If-Modified-Since"))
+
+    @property
+    def if_unmodified_since(self) -> datetime.datetime | None:
+        return parse_http_date(self.headers.get("If-Unmodified-Since"))
+
+    @property
+    def if_range(self) -> datetime.datetime | None:
+        return parse_http_date(self.headers.get("If-Range"))
+
+    @property
+    def if_match(self) -> tuple[ETag, ...] | None:
+        return parse_etags(self.headers.get("If-Match"))
+
+    @property
+    def if_none_match(self) -> tuple[ETag, ...] | None:
+        return parse_etags(self.headers.get("If-None-Match"))
+
+    @property
+    def http_range(self) -> slice:
+        """The Range header as a slice; ValueError when it is not one valid byte range."""
+        return parse_range(self.headers.get("Range"))
+
+    @property
+    def forwarded(self) -> tuple[Mapping[str, str], ...]:
+        """Every RFC 7239 Forwarded element, first proxy first (not trusted: just parsed)."""
+        return parse_forwarded(self.headers.getall("Forwarded", ()))
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        transport = self._conn.transport
+        return default if transport is None else transport.get_extra_info(name, default)
+
+    def clone(
+        self,
+        *,
+        method: str | None = None,
+        rel_url: str | URL | None = None,
+        headers: Any = None,
+        scheme: str | None = None,
+        host: str | None = None,
+        remote: str | None = None,
+        client_max_size: int | None = None,
+    ) -> BaseRequest:
+        """A copy with some parts replaced (the body stream is shared, as in aiohttp)."""
+        raw = self._raw
+        target = raw.target if rel_url is None else str(URL(rel_url)).encode()
+        raw_headers = raw.headers
+        if headers is not None:
+            raw_headers = [(k.encode(), v.encode()) for k, v in CIMultiDict(headers).items()]
+        new_raw = type(raw)(
+            method or raw.method,
+            target,
+            raw.version,
+            raw_headers,
+            raw.keep_alive,
+            raw.upgrade,
+            raw.expect_continue,
+            raw.body,
+        )
+        clone = type(self)(
+            new_raw,
+            self._conn,
+            self._app,
+            self._client_max_size if client_max_size is None else client_max_size,
+        )
+        clone._match_info = self._match_info
+        clone._read_bytes = self._read_bytes
+        if scheme is not None or host is not None or remote is not None:
+            raise NotImplementedError(
+                "clone(scheme=, host=, remote=) arrives with proxy support (issue #8)"
+            )
+        return clone
 
     @property
     def content_type(self) -> str:
@@ -339,7 +421,8 @@ class BaseRequest(StateMapping):
 
     @property
     def has_body(self) -> bool:
-        return self.body_exists
+        """Deprecated alias of :attr:`can_read_body` (as in aiohttp)."""
+        return self.can_read_body
 
     async def read(self) -> bytes:
         """The whole body; 413 past ``client_max_size``."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from multidict import CIMultiDict
 
 from ..http.writer import CLOCK, REASONS, encode_headers, status_line
+from .headers import ETAG_ANY, ETag, parse_etags
 from .state import StateMapping
 
 if TYPE_CHECKING:
@@ -200,6 +201,28 @@ class StreamResponse(StateMapping):
         else:
             self.headers["Last-Modified"] = value
 
+    @property
+    def etag(self) -> ETag | None:
+        """The ETag header as an :class:`ETag` (``W/`` prefix for weak tags)."""
+        value = self._headers.get("ETag") if self._headers is not None else None
+        if value is None:
+            return None
+        tags = parse_etags(value)
+        return tags[0] if tags else None
+
+    @etag.setter
+    def etag(self, value: ETag | str | None) -> None:
+        if value is None:
+            self.headers.pop("ETag", None)
+        elif isinstance(value, str) and value == ETAG_ANY:
+            self.headers["ETag"] = ETAG_ANY
+        elif isinstance(value, str):
+            self.headers["ETag"] = f'"{value}"'
+        elif isinstance(value, ETag):
+            self.headers["ETag"] = f'{"W/" if value.is_weak else ""}"{value.value}"'
+        else:
+            raise ValueError(f"Unsupported etag type: {type(value)}; str, ETag or None")
+
     # -- cookies --------------------------------------------------------------------------
 
     @property
@@ -349,6 +372,8 @@ class StreamResponse(StateMapping):
             and status not in _EMPTY_BODY_STATUSES
         ):
             ctype = self._ctype
+            if ctype is None and body_length:  # RFC 9110 8.3: a body without a type
+                ctype = "application/octet-stream"
             return b"%b%bContent-Length: %d\r\n%b\r\n" % (
                 status_line("1.1", status, self._reason),
                 _ctype_line(ctype) if ctype is not None else b"",
@@ -364,14 +389,20 @@ class StreamResponse(StateMapping):
         head_request = raw.method == "HEAD"
         self._send_body = not head_request and status not in _EMPTY_BODY_STATUSES and status >= 200
         no_length = status in _EMPTY_BODY_STATUSES or status < 200
+        # No body can follow (HEAD, 1xx, 204, 304): no Content-Type is made up for one.
+        may_have_body = self._send_body and body_length != 0
         if headers is None:
             if self._ctype is not None:
                 parts.append(_ctype_line(self._ctype))
+            elif may_have_body:
+                parts.append(_ctype_line("application/octet-stream"))
             if body_length is not None and not no_length:
                 parts.append(b"Content-Length: %d\r\n" % body_length)
             elif not no_length and self._send_body:
                 self._stream_framing(raw, parts)
         else:
+            if may_have_body and "Content-Type" not in headers:
+                headers["Content-Type"] = "application/octet-stream"
             if body_length is not None and not no_length:
                 headers["Content-Length"] = str(body_length)
             elif no_length:
@@ -494,13 +525,8 @@ class Response(StreamResponse):
                 charset = self.charset or "utf-8"
             self._body = text.encode(charset)
         else:
-            if not has_ctype:
-                if content_type is not None:
-                    self._set_ctype(
-                        f"{content_type}; charset={charset}" if charset else content_type
-                    )
-                elif body is not None:
-                    self._set_ctype("application/octet-stream")
+            if not has_ctype and content_type is not None:
+                self._set_ctype(f"{content_type}; charset={charset}" if charset else content_type)
             self._body = None
             if body is not None:
                 self.body = body

@@ -1,0 +1,159 @@
+"""Parsing request header values: cookies, HTTP dates, entity tags, Range and Forwarded."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import types
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+__all__ = (
+    "ETAG_ANY",
+    "ETag",
+    "parse_cookies",
+    "parse_etags",
+    "parse_forwarded",
+    "parse_http_date",
+    "parse_range",
+)
+
+ETAG_ANY = "*"
+
+
+@dataclass(frozen=True)
+class ETag:
+    """An entity tag from If-Match / If-None-Match (aiohttp's ``ETag``)."""
+
+    value: str
+    is_weak: bool = False
+
+
+# RFC 6265 5.4 pairs, lenient as browsers and aiohttp are: a malformed pair is skipped, never the
+# pairs after it.
+_COOKIE_NAME = re.compile(r"[!#$%&'()*+\-./0-9:<=>?@A-Z\[\]^_`a-z{|}~]+")
+
+
+def parse_cookies(header: str) -> dict[str, str]:
+    """``name=value; name2=value2`` into a dict; quoted values lose their quotes."""
+    cookies: dict[str, str] = {}
+    for pair in header.split(";"):
+        name, eq, value = pair.partition("=")
+        name = name.strip()
+        if not name:
+            continue
+        if not eq:
+            for word in name.split():  # a bare word is a name with an empty value
+                if _COOKIE_NAME.fullmatch(word):
+                    cookies.setdefault(word, "")
+            continue
+        if not _COOKIE_NAME.fullmatch(name):
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = _unescape(value[1:-1])
+        cookies[name] = value
+    return cookies
+
+
+def _unescape(value: str) -> str:
+    return re.sub(r"\\(.)", r"\1", value) if "\\" in value else value
+
+
+def parse_http_date(value: str | None) -> datetime.datetime | None:
+    """An HTTP-date as an aware UTC datetime, or None when absent or unparsable."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed
+
+
+_ETAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
+
+
+def parse_etags(value: str | None) -> tuple[ETag, ...] | None:
+    """If-Match / If-None-Match: ``*`` or a list of (weak) quoted tags; None when absent."""
+    if value is None:
+        return None
+    if value.strip() == ETAG_ANY:
+        return (ETag(value=ETAG_ANY),)
+    tags = []
+    pos = 0
+    while pos < len(value):
+        match = _ETAG.match(value, pos)
+        if match is None:
+            break
+        tags.append(ETag(value=match.group(2)[1:-1], is_weak=bool(match.group(1))))
+        pos = match.end()
+    return tuple(tags)
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.ASCII | re.IGNORECASE)
+
+
+def parse_range(value: str | None) -> slice:
+    """A single-range ``Range: bytes=a-b`` as a slice (end exclusive); ValueError if malformed."""
+    if value is None:
+        return slice(None, None, 1)
+    match = _RANGE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError("range not in acceptable format")
+    start = int(match.group(1)) if match.group(1) else None
+    end = int(match.group(2)) if match.group(2) else None
+    if start is None and end is not None:  # the last `end` bytes
+        return slice(-end, None, 1)
+    if start is not None and end is not None:
+        end += 1
+        if start >= end:
+            raise ValueError("start cannot be after end")
+    if start is None and end is None:
+        raise ValueError("No start or end of range specified")
+    return slice(start, end, 1)
+
+
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_QUOTED = r'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t !-~\x80-\xff])*"'
+_FORWARDED_PAIR = re.compile(rf"({_TOKEN})=({_TOKEN}|{_QUOTED})(:\d{{1,4}})?")
+
+
+def parse_forwarded(values: Iterable[str]) -> tuple[Mapping[str, str], ...]:
+    """RFC 7239 ``Forwarded`` fields: one read-only dict per forwarded-element, in order.
+
+    Pair syntax is checked (token or quoted-string values, unescaped); the meaning of ``for``,
+    ``by``, ``host`` and ``proto`` is not. A malformed part skips to the next comma.
+    """
+    elements: list[Mapping[str, str]] = []
+    for field in values:
+        element: dict[str, str] = {}
+        elements.append(types.MappingProxyType(element))
+        pos, length = 0, len(field)
+        need_separator = False
+        while 0 <= pos < length:
+            match = _FORWARDED_PAIR.match(field, pos)
+            char = field[pos]
+            if match is not None and not need_separator:
+                name, value, port = match.groups()
+                if value[0] == '"':
+                    value = _unescape(value[1:-1])
+                element[name.lower()] = value + (port or "")
+                pos = match.end()
+                need_separator = True
+            elif char == ",":
+                element = {}
+                elements.append(types.MappingProxyType(element))
+                need_separator = False
+                pos += 1
+            elif char == ";":
+                need_separator = False
+                pos += 1
+            elif char in " \t":
+                pos += 1
+            else:  # bad syntax: skip to the next element
+                pos = field.find(",", pos)
+    return tuple(elements)

@@ -80,6 +80,7 @@ class ASGIHandler:
         self._conn_info: tuple[str, Any, Any] = ("http", None, None)
 
     async def __call__(self, raw: RawRequest, conn: HttpProtocol) -> None:
+        """Run the application for one request; every outcome ends as a response or a close."""
         exchange = _Exchange(raw, conn)
         try:
             await self._app(self.scope(raw, conn), exchange.receive, exchange.send)

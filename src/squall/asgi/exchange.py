@@ -100,24 +100,17 @@ class Exchange:
     async def _wait_over(self) -> None:
         """Return once the response is complete or the client has gone."""
         conn = self.conn
-        while self.state != DONE and conn.transport is not None:
-            fut = asyncio.get_running_loop().create_future()
-            # The connection settles its drain waiters when writing resumes (a spurious wake:
-            # check again) and fails them when the connection is lost.
-            drain_waiters = conn._drain_waiters
-            drain_waiters.append(fut)
-            waiters = self.waiters
-            if waiters is None:
-                waiters = self.waiters = []
-            waiters.append(fut)
-            try:
-                await fut
-            except ConnectionError:
-                return
-            finally:
-                waiters.remove(fut)
-                if fut in drain_waiters:
-                    drain_waiters.remove(fut)
+        if self.state == DONE or conn.transport is None:
+            return
+        done = asyncio.get_running_loop().create_future()
+        waiters = self.waiters
+        if waiters is None:
+            waiters = self.waiters = []
+        waiters.append(done)
+        try:
+            await asyncio.wait((done, conn.lost()), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiters.remove(done)
 
     # -- send -----------------------------------------------------------------------------
 

@@ -69,6 +69,7 @@ class HttpProtocol(asyncio.Protocol):
         "_limits",
         "_lingering",
         "_loop",
+        "_lost",
         "_out",
         "_out_size",
         "_parser",
@@ -115,6 +116,7 @@ class HttpProtocol(asyncio.Protocol):
         self._discarding = False
         self._paused = 0
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self._lost: asyncio.Future[None] | None = None
         self._deadline = 0.0
         self._wrote = False
         self.peername: Any = None
@@ -135,6 +137,8 @@ class HttpProtocol(asyncio.Protocol):
         self._closing = True
         self._transport = None
         self._server.connections.discard(self)
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
         lost = ConnectionResetError("Connection lost")
         for fut in self._drain_waiters:
             if not fut.done():
@@ -510,6 +514,15 @@ class HttpProtocol(asyncio.Protocol):
     @property
     def transport(self) -> asyncio.Transport | None:
         return self._transport
+
+    def lost(self) -> asyncio.Future[None]:
+        """A future (shared: never cancel it) that completes when the connection is lost."""
+        fut = self._lost
+        if fut is None:
+            fut = self._lost = self._loop.create_future()
+            if self._transport is None:
+                fut.set_result(None)
+        return fut
 
     @property
     def response_started(self) -> bool:

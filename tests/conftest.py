@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,66 +15,28 @@ import squall  # noqa: F401  (installs uvloop as the policy, as users get it)
 from squall import web
 
 from .apps import make_app
+from .loop_thread import LoopThread
 
 
-class ServerThread:
+class ServerThread(LoopThread):
     """Serve an Application on an ephemeral loopback port from a background thread."""
 
     def __init__(self, app: web.Application, **runner_kwargs: Any) -> None:
+        super().__init__()
         self.app = app
         self.runner_kwargs = runner_kwargs
-        self.loop: asyncio.AbstractEventLoop | None = None
         self.runner: web.AppRunner | None = None
         self.port = 0
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, daemon=True)
 
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # surfaced by start()
-            self._error = exc
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def serve(self, stop: asyncio.Event) -> None:
         self.runner = web.AppRunner(self.app, **self.runner_kwargs)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
         self.port = site.port
-        self._ready.set()
-        await self._stop.wait()
+        self.ready()
+        await stop.wait()
         await self.runner.cleanup()
-
-    def start(self) -> ServerThread:
-        self._thread.start()
-        self._ready.wait(10)
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.loop is not None and self._stop is not None and self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout)
-
-    def call(self, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` on the server's loop and return its result (for inspecting state)."""
-        assert self.loop is not None
-        result: list[Any] = []
-        done = threading.Event()
-
-        def run() -> None:
-            result.append(fn())
-            done.set()
-
-        self.loop.call_soon_threadsafe(run)
-        done.wait(5)
-        return result[0]
 
     @property
     def url(self) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -21,47 +20,26 @@ from squall.asgi.types import Receive, Scope, Send
 from squall.http.limits import Limits
 
 from .conftest import is_closed, raw_request, read_until_close
+from .loop_thread import LoopThread
 
 
-class ASGIThread:
+class ASGIThread(LoopThread):
     """Serve an ASGI app with :func:`squall.asgi.serve` on an ephemeral port, in a thread."""
 
     def __init__(self, app: Any, **kwargs: Any) -> None:
+        super().__init__()
         self.app = app
         self.kwargs = kwargs
-        self.loop: asyncio.AbstractEventLoop | None = None
         self.server: ASGIServer | None = None
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, daemon=True)
 
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def serve(self, stop: asyncio.Event) -> None:
         async with serve(self.app, "127.0.0.1", 0, **self.kwargs) as server:
             self.server = server
-            self._ready.set()
-            await self._stop.wait()
+            self.ready()
+            await stop.wait()
 
-    def start(self) -> ASGIThread:
-        self._thread.start()
-        self._ready.wait(10)
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def stop(self) -> None:
-        if self.loop is not None and self._stop is not None and self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(15)
+    def stop(self, timeout: float | None = None) -> None:
+        super().stop(timeout)
         if self._error is not None:
             raise self._error
 

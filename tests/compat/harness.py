@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,8 @@ import aiohttp.web as aiohttp_web
 
 import squall  # noqa: F401  (installs uvloop as the policy, as users get it)
 from squall import web as squall_web
+
+from ..loop_thread import LoopThread
 
 AppFactory = Callable[[Any], Any]
 
@@ -221,52 +222,28 @@ def exchange(port: int, req: Req) -> Response:
 # servers
 
 
-class AppServer:
+class AppServer(LoopThread):
     """Serve ``make_app(web)`` with ``web``'s own AppRunner/TCPSite on a loop in its own thread."""
 
+    stop_timeout = 10.0
+
     def __init__(self, web: ModuleType, make_app: AppFactory) -> None:
+        super().__init__()
         self.web = web
         # Built here, in the caller's thread, as ``run_app(make_app())`` does: aiohttp's AppKey
         # looks up the stack for a module frame, which a bare thread does not have.
         self.app = make_app(web)
         self.port = 0
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, daemon=True)
 
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # surfaced by start()
-            self._error = exc
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def serve(self, stop: asyncio.Event) -> None:
         runner = self.web.AppRunner(self.app, access_log=None)
         await runner.setup()
         site = self.web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        sockets = runner.addresses
-        self.port = sockets[0][1]
-        self._ready.set()
-        await self._stop.wait()
+        self.port = runner.addresses[0][1]
+        self.ready()
+        await stop.wait()
         await runner.cleanup()
-
-    def start(self) -> AppServer:
-        self._thread.start()
-        self._ready.wait(10)
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def stop(self) -> None:
-        if self.loop is not None and self._stop is not None and self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
 
 
 @contextlib.contextmanager

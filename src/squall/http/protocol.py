@@ -59,6 +59,7 @@ class HttpProtocol(asyncio.Protocol):
         "_deadline",
         "_discarding",
         "_drain_waiters",
+        "_gathering",
         "_good_host",
         "_handler",
         "_handoff",
@@ -102,7 +103,8 @@ class HttpProtocol(asyncio.Protocol):
         self._good_host = b""
         self._cur: RawRequest | None = None
         self._data = b""
-        self._out: list[bytes] | None = None
+        self._gathering = False
+        self._out: list[bytes] = []
         self._out_size = 0
         self._active: RawRequest | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -165,7 +167,7 @@ class HttpProtocol(asyncio.Protocol):
                 return
         completed = self._completed
         self._data = data
-        self._out = []
+        self._gathering = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -192,7 +194,7 @@ class HttpProtocol(asyncio.Protocol):
         finally:
             self._data = b""
             self._flush()
-            self._out = None
+            self._gathering = False
 
     def eof_received(self) -> bool | None:
         cur = self._cur
@@ -542,13 +544,12 @@ class HttpProtocol(asyncio.Protocol):
         While ``data_received`` runs, responses answered on the spot are gathered and sent in
         one write when it returns: a pipelined batch costs one syscall, not one per response.
         """
-        out = self._out
-        if out is None:
+        if not self._gathering:
             transport = self._transport
             if transport is not None:
                 transport.write(data)
             return
-        out.append(data)
+        self._out.append(data)
         self._out_size += len(data)
         if self._out_size > _OUT_LIMIT:  # a big body written eagerly: let backpressure see it
             self._flush()

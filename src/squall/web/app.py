@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from .middlewares import Handler, compose
-from .routing import AbstractResource, UrlDispatcher, UrlMappingMatchInfo
+from .routing import UrlDispatcher, UrlMappingMatchInfo
 
 if TYPE_CHECKING:
     from .routing import AbstractRoute
@@ -213,7 +213,6 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
         self._on_cleanup.append(self._cleanup_ctx._on_cleanup)
         self._client_max_size = client_max_size
         self._composed: dict[Any, Handler] = {}
-        self._run_middlewares = True
 
     def __init_subclass__(cls: type[Application]) -> None:
         warnings.warn(
@@ -368,9 +367,3 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
             if match_info.http_exception is None:
                 self._composed[handler] = composed
         return composed
-
-    def _resource_count(self) -> int:
-        return len(self._router._resources)
-
-    def _resources(self) -> list[AbstractResource]:
-        return self._router.resources()

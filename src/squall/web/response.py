@@ -64,8 +64,6 @@ class ContentCoding:
 class StreamResponse(StateMapping):
     """A response whose body is written piece by piece after :meth:`prepare`."""
 
-    _length_check = True
-
     # Defaults live on the class: a response assigns only what differs (fewer stores per request).
     _headers: CIMultiDict[str] | None = None
     _ctype: str | None = None  # the Content-Type value while no header mapping exists yet

@@ -1,0 +1,202 @@
+"""The ``squall`` command line (``python -m squall``): parse arguments into a server Config.
+
+Shaped like uvicorn's where the options mean the same; the serving itself is
+:func:`squall.server.run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from . import __version__
+from .server.run import EXIT_USAGE, LOG_LEVELS, Config, run
+
+__all__ = ("build_parser", "main", "parse_config")
+
+EPILOG = """\
+interfaces:
+  auto     a squall.web.Application (or, with --factory, a callable returning one) is served
+           as an aiohttp.web application (AppRunner and sites); any other callable as ASGI 3
+  aiohttp  require a squall.web.Application
+  asgi     serve the callable as an ASGI 3 application (http and lifespan scopes)
+
+not yet supported:
+  --workers N > 1, --proxy-headers, --forwarded-allow-ips and --reload come with issue #8;
+  --limit-concurrency with issue #9.
+
+examples:
+  squall main:app
+  squall main:create_app --factory --port 8080
+  squall main:app --uds /run/app.sock --no-access-log
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors as one ``squall: error: ...`` line (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range (0-65535): {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``squall``."""
+    parser = _Parser(
+        prog="squall",
+        usage="%(prog)s [OPTIONS] MODULE:APP",
+        description="Serve an aiohttp.web-style or ASGI application with squall.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("app", metavar="MODULE:APP", help="the application, e.g. 'main:app' (APP may be dotted)")
+    add("--host", default="127.0.0.1", help="bind socket to this host [default: 127.0.0.1]")
+    add("--port", type=_port, default=8000, help="bind socket to this port [default: 8000]")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--uds", metavar="PATH", help="bind to a Unix domain socket")
+    where.add_argument(
+        "--fd", type=_non_negative_int, metavar="N", help="bind to a socket from this descriptor"
+    )
+    add(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="number of worker processes; only 1 for now (issue #8) [default: 1]",
+    )
+    add(
+        "--factory",
+        action="store_true",
+        help="treat MODULE:APP as a callable returning the application (may be async)",
+    )
+    add(
+        "--interface",
+        choices=("auto", "aiohttp", "asgi"),
+        default="auto",
+        help="application interface [default: auto]",
+    )
+    add("--root-path", default="", help="ASGI root_path, for apps mounted under a prefix")
+    add(
+        "--timeout-keep-alive",
+        type=_seconds,
+        default=75.0,
+        metavar="SECONDS",
+        help="close idle keep-alive connections after this long; 75 as aiohttp, for both "
+        "interfaces (uvicorn uses 5) [default: 75]",
+    )
+    add(
+        "--timeout-graceful-shutdown",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="on SIGINT/SIGTERM, wait this long for requests in flight [default: 60]",
+    )
+    add(
+        "--backlog",
+        type=_positive_int,
+        default=2048,
+        metavar="N",
+        help="maximum number of pending connections [default: 2048]",
+    )
+    add(
+        "--log-level",
+        choices=tuple(LOG_LEVELS),
+        default="info",
+        help="log level [default: info]",
+    )
+    add(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="log one line per request (aiohttp interface; at info level) [default: on]",
+    )
+    add("--ssl-keyfile", metavar="PATH", help="TLS private key file")
+    add("--ssl-certfile", metavar="PATH", help="TLS certificate (chain) file")
+    add(
+        "--app-dir",
+        default=".",
+        metavar="DIR",
+        help="look for MODULE in this directory first [default: current directory]",
+    )
+    add("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def parse_config(argv: Sequence[str] | None = None) -> Config:
+    """Parse ``argv`` (``sys.argv[1:]`` by default) into a :class:`Config`; exit 2 when invalid."""
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if ns.workers > 1:
+        parser.exit(EXIT_USAGE, "squall: --workers > 1 is not supported yet (issue #8)\n")
+    if ns.ssl_keyfile is not None and ns.ssl_certfile is None:
+        parser.error("--ssl-keyfile needs --ssl-certfile")
+    return Config(
+        app=ns.app,
+        host=ns.host,
+        port=ns.port,
+        uds=ns.uds,
+        fd=ns.fd,
+        factory=ns.factory,
+        interface=ns.interface,
+        root_path=ns.root_path,
+        timeout_keep_alive=ns.timeout_keep_alive,
+        timeout_graceful_shutdown=ns.timeout_graceful_shutdown,
+        backlog=ns.backlog,
+        log_level=ns.log_level,
+        access_log=ns.access_log,
+        ssl_keyfile=ns.ssl_keyfile,
+        ssl_certfile=ns.ssl_certfile,
+        app_dir=ns.app_dir,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``squall`` and ``python -m squall``; returns the exit status."""
+    config = parse_config(argv)
+    return run(config)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

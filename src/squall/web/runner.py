@@ -59,7 +59,14 @@ class BaseSite:
         raise NotImplementedError
 
     async def start(self) -> None:
+        """Register with the runner and start listening."""
         self._runner._reg_site(self)
+        server = self._runner.server
+        assert server is not None
+        self._server = await self._listen(asyncio.get_running_loop(), server)
+
+    async def _listen(self, loop: asyncio.AbstractEventLoop, factory: HttpServer) -> asyncio.Server:
+        raise NotImplementedError
 
     async def stop(self) -> None:
         self._runner._check_site(self)
@@ -109,13 +116,9 @@ class TCPSite(BaseSite):
             return int(self._server.sockets[0].getsockname()[1])
         return self._port
 
-    async def start(self) -> None:
-        await super().start()
-        loop = asyncio.get_running_loop()
-        server = self._runner.server
-        assert server is not None
-        self._server = await loop.create_server(
-            server,
+    async def _listen(self, loop: asyncio.AbstractEventLoop, factory: HttpServer) -> asyncio.Server:
+        return await loop.create_server(
+            factory,
             self._host,
             self._port,
             ssl=self._ssl_context,
@@ -147,13 +150,9 @@ class UnixSite(BaseSite):
         scheme = "https" if self._ssl_context else "http"
         return f"{scheme}://unix:{self._path}:"
 
-    async def start(self) -> None:
-        await super().start()
-        loop = asyncio.get_running_loop()
-        server = self._runner.server
-        assert server is not None
-        self._server = await loop.create_unix_server(
-            server, self._path, ssl=self._ssl_context, backlog=self._backlog
+    async def _listen(self, loop: asyncio.AbstractEventLoop, factory: HttpServer) -> asyncio.Server:
+        return await loop.create_unix_server(
+            factory, self._path, ssl=self._ssl_context, backlog=self._backlog
         )
 
 
@@ -184,13 +183,9 @@ class SockSite(BaseSite):
     def name(self) -> str:
         return self._name
 
-    async def start(self) -> None:
-        await super().start()
-        loop = asyncio.get_running_loop()
-        server = self._runner.server
-        assert server is not None
-        self._server = await loop.create_server(
-            server, sock=self._sock, ssl=self._ssl_context, backlog=self._backlog
+    async def _listen(self, loop: asyncio.AbstractEventLoop, factory: HttpServer) -> asyncio.Server:
+        return await loop.create_server(
+            factory, sock=self._sock, ssl=self._ssl_context, backlog=self._backlog
         )
 
 

@@ -12,5 +12,6 @@ from ._loop import install_uvloop
 install_uvloop()
 
 from . import web  # noqa: E402
+from .web.websocket import WSCloseCode, WSMessage, WSMsgType  # noqa: E402  (aiohttp.WSMsgType...)
 
-__all__ = ("__version__", "web")
+__all__ = ("WSCloseCode", "WSMessage", "WSMsgType", "__version__", "web")

@@ -14,7 +14,7 @@ import logging
 import re
 from collections import deque
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httptools
 
@@ -31,6 +31,14 @@ from .streams import EMPTY_PAYLOAD, StreamReader
 
 if TYPE_CHECKING:
     from .server import HttpServer
+
+
+class UpgradeSink(Protocol):
+    """Where the bytes of an upgraded connection go (e.g. a WebSocket channel)."""
+
+    def data_received(self, data: bytes) -> None: ...
+    def eof_received(self) -> None: ...
+    def connection_lost(self, exc: BaseException | None) -> None: ...
 
 log = logging.getLogger("squall.server")
 
@@ -78,7 +86,9 @@ class HttpProtocol(asyncio.Protocol):
         "_pending_error",
         "_pipeline",
         "_server",
+        "_sink",
         "_transport",
+        "_upgrade_tail",
         "_url",
         "_wakeup",
         "_worker",
@@ -121,6 +131,8 @@ class HttpProtocol(asyncio.Protocol):
         self._lost: asyncio.Future[None] | None = None
         self._deadline = 0.0
         self._wrote = False
+        self._sink: UpgradeSink | None = None
+        self._upgrade_tail = b""
         self.peername: Any = None
         self.sockname: Any = None
 
@@ -139,6 +151,8 @@ class HttpProtocol(asyncio.Protocol):
         self._closing = True
         self._transport = None
         self._server.connections.discard(self)
+        if self._sink is not None:
+            self._sink.connection_lost(exc)
         if self._lost is not None and not self._lost.done():
             self._lost.set_result(None)
         lost = ConnectionResetError("Connection lost")
@@ -158,6 +172,9 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._lingering or self._closing:
             return
+        if self._sink is not None:  # upgraded: the bytes are the other protocol's
+            self._sink.data_received(data)
+            return
         mid_message = self._in_head or self._cur is not None
         if self._in_head:
             # httptools buffers a header until its end: bound a head that spans many reads.
@@ -170,8 +187,8 @@ class HttpProtocol(asyncio.Protocol):
         self._gathering = True
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._on_upgrade()
+        except httptools.HttpParserUpgrade as exc:
+            self._on_upgrade(data[exc.args[0] :] if exc.args else b"")
         except httptools.HttpParserCallbackError as exc:
             err = exc.__context__
             if isinstance(err, BadRequest):
@@ -197,6 +214,9 @@ class HttpProtocol(asyncio.Protocol):
             self._gathering = False
 
     def eof_received(self) -> bool | None:
+        if self._sink is not None:
+            self._sink.eof_received()
+            return True  # the write side stays open for the other protocol's goodbye
         cur = self._cur
         if cur is not None and not cur.body.is_eof():
             cur.body.set_exception(RequestPayloadError("Request body cut short"))
@@ -624,12 +644,42 @@ class HttpProtocol(asyncio.Protocol):
         self._send(error_response(err.status, err.detail))
         self._close()
 
-    def _on_upgrade(self) -> None:
+    def _on_upgrade(self, tail: bytes) -> None:
         # The parser completed the request (keep_alive is off for it) and stopped at the bytes
-        # of the other protocol: read nothing more, so they are never taken for a request.
+        # of the other protocol: they are never taken for a request. If the handler has
+        # switched protocols already, they are its; else they wait for it to do so (or to answer
+        # over HTTP, and then the connection closes).
+        if self._sink is not None:
+            if tail:
+                self._sink.data_received(tail)
+            return
+        self._upgrade_tail = tail
         self._pause(_PAUSE_STOP)
         if self._active is None and not self._pipeline:
             self._close()
+
+    def upgrade(self, sink: UpgradeSink) -> None:
+        """Switch protocols after a 101 answer: from now on every byte read goes to ``sink``.
+
+        Only for a request the parser saw as an upgrade (``RawRequest.upgrade``), from its
+        handler. Bytes the client sent after the request head are handed over first.
+        """
+        self._sink = sink
+        self._deadline = 0.0  # the other protocol keeps its own time
+        tail = self._upgrade_tail
+        if tail:
+            self._upgrade_tail = b""
+            sink.data_received(tail)
+        self._unpause(_PAUSE_STOP)
+
+    @property
+    def write_paused(self) -> bool:
+        """Whether the transport's write buffer is over its high-water mark."""
+        return bool(self._paused & _PAUSE_WRITE)
+
+    def close(self) -> None:
+        """Close the connection gracefully (used once an upgraded protocol is done)."""
+        self._close()
 
     def on_timeout(self, now: float) -> None:
         """Called by the server's tick once ``_deadline`` has passed."""

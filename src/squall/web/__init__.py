@@ -94,6 +94,7 @@ from .routing import (
 )
 from .run import run_app
 from .runner import AppRunner, BaseRunner, BaseSite, GracefulExit, SockSite, TCPSite, UnixSite
+from .websocket import WebSocketReady, WebSocketResponse, WSCloseCode, WSMessage, WSMsgType
 
 __all__ = (
     "EMPTY_PAYLOAD",
@@ -187,6 +188,11 @@ __all__ = (
     "UrlDispatcher",
     "UrlMappingMatchInfo",
     "View",
+    "WSCloseCode",
+    "WSMessage",
+    "WSMsgType",
+    "WebSocketReady",
+    "WebSocketResponse",
     "delete",
     "get",
     "head",

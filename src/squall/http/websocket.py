@@ -1,0 +1,374 @@
+"""The WebSocket wire format (RFC 6455) with permessage-deflate (RFC 7692), without I/O.
+
+:class:`FrameReader` turns the bytes a client sends into whole messages and enforces every rule a
+server must (masking, reserved bits and opcodes, control-frame limits, fragmentation, UTF-8,
+size limits); a violation raises :class:`WebSocketError` carrying the close code to answer with.
+:func:`encode_frame` builds the server's (unmasked) frames. Unmasking uses the C routine of the
+``websockets`` package: a Python loop over the bytes would cost more than everything else here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - the wheel without its C extension
+    from websockets.utils import apply_mask
+
+OP_CONTINUATION = 0x0
+OP_TEXT = 0x1
+OP_BINARY = 0x2
+OP_CLOSE = 0x8
+OP_PING = 0x9
+OP_PONG = 0xA
+
+CLOSE_OK = 1000
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_INVALID_TEXT = 1007
+CLOSE_MESSAGE_TOO_BIG = 1009
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_DEFLATE_TAIL = b"\x00\x00\xff\xff"
+_VALID_OPS = frozenset((OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG))
+# Codes a peer may send (RFC 6455 7.4.1, and the IANA registry's 1012-1014); 3000-4999 are open.
+_SENDABLE = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014))
+
+
+class WebSocketError(Exception):
+    """A protocol violation; ``code`` is the close code to answer it with."""
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        super().__init__(code, message)
+
+    def __str__(self) -> str:
+        return str(self.args[1])
+
+
+def accept_key(key: str) -> str:
+    """The Sec-WebSocket-Accept value for a client's Sec-WebSocket-Key."""
+    return base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
+
+
+def valid_key(key: str | None) -> bool:
+    if not key:
+        return False
+    try:
+        return len(base64.b64decode(key, validate=True)) == 16
+    except ValueError:
+        return False
+
+
+def valid_close_code(code: int) -> bool:
+    return code in _SENDABLE or 3000 <= code <= 4999
+
+
+class Deflate:
+    """The negotiated permessage-deflate parameters and the codec state for one connection."""
+
+    __slots__ = (
+        "_compressor",
+        "_decompressor",
+        "client_no_takeover",
+        "server_no_takeover",
+        "wbits",
+    )
+
+    def __init__(self, wbits: int, server_no_takeover: bool, client_no_takeover: bool) -> None:
+        self.wbits = wbits
+        self.server_no_takeover = server_no_takeover
+        self.client_no_takeover = client_no_takeover
+        self._compressor: Any = None
+        self._decompressor: Any = None
+
+    def response_header(self) -> str:
+        parts = ["permessage-deflate"]
+        if self.server_no_takeover:
+            parts.append("server_no_context_takeover")
+        if self.client_no_takeover:
+            parts.append("client_no_context_takeover")
+        if self.wbits != 15:
+            parts.append(f"server_max_window_bits={self.wbits}")
+        return "; ".join(parts)
+
+    def compress(self, data: bytes, wbits: int | None = None) -> bytes:
+        if wbits is not None and wbits != self.wbits:  # a one-off window: a one-off context
+            one = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -wbits)
+            out = one.compress(data) + one.flush(zlib.Z_SYNC_FLUSH)
+        else:
+            comp = self._compressor
+            if comp is None:
+                comp = self._compressor = zlib.compressobj(
+                    zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -self.wbits
+                )
+            out = comp.compress(data) + comp.flush(
+                zlib.Z_FULL_FLUSH if self.server_no_takeover else zlib.Z_SYNC_FLUSH
+            )
+        return out[:-4] if out.endswith(_DEFLATE_TAIL) else out
+
+    def decompress(self, data: bytes, limit: int) -> bytes:
+        dec = self._decompressor
+        if dec is None or self.client_no_takeover:
+            dec = self._decompressor = zlib.decompressobj(-15)
+        try:
+            out: bytes = dec.decompress(data + _DEFLATE_TAIL, limit)
+        except zlib.error as exc:
+            raise WebSocketError(CLOSE_PROTOCOL_ERROR, f"Invalid compressed data: {exc}") from None
+        if limit and dec.unconsumed_tail:
+            raise WebSocketError(CLOSE_MESSAGE_TOO_BIG, f"Message size exceeds limit {limit}")
+        return out
+
+
+def negotiate_deflate(header: str | None, wbits: int = 15) -> Deflate | None:
+    """Accept the first permessage-deflate offer we can honour (RFC 7692 5-7), else None.
+
+    ``wbits`` is the largest server window allowed (``compress=`` of WebSocketResponse).
+    """
+    if not header:
+        return None
+    for offer in header.split(","):
+        name, *params = (p.strip() for p in offer.split(";"))
+        if name.lower() != "permessage-deflate":
+            continue
+        server_no = client_no = False
+        server_bits = wbits
+        seen: set[str] = set()
+        ok = True
+        for param in params:
+            key, _, value = param.partition("=")
+            key = key.strip().lower()
+            value = value.strip().strip('"')
+            if key in seen:
+                ok = False
+                break
+            seen.add(key)
+            if key == "server_no_context_takeover" and not value:
+                server_no = True
+            elif key == "client_no_context_takeover" and not value:
+                client_no = True
+            elif key == "server_max_window_bits" and value.isdigit() and 8 <= int(value) <= 15:
+                # zlib cannot make an 8-bit raw deflate window: decline such an offer.
+                if int(value) == 8:
+                    ok = False
+                    break
+                server_bits = min(server_bits, int(value))
+            elif key == "client_max_window_bits" and (
+                not value or (value.isdigit() and 8 <= int(value) <= 15)
+            ):
+                pass  # we inflate with the largest window, which reads any smaller one
+            else:
+                ok = False
+                break
+        if ok:
+            return Deflate(server_bits, server_no, client_no)
+    return None
+
+
+def encode_frame(opcode: int, payload: bytes, rsv1: bool = False) -> bytes:
+    """One final, unmasked frame (the server never masks, RFC 6455 5.1)."""
+    b0 = 0x80 | opcode | (0x40 if rsv1 else 0)
+    n = len(payload)
+    if n < 126:
+        return bytes((b0, n)) + payload
+    if n < 65536:
+        return bytes((b0, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((b0, 127)) + n.to_bytes(8, "big") + payload
+
+
+def encode_close(code: int, reason: bytes = b"") -> bytes:
+    """A close frame; a reason over the 123 bytes a control frame leaves is cut (on a character)."""
+    if not code:
+        return encode_frame(OP_CLOSE, b"")
+    if len(reason) > 123:
+        reason = reason[:123].decode("utf-8", "ignore").encode()
+    return encode_frame(OP_CLOSE, code.to_bytes(2, "big") + reason)
+
+
+class FrameReader:
+    """Client bytes in, whole messages out through ``deliver(opcode, data, extra)``.
+
+    TEXT data arrives as ``str`` (``bytes`` with ``decode_text=False``), BINARY, PING and PONG as
+    ``bytes``, CLOSE as ``(code, reason)`` in ``data``/``extra``. Control frames are delivered as
+    soon as they arrive, also between the fragments of a message.
+    """
+
+    __slots__ = (
+        "_decode_text",
+        "_deflate",
+        "_deliver",
+        "_frag_compressed",
+        "_frag_op",
+        "_frag_size",
+        "_fragments",
+        "_have",
+        "_max_size",
+        "_need",
+        "_parts",
+    )
+
+    def __init__(
+        self,
+        deliver: Callable[[int, Any, Any], None],
+        max_size: int,
+        deflate: Deflate | None = None,
+        decode_text: bool = True,
+    ) -> None:
+        self._deliver = deliver
+        self._max_size = max_size  # 0: unlimited
+        self._deflate = deflate
+        self._decode_text = decode_text
+        self._parts: list[bytes] = []  # bytes of an incomplete frame
+        self._have = 0
+        self._need = 0  # bytes needed before the next attempt to parse
+        self._frag_op = 0  # opcode of the fragmented message in progress
+        self._frag_compressed = False
+        self._fragments: list[bytes] = []
+        self._frag_size = 0
+
+    def feed(self, data: bytes) -> None:
+        """Parse ``data``; raises WebSocketError on a violation (the reader is then unusable)."""
+        if self._parts:
+            self._parts.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return
+            data = b"".join(self._parts)
+            self._parts = []
+        end = len(data)
+        pos = 0
+        max_size = self._max_size
+        while pos < end:
+            avail = end - pos
+            if avail < 2:
+                self._stash(data, pos, 2)
+                return
+            b0 = data[pos]
+            b1 = data[pos + 1]
+            length = b1 & 0x7F
+            head = 6
+            if length >= 126:
+                if length == 126:
+                    head = 8
+                    if avail < 4:
+                        self._stash(data, pos, head)
+                        return
+                    length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+                else:
+                    head = 14
+                    if avail < 10:
+                        self._stash(data, pos, head)
+                        return
+                    length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+                    if length >> 63:
+                        raise WebSocketError(CLOSE_PROTOCOL_ERROR, "Invalid frame length")
+            if not b1 & 0x80:
+                raise WebSocketError(CLOSE_PROTOCOL_ERROR, "Client frames must be masked")
+            if b0 & 0x30 or b0 & 0x0F not in _VALID_OPS:
+                self._bad_header(b0)
+            if b0 & 0x08:  # control frame
+                if length > 125:
+                    raise WebSocketError(CLOSE_PROTOCOL_ERROR, "Control frame payload over 125")
+                if not b0 & 0x80:
+                    raise WebSocketError(CLOSE_PROTOCOL_ERROR, "Fragmented control frame")
+            elif max_size and length + self._frag_size > max_size:
+                raise WebSocketError(
+                    CLOSE_MESSAGE_TOO_BIG, f"Message size exceeds limit {max_size}"
+                )
+            total = head + length
+            if avail < total:
+                self._stash(data, pos, total)
+                return
+            if length:
+                payload = apply_mask(
+                    data[pos + head : pos + total], data[pos + head - 4 : pos + head]
+                )
+            else:
+                payload = b""
+            pos += total
+            self._frame(b0, payload)
+
+    def _stash(self, data: bytes, pos: int, need: int) -> None:
+        rest = data[pos:] if pos else data
+        self._parts = [rest]
+        self._have = len(rest)
+        self._need = need
+
+    def _bad_header(self, b0: int) -> None:
+        if b0 & 0x0F not in _VALID_OPS:
+            raise WebSocketError(CLOSE_PROTOCOL_ERROR, f"Reserved opcode {b0 & 0x0F}")
+        raise WebSocketError(CLOSE_PROTOCOL_ERROR, "Reserved bits set")
+
+    def _frame(self, b0: int, payload: bytes) -> None:
+        op = b0 & 0x0F
+        if op >= OP_CLOSE:
+            if b0 & 0x40:
+                raise WebSocketError(CLOSE_PROTOCOL_ERROR, "RSV1 set on a control frame")
+            self._control(op, payload)
+            return
+        if op:  # first frame of a message
+            if self._frag_op:
+                raise WebSocketError(
+                    CLOSE_PROTOCOL_ERROR, "New data frame inside a fragmented message"
+                )
+            compressed = bool(b0 & 0x40)
+            if compressed and self._deflate is None:
+                raise WebSocketError(CLOSE_PROTOCOL_ERROR, "RSV1 set without permessage-deflate")
+            if not b0 & 0x80:
+                self._frag_op = op
+                self._frag_compressed = compressed
+                self._fragments = [payload]
+                self._frag_size = len(payload)
+                return
+        else:
+            if not self._frag_op:
+                raise WebSocketError(
+                    CLOSE_PROTOCOL_ERROR, "Continuation frame with nothing to continue"
+                )
+            if b0 & 0x40:
+                raise WebSocketError(CLOSE_PROTOCOL_ERROR, "RSV1 set on a continuation frame")
+            self._fragments.append(payload)
+            self._frag_size += len(payload)
+            if not b0 & 0x80:
+                return
+            op = self._frag_op
+            compressed = self._frag_compressed
+            payload = b"".join(self._fragments)
+            self._frag_op = 0
+            self._fragments = []
+            self._frag_size = 0
+        if compressed:
+            assert self._deflate is not None
+            payload = self._deflate.decompress(payload, self._max_size)
+        if op == OP_TEXT:
+            try:
+                text = payload.decode("utf-8")
+            except UnicodeDecodeError:
+                raise WebSocketError(
+                    CLOSE_INVALID_TEXT, "Invalid UTF-8 in a text message"
+                ) from None
+            self._deliver(OP_TEXT, text if self._decode_text else payload, None)
+        else:
+            self._deliver(OP_BINARY, payload, None)
+
+    def _control(self, op: int, payload: bytes) -> None:
+        if op != OP_CLOSE:
+            self._deliver(op, payload, "")
+            return
+        if not payload:
+            self._deliver(OP_CLOSE, 0, "")
+            return
+        if len(payload) == 1:
+            raise WebSocketError(CLOSE_PROTOCOL_ERROR, "Invalid close frame")
+        code = int.from_bytes(payload[:2], "big")
+        if not valid_close_code(code):
+            raise WebSocketError(CLOSE_PROTOCOL_ERROR, f"Invalid close code {code}")
+        try:
+            reason = payload[2:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise WebSocketError(CLOSE_INVALID_TEXT, "Invalid UTF-8 in a close reason") from None
+        self._deliver(OP_CLOSE, code, reason)

@@ -1,0 +1,208 @@
+"""A WebSocket session on an upgraded connection: frames in, messages queued, frames out.
+
+After the 101 answer, :class:`HttpProtocol` hands every byte it reads to the channel
+(``data_received``), which parses frames with :class:`FrameReader`, answers pings, and queues
+whole messages for ``receive()``. Reading pauses while more than ``limit`` bytes of messages wait
+unread, so a slow consumer never makes the server buffer without bound. The web layer
+(WebSocketResponse) and the ASGI layer build their APIs on top of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from .websocket import (
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    Deflate,
+    FrameReader,
+    WebSocketError,
+    encode_close,
+    encode_frame,
+)
+
+if TYPE_CHECKING:
+    from .protocol import HttpProtocol
+
+# What receive() reports besides messages (in place of the opcode).
+EOF = -1  # the client closed its side without a close frame, or the connection was lost
+ERROR = -2  # a protocol violation (data: the WebSocketError)
+# Negative codes below -2 are free for the layers above (see wake()).
+
+_COMPRESS_MIN = 128  # smaller messages go uncompressed (RFC 7692 allows it per message)
+
+
+class WebSocketChannel:
+    """The I/O half of one WebSocket connection (see the module docstring)."""
+
+    __slots__ = (
+        "_conn",
+        "_deflate",
+        "_limit",
+        "_paused",
+        "_queue",
+        "_queued",
+        "_reader",
+        "_waiter",
+        "autoping",
+        "close_received",
+        "close_sent",
+        "ended",
+        "seen",
+    )
+
+    def __init__(
+        self,
+        conn: HttpProtocol,
+        *,
+        max_size: int,
+        deflate: Deflate | None = None,
+        autoping: bool = True,
+        decode_text: bool = True,
+        limit: int = 1 << 17,
+    ) -> None:
+        self._conn = conn
+        self._reader: FrameReader | None = FrameReader(
+            self._deliver, max_size, deflate, decode_text
+        )
+        self._deflate = deflate
+        self._queue: deque[tuple[int, Any, Any]] = deque()
+        self._queued = 0
+        self._limit = limit
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self.autoping = autoping
+        self.close_received: tuple[int, str] | None = None
+        self.close_sent = False
+        self.ended = False  # EOF or ERROR queued: nothing more will arrive
+        self.seen = False  # set on every read (for heartbeats)
+
+    # -- fed by HttpProtocol ---------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self.seen = True
+        reader = self._reader
+        if reader is None:
+            return
+        try:
+            reader.feed(data)
+        except WebSocketError as exc:
+            self._reader = None
+            self._conn.pause_reading_body()  # nothing more will be read
+            self._end(ERROR, exc)
+
+    def eof_received(self) -> None:
+        self._reader = None
+        self._end(EOF, None)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._reader = None
+        self._end(EOF, exc)
+
+    def _deliver(self, op: int, data: Any, extra: Any) -> None:
+        if op == OP_CLOSE:
+            if self.close_received is None:
+                self.close_received = (data, extra)
+            self._reader = None  # nothing may follow a close frame (RFC 6455 5.5.1)
+        else:
+            if op > OP_CLOSE and self.autoping:
+                if op == OP_PING and not self.close_sent and self._conn.transport is not None:
+                    self._conn.write(encode_frame(OP_PONG, data))
+                return  # pings answered here, pongs only count as "seen"
+            self._queued += len(data)
+            if self._queued > self._limit and not self._paused:
+                self._paused = True
+                self._conn.pause_reading_body()
+        self._queue.append((op, data, extra))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _end(self, kind: int, data: Any) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self._queue.append((kind, data, None))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- used by the application layer ----------------------------------------------------
+
+    async def receive(self) -> tuple[int, Any, Any]:
+        """The next ``(opcode, data, extra)``; RuntimeError if a receive() is already waiting.
+
+        ``opcode`` is a frame opcode, or EOF / ERROR (then nothing follows); CLOSE carries
+        ``(code, reason)`` as data and extra.
+        """
+        queue = self._queue
+        while not queue:
+            if self.ended:  # what ended it was returned already: keep saying so
+                return (EOF, None, None)
+            if self._waiter is not None:
+                raise RuntimeError("Concurrent call to receive() is not allowed")
+            waiter = self._waiter = self._conn._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        return self._pop()
+
+    def _pop(self) -> tuple[int, Any, Any]:
+        msg = self._queue.popleft()
+        if msg[0] >= 0 and msg[0] != OP_CLOSE:
+            self._queued -= len(msg[1])
+            if self._paused and self._queued <= self._limit >> 1:
+                self._paused = False
+                self._conn.resume_reading_body()
+        return msg
+
+    @property
+    def waiting(self) -> bool:
+        return self._waiter is not None
+
+    def wake(self, op: int) -> None:
+        """Put ``op`` (a caller's own negative code) first in line, for receive() to return."""
+        self._queue.appendleft((op, None, None))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def send(self, op: int, payload: bytes, compress: int | bool | None = None) -> None:
+        """Write one message; raises ConnectionResetError once closing or gone."""
+        if self.close_sent or self._conn.transport is None:
+            raise ConnectionResetError("Cannot write to closing transport")
+        deflate = self._deflate
+        if (
+            deflate is not None
+            and compress is not False
+            and compress != 0
+            and op < OP_CLOSE
+            and len(payload) >= _COMPRESS_MIN
+        ):
+            wbits = compress if type(compress) is int else None
+            self._conn.write(encode_frame(op, deflate.compress(payload, wbits), rsv1=True))
+        else:
+            self._conn.write(encode_frame(op, payload))
+
+    def send_close(self, code: int, reason: bytes = b"") -> None:
+        if self.close_sent:
+            return
+        self.close_sent = True
+        if self._conn.transport is not None:
+            self._conn.write(encode_close(code, reason))
+
+    @property
+    def write_paused(self) -> bool:
+        return self._conn.write_paused
+
+    async def drain(self) -> None:
+        await self._conn.drain()
+
+    def close_transport(self) -> None:
+        """End the TCP connection (after the close handshake, or on a failure)."""
+        self._reader = None
+        self._conn.close()

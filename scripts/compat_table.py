@@ -38,6 +38,11 @@ DIFFERS: dict[str, str] = {
     "HTTP chunk boundaries (always `False`).",
     "AccessLogger": "supports `%a %t %P %r %s %b %O %T %Tf %D %{H}i %{H}o %{E}e`; the default "
     "logger is `squall.access`.",
+    "WebSocketResponse": "the handshake answers 426 with `Sec-WebSocket-Version: 13` to other "
+    "versions (aiohttp: 400, and it also accepts 7 and 8); an autoclose echoes the client's "
+    "close code (aiohttp answers 1000); pings are answered as they arrive, not when the handler "
+    "next calls `receive()`; messages under 128 bytes are sent uncompressed; `writer_limit` is "
+    "accepted and the transport's write buffer limits apply.",
     "ContentCoding": "names only, until compression lands.",
 }
 
@@ -49,9 +54,6 @@ NOT_YET: dict[str, str] = {
     "static": "static files land with issue #5.",
     "normalize_path_middleware": "issue #5.",
     "PrefixedSubAppResource": "sub-applications land with issue #5.",
-    "WebSocketResponse": "WebSockets are issue #6.",
-    "WebSocketReady": "WebSockets are issue #6.",
-    "WSMsgType": "WebSockets are issue #6.",
     "Server": "the low-level server API is not planned: use `squall.http.HttpServer`.",
     "ServerRunner": "with `Server`.",
     "RequestHandler": "aiohttp's protocol class; squall's is `squall.http.HttpProtocol`.",

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi import BackgroundTasks, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -64,5 +64,17 @@ def make_fastapi_app(events: list[Any]) -> FastAPI:
 
         background_tasks.add_task(send_mail, "bob")
         return {"status": "queued"}
+
+    @app.websocket("/ws/{room}")
+    async def chat(websocket: WebSocket, room: str) -> None:
+        await websocket.accept(
+            subprotocol="chat" if "chat" in websocket.scope["subprotocols"] else None
+        )
+        try:
+            while True:
+                data = await websocket.receive_json()
+                await websocket.send_json({"room": room, "echo": data})
+        except WebSocketDisconnect as exc:
+            events.append(("fastapi ws closed", exc.code))
 
     return app

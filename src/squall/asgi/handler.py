@@ -12,6 +12,7 @@ from urllib.parse import unquote_to_bytes
 
 from .exchange import DONE, Exchange
 from .types import ASGI_VERSION, ASGIApp, Scope
+from .websocket import WebSocketSession, handshake_error, is_websocket
 
 if TYPE_CHECKING:
     from ..http.message import RawRequest
@@ -57,6 +58,9 @@ class ASGIHandler:
 
     async def __call__(self, raw: RawRequest, conn: HttpProtocol) -> None:
         """Run the application for one request; every outcome ends as a response or a close."""
+        if raw.upgrade and is_websocket(raw):
+            await self._websocket(raw, conn)
+            return
         exchange = Exchange(raw, conn)
         try:
             await self._app(self.scope(raw, conn), exchange.receive, exchange.send)
@@ -65,6 +69,31 @@ class ASGIHandler:
             return
         if exchange.state != DONE:
             exchange.unfinished()
+
+    async def _websocket(self, raw: RawRequest, conn: HttpProtocol) -> None:
+        refusal = handshake_error(raw)
+        if refusal is not None:
+            conn.write(refusal)
+            return
+        scope = self.scope(raw, conn)
+        scope["type"] = "websocket"
+        scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
+        del scope["method"]
+        scope["subprotocols"] = [
+            p.strip()
+            for name, value in raw.headers
+            if name.lower() == b"sec-websocket-protocol"
+            for p in value.decode("latin-1").split(",")
+            if p.strip()
+        ]
+        scope["extensions"] = {"websocket.http.response": {}}
+        session = WebSocketSession(raw, conn)
+        try:
+            await self._app(scope, session.receive, session.send)
+        except Exception as exc:
+            session.crashed(exc)
+            return
+        await session.finish()
 
     def scope(self, raw: RawRequest, conn: HttpProtocol) -> Scope:
         """The ASGI ``http`` scope of one request."""

@@ -282,7 +282,8 @@ def test_fastapi_websocket() -> None:
 
         async def go() -> Any:
             session = aiohttp.ClientSession()
-            async with session, session.ws_connect(f"{srv.url}/ws/lobby", protocols=("chat",)) as ws:
+            url = f"{srv.url}/ws/lobby"
+            async with session, session.ws_connect(url, protocols=("chat",)) as ws:
                 await ws.send_json({"n": 1})
                 answer = await ws.receive_json()
                 await ws.close(code=4000)

@@ -18,18 +18,35 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "compat.md"
 
 # Names squall has but where behaviour differs from aiohttp, and why.
 DIFFERS: dict[str, str] = {
-    "Request": "`post()` reads urlencoded forms; multipart forms and `multipart()` are not yet "
-    "there. `request.task` is the connection's task, as in aiohttp.",
+    "Application": "adding one sub-application twice raises `RuntimeError` (aiohttp accepts it "
+    "and prefixes its routes a second time); `add_domain()` inside a sub-application that is "
+    "then added with `add_subapp()` works (aiohttp raises `KeyError`). A custom "
+    "`AbstractRuleMatching.match()` must not suspend: routing is synchronous.",
+    "normalize_path_middleware": "with `remove_slash=True` and `merge_slashes=True` it only "
+    "tries the path without its last character when that character is a slash, as documented; "
+    "aiohttp also tries it otherwise (`/itemx` redirects to `/item`).",
+    "Request": "a malformed multipart body raises `MultipartError` from `post()`/`multipart()`, "
+    "a `ValueError` as in aiohttp that answers 400 if the handler lets it out (aiohttp: 500); "
+    "`post()` honours a `_charset_` field (aiohttp 3.14 fails on such a form); a part's "
+    "`Content-Length` is ignored; `post()` takes at most 1000 fields, aiohttp's default (no "
+    "`client_max_fields` argument yet). `request.task` is the connection's task, as in aiohttp.",
     "BaseRequest": "as `Request`.",
-    "StreamResponse": "`enable_compression()` is accepted and ignored (no compression yet). "
+    "StreamResponse": "`enable_compression()` without force adds Accept-Encoding to `Vary` "
+    "(aiohttp does not) and never uses a coding the client refused with `q=0` (aiohttp "
+    "matches the name only); a response without a body (`body=None`, 1xx, 204, 304) is not "
+    "compressed (aiohttp fails on a `Response` without a body and drops the connection). "
     "Responses always carry `HTTP/1.1` in the status line, also to HTTP/1.0 clients "
     "(RFC 9110 2.5); aiohttp echoes `HTTP/1.0`.",
-    "Response": "as `StreamResponse`; headers are built only when `.headers` is touched.",
+    "Response": "as `StreamResponse`; headers are built only when `.headers` is touched. "
+    "`enable_compression(strategy=)` applies to whole bodies too (aiohttp uses it only for "
+    "chunked and streamed ones).",
     "UrlMappingMatchInfo": "`expect_handler` is called as in aiohttp, but the default one does "
     "not write `100 Continue` itself: squall sends it when the handler first reads the body, "
     "so a handler that answers without reading never invites the body.",
     "AppRunner": "also takes `header_timeout` (seconds to receive a request head, 20 by "
-    "default); aiohttp has no such timeout.",
+    "default; aiohttp has no such timeout) and `forwarded_allow_ips` (trusted proxies whose "
+    "`Forwarded`/`X-Forwarded-*` headers set `request.remote`, `scheme` and `host`; off by "
+    "default, as aiohttp, which leaves this to aiohttp-remotes).",
     "run_app": "uses uvloop when it is installed.",
     "RequestPayloadError": "raised to the handler for a malformed or cut-short body; a handler "
     "that lets it escape answers 400.",
@@ -43,17 +60,17 @@ DIFFERS: dict[str, str] = {
     "close code (aiohttp answers 1000); pings are answered as they arrive, not when the handler "
     "next calls `receive()`; messages under 128 bytes are sent uncompressed; `writer_limit` is "
     "accepted and the transport's write buffer limits apply.",
-    "ContentCoding": "names only, until compression lands.",
+    "FileResponse": "an `If-Range` entity tag is honoured (the range is sent only if it "
+    "matches the file's ETag; aiohttp sends the range whatever the tag); a `.br`/`.gz` sibling "
+    "refused with `q=0` is not sent (aiohttp matches the coding name only). The body goes with "
+    "`os.sendfile` also under uvloop (aiohttp reads and writes there); `SQUALL_NOSENDFILE=1` "
+    "turns it off, as `AIOHTTP_NOSENDFILE` does for aiohttp.",
+    "StaticResource": "a file name the file system refuses (too long) answers 404; aiohttp "
+    "answers 500.",
 }
 
 # Names squall does not have yet, and why (the rest of aiohttp.web is issue #5).
 NOT_YET: dict[str, str] = {
-    "FileResponse": "static files land with issue #5.",
-    "StaticResource": "static files land with issue #5.",
-    "StaticDef": "static files land with issue #5.",
-    "static": "static files land with issue #5.",
-    "normalize_path_middleware": "issue #5.",
-    "PrefixedSubAppResource": "sub-applications land with issue #5.",
     "Server": "the low-level server API is not planned: use `squall.http.HttpServer`.",
     "ServerRunner": "with `Server`.",
     "RequestHandler": "aiohttp's protocol class; squall's is `squall.http.HttpProtocol`.",

@@ -422,6 +422,13 @@ def test_request_host_and_url_follow_the_host_header(api: ServerThread) -> None:
     assert d["keep_alive"] is False
 
 
+def test_request_host_without_host_header_is_the_local_address(api: ServerThread) -> None:
+    """HTTP/1.0 may omit Host: aiohttp 3.14 then gives the address the request came in on."""
+    head, body = raw(api, b"GET /info/h HTTP/1.0\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert json.loads(body)["host"] == "127.0.0.1"
+
+
 def test_request_headers_are_a_case_insensitive_multidict(api: ServerThread) -> None:
     headers = [("X-Test-Header", "v1"), ("X-Multi", "a"), ("x-multi", "b")]
     with httpx.Client(base_url=api.url, timeout=10) as client:

@@ -261,7 +261,7 @@ def test_heartbeat_keeps_a_live_client(servers: dict[str, AppServer], impl: str)
         sock.settimeout(5)
         sock.sendall(masked(0x1, b"still here"))
         assert read_frame(sock) == (0x81, b"still here")
-    assert pings >= 2
+    assert pings >= 1
 
 
 @BOTH

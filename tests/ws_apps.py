@@ -54,7 +54,7 @@ def make_ws_app(web: Any) -> Any:
         return await echo(request, autoping=False)
 
     async def heartbeat(request: Any) -> Any:
-        return await echo(request, heartbeat=0.4)
+        return await echo(request, heartbeat=0.6)
 
     async def timeout(request: Any) -> Any:
         ws = web.WebSocketResponse(receive_timeout=0.3)

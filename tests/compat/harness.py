@@ -340,6 +340,24 @@ def rule_413_closes(req: Req, ref: Response, got: Response) -> None:
         got.headers = [(n, v) for n, v in got.headers if n.lower() != "connection"]
 
 
+def rule_vary_accept_encoding(req: Req, ref: Response, got: Response) -> None:
+    """docs/compat.md, StreamResponse: "enable_compression() without force adds Accept-Encoding
+    to Vary (aiohttp does not)". Only for requests the app marks as reaching such a response
+    (``Req.note`` starts with ``negotiated``), and only that one token may differ."""
+    if not req.note.startswith("negotiated"):
+        return
+    vary = got.header("vary")
+    if vary is None or ref.header("vary") == vary:
+        return
+    tokens = [token.strip() for token in vary.split(",")]
+    if tokens[-1] != "Accept-Encoding":
+        return
+    rest = ", ".join(tokens[:-1])
+    got.headers = [(n, v) for n, v in got.headers if n.lower() != "vary"]
+    if rest:
+        got.headers.append(("Vary", rest))
+
+
 RULES: list[Rule] = [
     rule_status_line_version,
     rule_wire_refusal_status,
@@ -347,6 +365,7 @@ RULES: list[Rule] = [
     rule_crlf_header_is_500,
     rule_unsupported_version_505,
     rule_413_closes,
+    rule_vary_accept_encoding,
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
+from ..http.proxy import TrustedProxies, forwarding
 from .exchange import DONE, Exchange
 from .types import ASGI_VERSION, ASGIApp, Scope
 from .websocket import WebSocketSession, handshake_error, is_websocket
@@ -38,14 +39,21 @@ class ASGIHandler:
         "_paths",
         "_root",
         "_root_raw",
+        "_trusted",
         "root_path",
         "state",
     )
 
     def __init__(
-        self, app: ASGIApp, root_path: str = "", *, state: dict[str, Any] | None = None
+        self,
+        app: ASGIApp,
+        root_path: str = "",
+        *,
+        state: dict[str, Any] | None = None,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         self._app = app
+        self._trusted = trusted_proxies
         self.root_path = root_path
         self.state = state
         self._root = root_path
@@ -123,6 +131,14 @@ class ASGIHandler:
         }
         if self.state is not None:
             scope["state"] = self.state.copy()
+        if self._trusted is not None:
+            found = forwarding(self._trusted, conn.peername, raw.headers)
+            if found is not None:
+                remote, forwarded_scheme, _ = found  # Host stays as sent, as in uvicorn
+                if remote is not None:
+                    scope["client"] = (remote, 0)
+                if forwarded_scheme is not None:
+                    scope["scheme"] = forwarded_scheme
         return scope
 
     def _decode_path(self, raw_path: bytes) -> tuple[str, bytes]:

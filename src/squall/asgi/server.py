@@ -7,6 +7,7 @@ import ssl as _ssl
 from types import TracebackType
 
 from ..http.limits import Limits
+from ..http.proxy import TrustedProxies
 from ..http.server import HttpServer
 from .handler import ASGIHandler
 from .lifespan import Lifespan
@@ -34,6 +35,7 @@ class ASGIServer:
         lifespan: bool = True,
         ssl: _ssl.SSLContext | None = None,
         backlog: int = 2048,
+        forwarded_allow_ips: str | None = None,
     ) -> None:
         self.app = app
         self.host = host
@@ -42,6 +44,7 @@ class ASGIServer:
         self.limits = limits
         self.ssl = ssl
         self.backlog = backlog
+        self.forwarded_allow_ips = forwarded_allow_ips
         self.lifespan: Lifespan | None = Lifespan(app) if lifespan else None
         self.http: HttpServer | None = None
         self._listener: asyncio.Server | None = None
@@ -59,7 +62,13 @@ class ASGIServer:
         if self.lifespan is not None:
             await self.lifespan.startup()
             state = self.lifespan.state
-        handler = ASGIHandler(self.app, self.root_path, state=state)
+        allow = self.forwarded_allow_ips
+        handler = ASGIHandler(
+            self.app,
+            self.root_path,
+            state=state,
+            trusted_proxies=TrustedProxies(allow) if allow else None,
+        )
         loop = asyncio.get_running_loop()
         self.http = HttpServer(handler, limits=self.limits, loop=loop)
         try:
@@ -110,8 +119,20 @@ def serve(
     limits: Limits | None = None,
     lifespan: bool = True,
     ssl: _ssl.SSLContext | None = None,
+    forwarded_allow_ips: str | None = None,
 ) -> ASGIServer:
-    """Serve ``app``: ``async with serve(app, port=0) as server: ...``, or start()/stop()."""
+    """Serve ``app``: ``async with serve(app, port=0) as server: ...``, or start()/stop().
+
+    ``forwarded_allow_ips``: peers (addresses, CIDR networks, ``*``) whose ``Forwarded`` /
+    ``X-Forwarded-For`` / ``X-Forwarded-Proto`` headers set the scope's ``client`` and ``scheme``.
+    """
     return ASGIServer(
-        app, host, port, root_path=root_path, limits=limits, lifespan=lifespan, ssl=ssl
+        app,
+        host,
+        port,
+        root_path=root_path,
+        limits=limits,
+        lifespan=lifespan,
+        ssl=ssl,
+        forwarded_allow_ips=forwarded_allow_ips,
     )

@@ -64,13 +64,15 @@ from .exceptions import (
     HTTPVariantAlsoNegotiates,
     HTTPVersionNotSupported,
 )
-from .middlewares import middleware
+from .fileresponse import FileResponse
+from .middlewares import middleware, normalize_path_middleware
 from .request import BaseRequest, FileField, Request
 from .response import ContentCoding, Response, StreamResponse, json_response
 from .routedef import (
     AbstractRouteDef,
     RouteDef,
     RouteTableDef,
+    StaticDef,
     delete,
     get,
     head,
@@ -79,6 +81,7 @@ from .routedef import (
     post,
     put,
     route,
+    static,
     view,
 )
 from .routing import (
@@ -94,6 +97,8 @@ from .routing import (
 )
 from .run import run_app
 from .runner import AppRunner, BaseRunner, BaseSite, GracefulExit, SockSite, TCPSite, UnixSite
+from .staticfiles import StaticResource
+from .subapps import PrefixedSubAppResource
 from .websocket import WebSocketReady, WebSocketResponse, WSCloseCode, WSMessage, WSMsgType
 
 __all__ = (
@@ -112,6 +117,7 @@ __all__ = (
     "ContentCoding",
     "DynamicResource",
     "FileField",
+    "FileResponse",
     "GracefulExit",
     "HTTPAccepted",
     "HTTPBadGateway",
@@ -173,6 +179,7 @@ __all__ = (
     "HTTPVersionNotSupported",
     "NotAppKeyWarning",
     "PlainResource",
+    "PrefixedSubAppResource",
     "Request",
     "RequestPayloadError",
     "Resource",
@@ -181,6 +188,8 @@ __all__ = (
     "RouteDef",
     "RouteTableDef",
     "SockSite",
+    "StaticDef",
+    "StaticResource",
     "StreamReader",
     "StreamResponse",
     "TCPSite",
@@ -198,11 +207,13 @@ __all__ = (
     "head",
     "json_response",
     "middleware",
+    "normalize_path_middleware",
     "options",
     "patch",
     "post",
     "put",
     "route",
     "run_app",
+    "static",
     "view",
 )

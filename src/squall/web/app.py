@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
-from .middlewares import Handler, compose
+from .middlewares import Handler, compose, compose_apps
 from .routing import UrlDispatcher, UrlMappingMatchInfo
+from .subapps import Domain, MaskDomain, MatchedSubAppResource, PrefixedSubAppResource
 
 if TYPE_CHECKING:
     from .routing import AbstractRoute
@@ -19,6 +20,7 @@ __all__ = ("AppKey", "Application", "CleanupError", "NotAppKeyWarning")
 web_logger = logging.getLogger("squall.web")
 
 _T = TypeVar("_T")
+_R = TypeVar("_R", bound=PrefixedSubAppResource)
 
 
 class NotAppKeyWarning(UserWarning):
@@ -332,12 +334,61 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
         self._on_cleanup.freeze()
         self._cleanup_ctx.freeze()
         self._middlewares.freeze()
+        for subapp in self._subapps:
+            subapp.pre_freeze()
 
     def freeze(self) -> None:
         if self._frozen:
             return
         self.pre_freeze()
         self._frozen = True
+        for subapp in self._subapps:
+            subapp.freeze()
+
+    # -- sub-applications -----------------------------------------------------------------
+
+    def add_subapp(self, prefix: str, subapp: Application) -> PrefixedSubAppResource:
+        """Serve ``subapp`` under ``prefix``; its signals run with this application's."""
+        if not isinstance(prefix, str):
+            raise TypeError("Prefix must be str")
+        prefix = prefix.rstrip("/")
+        if not prefix:
+            raise ValueError("Prefix cannot be empty")
+        self._check_subapp(subapp)
+        return self._add_subapp(PrefixedSubAppResource(prefix, subapp), subapp)
+
+    def add_domain(self, domain: str, subapp: Application) -> MatchedSubAppResource:
+        """Serve ``subapp`` for requests whose Host matches ``domain`` (``*`` wildcards too)."""
+        if not isinstance(domain, str):
+            raise TypeError("Domain must be str")
+        rule = MaskDomain(domain) if "*" in domain else Domain(domain)
+        self._check_subapp(subapp)
+        return self._add_subapp(MatchedSubAppResource(rule, subapp), subapp)
+
+    def _with_subapps(self) -> Iterator[Application]:
+        """This application and all its sub-applications, nested ones included."""
+        yield self
+        for subapp in self._subapps:
+            yield from subapp._with_subapps()
+
+    def _check_subapp(self, subapp: Application) -> None:
+        if self._frozen:
+            raise RuntimeError("Cannot add sub application to frozen application")
+        if subapp._frozen:
+            raise RuntimeError("Cannot add frozen application")
+        if subapp._pre_frozen:  # aiohttp takes it and prefixes its routes a second time
+            raise RuntimeError("Cannot add a sub application twice")
+        if subapp is self:
+            raise RuntimeError("Cannot add an application to itself")
+        self._router._check_frozen()  # before the sub-app's routes get the prefix
+
+    def _add_subapp(self, resource: _R, subapp: Application) -> _R:
+        self._router.register_resource(resource)
+        for name in ("on_startup", "on_shutdown", "on_cleanup"):
+            getattr(self, name).append(_SubappSignal(getattr(subapp, name), subapp))
+        self._subapps.append(subapp)
+        subapp.pre_freeze()
+        return resource
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -359,11 +410,37 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
     # -- requests -------------------------------------------------------------------------
 
     def _handler_for(self, match_info: UrlMappingMatchInfo) -> Handler:
-        """The route's handler wrapped in this application's middlewares, composed once."""
-        handler = match_info.route.handler
-        composed = self._composed.get(handler)
+        """The route's handler wrapped in the middlewares of its applications, composed once.
+
+        Cached per route (not per handler: one handler may serve routes of several sub-apps).
+        """
+        route = match_info._route
+        composed = self._composed.get(route)
         if composed is None:
-            composed = compose(handler, self._middlewares) if self._middlewares else handler
+            handler = route.handler
+            apps = match_info._apps
+            if len(apps) > 1:
+                composed = compose_apps(handler, apps)
+            elif self._middlewares:
+                composed = compose(handler, self._middlewares)
+            else:
+                composed = handler
             if match_info.http_exception is None:
-                self._composed[handler] = composed
+                self._composed[route] = composed
         return composed
+
+
+class _SubappSignal:
+    """The parent's receiver that sends one of a sub-application's signals with the sub-app."""
+
+    __slots__ = ("_signal", "_subapp")
+
+    def __init__(self, signal: Signal, subapp: Application) -> None:
+        self._signal = signal
+        self._subapp = subapp
+
+    async def __call__(self, app: Application) -> None:
+        await self._signal.send(self._subapp)
+
+    def __repr__(self) -> str:
+        return f"<sub-application signal of {self._subapp!r}>"

@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, cast
 
 from ..http.errors import RequestPayloadError
+from ..http.proxy import TrustedProxies, forwarding
 from .exceptions import HTTPBadRequest, HTTPException, HTTPInternalServerError
 from .request import Request
 from .response import Response, StreamResponse
@@ -28,31 +29,47 @@ server_logger = logging.getLogger("squall.server")
 class AppHandler:
     """What :class:`~squall.http.HttpServer` calls for each request of one Application."""
 
-    __slots__ = ("_access_log", "_app", "_client_max_size", "_prepare_hooks", "_resolve")
+    __slots__ = (
+        "_access_log",
+        "_app",
+        "_client_max_size",
+        "_prepare_hooks",
+        "_resolve",
+        "_trusted",
+    )
 
-    def __init__(self, app: Application, access_log: AccessLogger | None = None) -> None:
+    def __init__(
+        self,
+        app: Application,
+        access_log: AccessLogger | None = None,
+        trusted_proxies: TrustedProxies | None = None,
+    ) -> None:
         self._app = app
+        self._trusted = trusted_proxies
         self._client_max_size = app._client_max_size
-        self._resolve = app.router._resolve
+        router = app.router  # the request is looked at only when a domain rule needs it
+        self._resolve = router._resolve_request if router._uses_request() else router._resolve
         self._access_log = access_log
         # Signals are frozen with the app, so whether any on_response_prepare exists is fixed.
-        self._prepare_hooks = bool(app.on_response_prepare)
+        self._prepare_hooks = any(a.on_response_prepare for a in app._with_subapps())
 
     async def __call__(self, raw: RawRequest, conn: HttpProtocol) -> None:
         access_log = self._access_log
         start = time.perf_counter() if access_log is not None and access_log.enabled else 0.0
         app = self._app
         request = Request(raw, conn, app, self._client_max_size)
+        if self._trusted is not None:
+            request._overrides = forwarding(self._trusted, conn.peername, raw.headers)
         resp: StreamResponse | None = None
         try:
-            match_info = self._resolve(raw.method, request._path_safe)
+            match_info = self._resolve(raw.method, request._path_safe, request)
             match_info.add_app(app)
             match_info.freeze()
             request._match_info = match_info
             if raw.expect_continue:
                 resp = await match_info.expect_handler(request)
             if resp is None:
-                handler = app._composed.get(match_info._route._handler)
+                handler = app._composed.get(match_info._route)
                 if handler is None:
                     handler = app._handler_for(match_info)
                 resp = await handler(request)
@@ -68,7 +85,8 @@ class AppHandler:
                 return
             resp = _internal_error(request)
         try:
-            if type(resp) is Response and resp._req is None and not self._prepare_hooks:
+            # _async_send: prepared by the handler, or to be compressed (response.py)
+            if type(resp) is Response and not resp._async_send and not self._prepare_hooks:
                 resp._send_whole(request)  # the common case, without another coroutine
             else:
                 resp = await self._send(request, resp)
@@ -96,10 +114,13 @@ class AppHandler:
                 await resp.write_eof()
             return resp
         rtype = type(resp)
-        if rtype is Response or (
-            issubclass(rtype, HTTPException)
-            and rtype.prepare is Response.prepare
-            and rtype.write_eof is Response.write_eof
+        if not resp._async_send and (
+            rtype is Response
+            or (
+                issubclass(rtype, HTTPException)
+                and rtype.prepare is Response.prepare
+                and rtype.write_eof is Response.write_eof
+            )
         ):
             if self._prepare_hooks:
                 await request._prepare_hook(resp)

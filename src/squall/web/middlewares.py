@@ -1,20 +1,28 @@
-"""The ``@web.middleware`` marker and composing middlewares around a handler."""
+"""Middlewares: the ``@web.middleware`` marker, composing them, and normalize_path_middleware."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+import re
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial, update_wrapper
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from .exceptions import HTTPMove, HTTPPermanentRedirect
+from .routing import SystemRoute
 
 if TYPE_CHECKING:
+    from .app import Application
     from .request import Request
     from .response import StreamResponse
 
-__all__ = ("middleware",)
+__all__ = ("middleware", "normalize_path_middleware")
 
 Handler = Callable[["Request"], Awaitable["StreamResponse"]]
 Middleware = Callable[["Request", Handler], Awaitable["StreamResponse"]]
 _F = TypeVar("_F")
+
+_SLASHES_RE = re.compile("//+")
+_LEADING_SLASHES_RE = re.compile("^//+")
 
 
 def middleware(f: _F) -> _F:
@@ -28,3 +36,73 @@ def compose(handler: Handler, middlewares: Iterable[Any]) -> Handler:
     for mw in reversed(tuple(middlewares)):
         handler = update_wrapper(partial(mw, handler=handler), handler)
     return handler
+
+
+async def _as_current_app(
+    request: Request, handler: Handler, *, app: Application
+) -> StreamResponse:
+    """Run the rest of the chain with ``request.app`` being ``app``."""
+    match_info = request.match_info
+    previous = match_info.current_app
+    match_info.current_app = app
+    try:
+        return await handler(request)
+    finally:
+        match_info.current_app = previous
+
+
+def compose_apps(handler: Handler, apps: Sequence[Application]) -> Handler:
+    """Wrap a sub-application's handler: the root's middlewares first, the innermost app's last.
+
+    As in aiohttp, ``request.app`` is, in each middleware, the application it belongs to.
+    """
+    if not any(app._middlewares for app in apps):
+        return handler  # request.app already is the innermost application
+    for app in reversed(apps):
+        handler = compose(handler, app._middlewares)
+        handler = update_wrapper(partial(_as_current_app, handler=handler, app=app), handler)
+    return handler
+
+
+def normalize_path_middleware(
+    *,
+    append_slash: bool = True,
+    remove_slash: bool = False,
+    merge_slashes: bool = True,
+    redirect_class: type[HTTPMove] = HTTPPermanentRedirect,
+) -> Middleware:
+    """A middleware that redirects a 404/405 to the normalised path, if that one resolves.
+
+    Tried in order, first that resolves wins: merged slashes; the slash appended (or removed);
+    both. The query string is kept. ``append_slash`` and ``remove_slash`` exclude each other.
+    """
+    assert not (append_slash and remove_slash), "Cannot both remove and append slash"
+
+    @middleware
+    async def impl(request: Request, handler: Handler) -> StreamResponse:
+        if isinstance(request.match_info.route, SystemRoute):
+            path, mark, query = request.raw_path.partition("?")
+            query = mark + query
+            candidates = []
+            if merge_slashes:
+                candidates.append(_SLASHES_RE.sub("/", path))
+            if append_slash and not request.path.endswith("/"):
+                candidates.append(path + "/")
+            if remove_slash and request.path.endswith("/"):
+                candidates.append(path[:-1])
+            if merge_slashes and append_slash:
+                candidates.append(_SLASHES_RE.sub("/", path + "/"))
+            if merge_slashes and remove_slash:
+                merged = _SLASHES_RE.sub("/", path)
+                if merged.endswith("/"):  # aiohttp also cuts a last character that is no slash
+                    candidates.append(merged[:-1])
+            for candidate in candidates:
+                # never "//host/...": that would redirect to another site
+                candidate = _LEADING_SLASHES_RE.sub("/", candidate)
+                alt = cast("Request", request.clone(rel_url=candidate))
+                match_info = await request.app.router.resolve(alt)
+                if match_info.http_exception is None:
+                    raise redirect_class(alt.raw_path + query)
+        return await handler(request)
+
+    return impl

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
-import socket
+import sys
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -17,6 +17,7 @@ from yarl import URL
 from ..http.errors import RequestPayloadError
 from ..http.streams import StreamReader
 from .exceptions import HTTPBadRequest, HTTPRequestEntityTooLarge
+from .form import MAX_FIELDS, FileField, read_form, too_many_fields
 from .headers import (
     ETag,
     parse_cookies,
@@ -25,7 +26,9 @@ from .headers import (
     parse_http_date,
     parse_range,
 )
+from .multipart import MultipartReader
 from .state import StateMapping
+from .subapps import ChainMapProxy
 
 if TYPE_CHECKING:
     from ..http.message import RawRequest
@@ -47,16 +50,6 @@ HttpVersion11 = HttpVersion(1, 1)
 _VERSIONS = {"1.1": HttpVersion11, "1.0": HttpVersion10}
 
 
-class FileField(NamedTuple):
-    """An uploaded file in a multipart form, as aiohttp's ``FileField``."""
-
-    name: str
-    filename: str
-    file: Any
-    content_type: str
-    headers: CIMultiDictProxy[str]
-
-
 def _decode(value: bytes) -> str:
     return value.decode("utf-8", "surrogateescape")
 
@@ -71,6 +64,7 @@ class BaseRequest(StateMapping):
         "_cookies",
         "_headers",
         "_match_info",
+        "_overrides",
         "_path",
         "_path_safe_value",
         "_post",
@@ -108,6 +102,8 @@ class BaseRequest(StateMapping):
         self._read_bytes: bytes | None = None
         self._task: asyncio.Task[Any] | None = None
         self._post: MultiDictProxy[Any] | None = None
+        # (remote, scheme, host) from clone() or a trusted proxy's headers; None: the socket's
+        self._overrides: tuple[str | None, str | None, str | None] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.path} >"
@@ -232,22 +228,39 @@ class BaseRequest(StateMapping):
 
     @property
     def host(self) -> str:
+        overrides = self._overrides
+        if overrides is not None and overrides[2] is not None:
+            return overrides[2]
         host = self.headers.get("Host")
         if host is not None:
             return host
-        return socket.getfqdn()
+        # No Host (HTTP/1.0): the local address the request came in on, as aiohttp 3.14.
+        sockname = self._conn.sockname
+        if not sockname:
+            return ""
+        if isinstance(sockname, tuple):
+            return f"[{sockname[0]}]" if len(sockname) == 4 else str(sockname[0])
+        return str(sockname)
 
     @property
     def scheme(self) -> str:
-        return "https" if self.secure else "http"
+        overrides = self._overrides
+        if overrides is not None and overrides[1] is not None:
+            return overrides[1]
+        transport = self._conn.transport
+        if transport is not None and transport.get_extra_info("sslcontext") is not None:
+            return "https"
+        return "http"
 
     @property
     def secure(self) -> bool:
-        transport = self._conn.transport
-        return transport is not None and transport.get_extra_info("sslcontext") is not None
+        return self.scheme == "https"
 
     @property
     def remote(self) -> str | None:
+        overrides = self._overrides
+        if overrides is not None and overrides[0] is not None:
+            return overrides[0]
         peer = self._conn.peername
         if isinstance(peer, (list, tuple)):
             return str(peer[0])
@@ -354,9 +367,8 @@ class BaseRequest(StateMapping):
         clone._match_info = self._match_info
         clone._read_bytes = self._read_bytes
         if scheme is not None or host is not None or remote is not None:
-            raise NotImplementedError(
-                "clone(scheme=, host=, remote=) arrives with proxy support (issue #8)"
-            )
+            # Only what is passed, as aiohttp: a clone of a clone does not inherit overrides.
+            clone._overrides = (remote, scheme, host)
         return clone
 
     @property
@@ -399,11 +411,14 @@ class BaseRequest(StateMapping):
         return self._app
 
     @property
-    def config_dict(self) -> Mapping[Any, Any]:
-        from collections import ChainMap
-
-        apps = self.match_info.apps if self._match_info is not None else (self._app,)
-        return ChainMap(*reversed(apps))
+    def config_dict(self) -> ChainMapProxy:
+        """The state of ``request.app``, then of each parent application, read-only."""
+        match_info = self._match_info
+        if match_info is None:
+            return ChainMapProxy((self._app,))
+        apps = match_info._apps
+        app = self.app
+        return ChainMapProxy(reversed(apps[: apps.index(app) + 1]))
 
     # -- the body -------------------------------------------------------------------------
 
@@ -465,8 +480,28 @@ class BaseRequest(StateMapping):
         """The body decoded as JSON (whatever its Content-Type, as aiohttp)."""
         return loads(await self.text())
 
+    async def multipart(self) -> MultipartReader:
+        """The body as a stream of parts (``multipart/*`` bodies); see ``squall.web.multipart``.
+
+        A part's ``read()`` past ``client_max_size`` raises 413; a malformed body raises
+        ``MultipartError`` (a ``ValueError``; 400 if the handler lets it out).
+        """
+        limits = self._conn._limits
+        return MultipartReader(
+            self.headers,
+            self._raw.body,
+            client_max_size=self._client_max_size or sys.maxsize,
+            max_field_size=limits.max_field_size,
+            max_headers=limits.max_headers,
+            max_head_size=limits.max_head_size,
+            max_size_error_cls=HTTPRequestEntityTooLarge,
+        )
+
     async def post(self) -> MultiDictProxy[Any]:
-        """Form fields of an urlencoded body (multipart arrives with issue #5)."""
+        """Form fields of an urlencoded or multipart/form-data body (files as ``FileField``).
+
+        More than ``client_max_size`` body bytes or 1000 fields: 413, as in aiohttp.
+        """
         if self._post is not None:
             return self._post
         if self.method not in ("POST", "PUT", "PATCH", "DELETE"):
@@ -480,12 +515,24 @@ class BaseRequest(StateMapping):
             self._post = MultiDictProxy(MultiDict())
             return self._post
         if self.content_type == "multipart/form-data":
-            raise NotImplementedError("multipart forms are not supported yet (see docs/compat.md)")
+            limit = self._client_max_size
+            declared = self._raw_content_length()
+            try:
+                if limit and declared is not None and declared > limit:
+                    raise HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
+                form = await read_form(await self.multipart(), self._raw.body, limit)
+            except HTTPRequestEntityTooLarge:
+                self._raw.keep_alive = False  # the rest of the body is not read
+                raise
+            self._post = MultiDictProxy(form)
+            return self._post
         data = await self.read()
         charset = self.charset or "utf-8"
-        self._post = MultiDictProxy(
-            MultiDict(parse_qsl(data.decode(charset), keep_blank_values=True, encoding=charset))
-        )
+        query = data.rstrip().decode(charset)
+        if query.count("&") >= MAX_FIELDS:  # parse_qsl's count of fields
+            raise too_many_fields(MAX_FIELDS)
+        pairs = parse_qsl(query, keep_blank_values=True, encoding=charset)
+        self._post = MultiDictProxy(MultiDict(pairs))
         return self._post
 
     async def release(self) -> None:

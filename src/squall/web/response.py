@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import warnings
+from concurrent.futures import Executor
 from email.utils import formatdate
 from http.cookies import Morsel, SimpleCookie
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,13 @@ from typing import TYPE_CHECKING, Any
 from multidict import CIMultiDict
 
 from ..http.writer import CLOCK, REASONS, encode_headers, status_line
+from .compression import (
+    EXECUTOR_THRESHOLD,
+    Compressor,
+    ContentCoding,
+    negotiate,
+    vary_on_encoding,
+)
 from .headers import ETAG_ANY, ETag, parse_etags
 from .state import StateMapping
 
@@ -53,14 +62,6 @@ def _parse_ctype(value: str | None) -> tuple[str, dict[str, str]]:
     return mime.strip().lower(), params
 
 
-class ContentCoding:
-    """The content codings aiohttp names (compression arrives with enable_compression)."""
-
-    deflate = "deflate"
-    gzip = "gzip"
-    identity = "identity"
-
-
 class StreamResponse(StateMapping):
     """A response whose body is written piece by piece after :meth:`prepare`."""
 
@@ -79,6 +80,17 @@ class StreamResponse(StateMapping):
     _send_body = True
     _reason: str | None = None  # None: the standard phrase for the status
     _body: bytes | None = None
+    _compression = False
+    _compression_force: ContentCoding | None = None
+    _compression_strategy: int | None = None
+    # Set while the body is compressed as it is written; _send_body is then False, so the plain
+    # write path stays as it is and write()/write_eof() hand the body to the compressor instead.
+    _compressor: Compressor | None = None
+    _zlib_executor_size: int | None = EXECUTOR_THRESHOLD  # Response(zlib_executor_size=...)
+    _zlib_executor: Executor | None = None
+    # Prepared, or compression pending: the request handler must finish it with awaits
+    # (prepare/write_eof), not Response._send_whole.
+    _async_send = False
 
     def __init__(
         self,
@@ -315,8 +327,54 @@ class StreamResponse(StateMapping):
             raise RuntimeError("You can't enable chunked encoding when a content length is set")
         self._chunked = True
 
-    def enable_compression(self, force: Any = None, strategy: Any = None) -> None:
-        """Accepted for compatibility; squall does not compress responses yet (docs/compat.md)."""
+    @property
+    def compression(self) -> bool:
+        return self._compression
+
+    def enable_compression(
+        self, force: bool | ContentCoding | None = None, strategy: int | None = None
+    ) -> None:
+        """Compress the body: with ``force``, or with the coding Accept-Encoding allows.
+
+        ``strategy`` is zlib's (``zlib.Z_DEFAULT_STRATEGY`` when None). A negotiated response also
+        gets ``Vary: Accept-Encoding``. Takes effect when the response is prepared.
+        """
+        if isinstance(force, bool):
+            warnings.warn("Using boolean for force is deprecated #3318", DeprecationWarning, 2)
+            force = ContentCoding.deflate if force else ContentCoding.identity
+        elif force is not None and not isinstance(force, ContentCoding):
+            raise AssertionError("force should one of None, bool or ContentEncoding")
+        self._compression = True
+        self._compression_force = force
+        self._compression_strategy = strategy
+        self._async_send = True
+
+    def _select_coding(self, request: BaseRequest) -> ContentCoding | None:
+        """The coding to compress with (None: none), with the headers that announce it.
+
+        Statuses that carry no body (1xx, 204, 304) are left untouched.
+        """
+        status = self._status
+        if status < 200 or status in _EMPTY_BODY_STATUSES:
+            return None
+        coding = self._compression_force
+        if coding is None:
+            vary_on_encoding(self.headers)
+            coding = negotiate(", ".join(request.headers.getall("Accept-Encoding", ())))
+        if coding is None or coding is ContentCoding.identity:
+            return None
+        headers = self.headers
+        headers["Content-Encoding"] = coding.value
+        headers.popall("Content-Length", None)
+        return coding
+
+    def _start_compressor(self, coding: ContentCoding) -> None:
+        """After the head: compress the body as it is written (unless none is sent)."""
+        if self._send_body:
+            self._compressor = Compressor(
+                coding, self._compression_strategy, self._zlib_executor_size, self._zlib_executor
+            )
+            self._send_body = False
 
     @property
     def prepared(self) -> bool:
@@ -346,12 +404,16 @@ class StreamResponse(StateMapping):
         return None
 
     async def _start(self, request: BaseRequest) -> None:
+        # Compression is set up before the on_response_prepare signal, as in aiohttp.
+        coding = self._select_coding(request) if self._compression else None
         await request._prepare_hook(self)
         _invite_body(request)
         head = self._head(request, None)
         self._req = request
         conn = self._conn = request._conn
         conn.write(head)
+        if coding is not None:
+            self._start_compressor(coding)
 
     def _head(self, request: BaseRequest, body_length: int | None) -> bytes:
         """Serialise the response head; ``body_length`` is known for whole-body responses."""
@@ -451,6 +513,11 @@ class StreamResponse(StateMapping):
                 conn.write(b"%x\r\n%b\r\n" % (len(data), bytes(data)))
             else:
                 conn.write(bytes(data))
+        elif self._compressor is not None:
+            data = await self._compressor.compress(data)
+            if not data:  # zlib kept it all for later: nothing to send, nothing to wait for
+                return
+            conn.write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked_wire else data)
         await conn.drain()
 
     async def drain(self) -> None:
@@ -469,12 +536,21 @@ class StreamResponse(StateMapping):
         self._eof_sent = True
         if self._chunked_wire and self._send_body:
             conn.write(b"0\r\n\r\n")
+        elif self._compressor is not None:
+            tail = self._compressor.finish()
+            conn.write(b"%x\r\n%b\r\n0\r\n\r\n" % (len(tail), tail) if self._chunked_wire else tail)
         if self._req is not None and not self._req._raw.keep_alive:
             self._keep_alive = False
 
 
 class Response(StreamResponse):
-    """A response whose whole body is known up front."""
+    """A response whose whole body is known up front.
+
+    Compressed (:meth:`enable_compression`) bodies longer than ``zlib_executor_size`` bytes (4096
+    when None) are compressed in ``zlib_executor`` (None: the loop's default executor).
+    """
+
+    _compressed_body: bytes | None = None
 
     def __init__(
         self,
@@ -487,15 +563,16 @@ class Response(StreamResponse):
         content_type: str | None = None,
         charset: str | None = None,
         zlib_executor_size: int | None = None,
-        zlib_executor: Any = None,
+        zlib_executor: Executor | None = None,
     ) -> None:
         if (
-            text is not None
-            and body is None
+            body is None
             and headers is None
             and content_type is None
             and charset is None
             and reason is None
+            and zlib_executor_size is None
+            and zlib_executor is None
             and type(text) is str
             and type(status) is int
         ):  # the common case, Response(text=...): no parsing, no header mapping
@@ -505,6 +582,10 @@ class Response(StreamResponse):
             return
         if body is not None and text is not None:
             raise ValueError("body and text are not allowed together")
+        if zlib_executor_size is not None:
+            self._zlib_executor_size = zlib_executor_size
+        if zlib_executor is not None:
+            self._zlib_executor = zlib_executor
         if content_type is not None and "charset" in content_type:
             raise ValueError("charset must not be in content_type argument")
         StreamResponse.__init__(self, status=status, reason=reason, headers=headers)
@@ -578,18 +659,43 @@ class Response(StreamResponse):
     async def prepare(self, request: BaseRequest) -> Any:
         if self._req is not None or self._eof_sent:
             return None
+        self._async_send = True
+        # Compression is set up before the on_response_prepare signal, as in aiohttp.
+        coding = await self._compress(request) if self._compression else None
         await request._prepare_hook(self)
         _invite_body(request)
         self._req = request
         conn = self._conn = request._conn
-        length = None if self._chunked else (len(self._body) if self._body is not None else 0)
+        body = self._body if self._compressed_body is None else self._compressed_body
+        length = None if self._chunked else (len(body) if body is not None else 0)
         conn.write(self._head(request, length))
+        if coding is not None:
+            self._start_compressor(coding)
+        return None
+
+    async def _compress(self, request: BaseRequest) -> ContentCoding | None:
+        """Compress the whole body now; for a chunked response, return the coding to stream with.
+
+        A response without a body (``body=None``) is never compressed (aiohttp fails on one).
+        """
+        body = self._body
+        if body is None:
+            return None
+        coding = self._select_coding(request)
+        if coding is None or self._chunked:
+            return coding
+        compressor = Compressor(
+            coding, self._compression_strategy, self._zlib_executor_size, self._zlib_executor
+        )
+        self._compressed_body = await compressor.compress_all(body)
         return None
 
     async def write_eof(self, data: bytes = b"") -> None:
         if self._eof_sent:
             return
-        body = self._body
+        body = self._body if self._compressed_body is None else self._compressed_body
+        if self._compressor is not None and not data:  # chunked: the body goes through zlib
+            data = body or b""
         if body and self._send_body and not data:
             assert self._conn is not None
             if self._chunked_wire:

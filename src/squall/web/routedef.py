@@ -16,6 +16,7 @@ __all__ = (
     "AbstractRouteDef",
     "RouteDef",
     "RouteTableDef",
+    "StaticDef",
     "delete",
     "get",
     "head",
@@ -24,6 +25,7 @@ __all__ = (
     "post",
     "put",
     "route",
+    "static",
     "view",
 )
 
@@ -50,6 +52,27 @@ class RouteDef(AbstractRouteDef):
         if self.method == "GET":
             return [router.add_get(self.path, self.handler, **self.kwargs)]
         return [router.add_route(self.method, self.path, self.handler, **self.kwargs)]
+
+
+@dataclass(frozen=True, repr=False)
+class StaticDef(AbstractRouteDef):
+    """A directory served under a prefix, registered with ``router.add_static``."""
+
+    prefix: str
+    path: Any
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        info = "".join(f", {name}={value!r}" for name, value in sorted(self.kwargs.items()))
+        return f"<StaticDef {self.prefix} -> {self.path}{info}>"
+
+    def register(self, router: UrlDispatcher) -> list[AbstractRoute]:
+        resource = router.add_static(self.prefix, self.path, **self.kwargs)
+        return list(resource.get_info()["routes"].values())
+
+
+def static(prefix: str, path: Any, **kwargs: Any) -> StaticDef:
+    return StaticDef(prefix, path, kwargs)
 
 
 def route(method: str, path: str, handler: Any, **kwargs: Any) -> RouteDef:
@@ -145,3 +168,6 @@ class RouteTableDef(Sequence[AbstractRouteDef]):
 
     def view(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:
         return self.route(METH_ANY, path, **kwargs)
+
+    def static(self, prefix: str, path: Any, **kwargs: Any) -> None:
+        self._items.append(StaticDef(prefix, path, kwargs))

@@ -12,9 +12,9 @@ import inspect
 import keyword
 import re
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sized
+from collections.abc import Awaitable, Callable, Container, Iterable, Iterator, Mapping, Sized
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote
 
 from yarl import URL
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .app import Application
     from .request import Request
     from .response import StreamResponse
+    from .staticfiles import StaticResource
 
 __all__ = (
     "AbstractResource",
@@ -43,6 +44,7 @@ METH_ANY = "*"
 HTTP_METHOD_RE = re.compile(r"^[0-9A-Za-z!#\$%&'\*\+\-\.\^_`\|~]+$")
 ROUTE_RE = re.compile(r"(\{[_a-zA-Z][^{}]*(?:\{[^{}]*\}[^{}]*)*\})")
 PATH_SEP = re.escape("/")
+_NAME_SPLIT_RE = re.compile(r"[.:-]")
 
 
 async def _default_expect_handler(request: Request) -> None:
@@ -59,8 +61,15 @@ def _unquote_path_safe(value: str) -> str:
     return value.replace("%2F", "/").replace("%25", "%")
 
 
+def _quote_path(value: str) -> str:
+    """Percent-encode what a path may not carry as is (``/`` stays, as in aiohttp's url_for)."""
+    return URL.build(path=value, encoded=False).raw_path
+
+
 def _requote_path(value: str) -> str:
-    return quote(unquote(value), safe="/@:+&=$,;!*'()~")
+    """Encode what must be encoded but keep the ``%XX`` escapes already there."""
+    result = _quote_path(value)
+    return result.replace("%25", "%") if "%" in value else result
 
 
 class AbstractView(abc.ABC):
@@ -296,6 +305,8 @@ class MatchInfoError(UrlMappingMatchInfo):
 class AbstractResource(Sized, Iterable[AbstractRoute]):
     """A path (or prefix) with its routes."""
 
+    _indexed = True  # found by the path walk; False: tried on every request (a domain rule)
+
     def __init__(self, *, name: str | None = None) -> None:
         self._name = name
 
@@ -323,10 +334,21 @@ class AbstractResource(Sized, Iterable[AbstractRoute]):
         pass
 
     async def resolve(self, request: Request) -> tuple[UrlMappingMatchInfo | None, set[str]]:
-        return self._resolve(request.method, request._path_safe)
+        return self._resolve_request(request.method, request._path_safe, request)
 
     @abc.abstractmethod
-    def _resolve(self, method: str, path: str) -> tuple[UrlMappingMatchInfo | None, set[str]]: ...
+    def _resolve(self, method: str, path: str) -> tuple[UrlMappingMatchInfo | None, set[str]]:
+        """Match on the method and routing path alone (the hot path)."""
+
+    def _resolve_request(
+        self, method: str, path: str, request: Request
+    ) -> tuple[UrlMappingMatchInfo | None, set[str]]:
+        """Match when something besides the path decides (a domain rule); ``_resolve`` here."""
+        return self._resolve(method, path)
+
+    def _uses_request(self) -> bool:
+        """True if matching needs more of the request than method and path (domain rules)."""
+        return False
 
 
 class Resource(AbstractResource):
@@ -474,12 +496,70 @@ class DynamicResource(Resource):
         return {"formatter": self._formatter, "pattern": self._pattern}
 
     def url_for(self, **parts: str) -> URL:
-        url = self._formatter.format_map({k: quote(v, safe="") for k, v in parts.items()})
+        url = self._formatter.format_map({k: _quote_path(v) for k, v in parts.items()})
         return URL.build(path=url, encoded=True)
 
     def __repr__(self) -> str:
         name = f"'{self.name}' " if self.name is not None else ""
         return f"<DynamicResource {name} {self._formatter}>"
+
+
+class PrefixResource(AbstractResource):
+    """A resource for every path under a prefix (sub-applications, static files)."""
+
+    def __init__(self, prefix: str, *, name: str | None = None) -> None:
+        assert not prefix or prefix.startswith("/"), prefix
+        assert prefix in ("", "/") or not prefix.endswith("/"), prefix
+        super().__init__(name=name)
+        self._prefix = _requote_path(prefix)
+        self._prefix2 = self._prefix + "/"
+
+    @property
+    def canonical(self) -> str:
+        return self._prefix
+
+    def add_prefix(self, prefix: str) -> None:
+        self._prefix = prefix + self._prefix
+        self._prefix2 = self._prefix + "/"
+
+    def raw_match(self, path: str) -> bool:
+        return False
+
+
+class ResourcesView(Sized, Iterable[AbstractResource], Container[AbstractResource]):
+    """``router.resources()``: a live, read-only view of the registered resources."""
+
+    __slots__ = ("_resources",)
+
+    def __init__(self, resources: list[AbstractResource]) -> None:
+        self._resources = resources
+
+    def __len__(self) -> int:
+        return len(self._resources)
+
+    def __iter__(self) -> Iterator[AbstractResource]:
+        return iter(self._resources)
+
+    def __contains__(self, resource: object) -> bool:
+        return resource in self._resources
+
+
+class RoutesView(Sized, Iterable[AbstractRoute], Container[AbstractRoute]):
+    """``router.routes()``: the routes of every resource, as they were when it was made."""
+
+    __slots__ = ("_routes",)
+
+    def __init__(self, resources: list[AbstractResource]) -> None:
+        self._routes = [route for resource in resources for route in resource]
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+    def __iter__(self) -> Iterator[AbstractRoute]:
+        return iter(self._routes)
+
+    def __contains__(self, route: object) -> bool:
+        return route in self._routes
 
 
 class UrlDispatcher(Mapping[str, AbstractResource]):
@@ -489,14 +569,22 @@ class UrlDispatcher(Mapping[str, AbstractResource]):
         self._resources: list[AbstractResource] = []
         self._named_resources: dict[str, AbstractResource] = {}
         self._index: dict[str, list[AbstractResource]] = {}
+        self._by_rule: list[AbstractResource] = []  # add_domain's: tried before the index
         self._frozen = False
 
     # -- lookup ---------------------------------------------------------------------------
 
     async def resolve(self, request: Request) -> UrlMappingMatchInfo:
-        return self._resolve(request.method, request._path_safe)
+        return self._resolve_request(request.method, request._path_safe, request)
 
-    def _resolve(self, method: str, path: str) -> UrlMappingMatchInfo:
+    def _uses_request(self) -> bool:
+        """True if some resolution in this router's tree needs the request (a domain rule)."""
+        return any(resource._uses_request() for resource in self._resources)
+
+    def _resolve(
+        self, method: str, path: str, request: Request | None = None
+    ) -> UrlMappingMatchInfo:
+        """The hot path, for trees without domain rules (``request`` is not looked at)."""
         index = self._index
         allowed: set[str] | None = None
         part = path
@@ -509,6 +597,28 @@ class UrlDispatcher(Mapping[str, AbstractResource]):
                         return match_info
                     if methods:
                         allowed = methods if allowed is None else allowed | methods
+            if part == "/" or not part:
+                break
+            part = part.rpartition("/")[0] or "/"
+        if allowed:
+            return MatchInfoError(HTTPMethodNotAllowed(method, allowed))
+        return MatchInfoError(HTTPNotFound())
+
+    def _resolve_request(self, method: str, path: str, request: Request) -> UrlMappingMatchInfo:
+        """``_resolve`` for any tree: domain rules first (as aiohttp), then the path walk."""
+        allowed: set[str] = set()
+        for resource in self._by_rule:
+            match_info, methods = resource._resolve_request(method, path, request)
+            if match_info is not None:
+                return match_info
+            allowed |= methods
+        part = path
+        while True:
+            for resource in self._index.get(part, ()):
+                match_info, methods = resource._resolve_request(method, path, request)
+                if match_info is not None:
+                    return match_info
+                allowed |= methods
             if part == "/" or not part:
                 break
             part = part.rpartition("/")[0] or "/"
@@ -530,14 +640,14 @@ class UrlDispatcher(Mapping[str, AbstractResource]):
     def __getitem__(self, name: str) -> AbstractResource:
         return self._named_resources[name]
 
-    def resources(self) -> list[AbstractResource]:
-        return list(self._resources)
+    def resources(self) -> ResourcesView:
+        return ResourcesView(self._resources)
 
-    def routes(self) -> list[AbstractRoute]:
-        return [route for resource in self._resources for route in resource]
+    def routes(self) -> RoutesView:
+        return RoutesView(self._resources)
 
-    def named_resources(self) -> dict[str, AbstractResource]:
-        return dict(self._named_resources)
+    def named_resources(self) -> Mapping[str, AbstractResource]:
+        return MappingProxyType(self._named_resources)
 
     # -- registration ---------------------------------------------------------------------
 
@@ -549,11 +659,11 @@ class UrlDispatcher(Mapping[str, AbstractResource]):
         self._check_frozen()
         name = resource.name
         if name is not None:
-            parts = name.split(":")
-            for part in parts:
+            for part in _NAME_SPLIT_RE.split(name):
                 if keyword.iskeyword(part):
                     raise ValueError(
                         f"Incorrect route name {name!r}, python keywords cannot be used"
+                        " for route name"
                     )
                 if not part.isidentifier():
                     raise ValueError(
@@ -575,7 +685,17 @@ class UrlDispatcher(Mapping[str, AbstractResource]):
         return key.rstrip("/") or "/"
 
     def _index_resource(self, resource: AbstractResource) -> None:
-        self._index.setdefault(self._index_key(resource), []).append(resource)
+        if resource._indexed:
+            self._index.setdefault(self._index_key(resource), []).append(resource)
+        else:
+            self._by_rule.append(resource)
+
+    def _reindex(self) -> None:
+        """Index again after the paths changed (this router's app became a sub-application)."""
+        self._index = {}
+        self._by_rule = []
+        for resource in self._resources:
+            self._index_resource(resource)
 
     def add_resource(self, path: str, *, name: str | None = None) -> Resource:
         if path and not path.startswith("/"):
@@ -585,7 +705,8 @@ class UrlDispatcher(Mapping[str, AbstractResource]):
             if isinstance(last, Resource) and last.name == name and last.raw_match(path):
                 return last
         if not ("{" in path or "}" in path or ROUTE_RE.search(path)):
-            resource: Resource = PlainResource(path or "/", name=name)
+            # "" stays "" until freeze: in a sub-application it is the prefix itself
+            resource: Resource = PlainResource(path, name=name)
         else:
             resource = DynamicResource(path, name=name)
         self.register_resource(resource)
@@ -638,6 +759,35 @@ class UrlDispatcher(Mapping[str, AbstractResource]):
 
     def add_view(self, path: str, handler: type[AbstractView], **kwargs: Any) -> AbstractRoute:
         return self.add_route(METH_ANY, path, handler, **kwargs)
+
+    def add_static(
+        self,
+        prefix: str,
+        path: Any,
+        *,
+        name: str | None = None,
+        expect_handler: Callable[[Request], Awaitable[Any]] | None = None,
+        chunk_size: int = 256 * 1024,
+        show_index: bool = False,
+        follow_symlinks: bool = False,
+        append_version: bool = False,
+    ) -> StaticResource:
+        """Serve the files of directory ``path`` under ``prefix`` (see ``web/staticfiles.py``)."""
+        from .staticfiles import StaticResource  # staticfiles.py builds on this module
+
+        assert prefix.startswith("/")
+        resource = StaticResource(
+            prefix[:-1] if prefix.endswith("/") else prefix,
+            path,
+            name=name,
+            expect_handler=expect_handler,
+            chunk_size=chunk_size,
+            show_index=show_index,
+            follow_symlinks=follow_symlinks,
+            append_version=append_version,
+        )
+        self.register_resource(resource)
+        return resource
 
     def add_routes(self, routes: Iterable[Any]) -> list[AbstractRoute]:
         registered: list[AbstractRoute] = []

@@ -10,6 +10,7 @@ from ssl import SSLContext
 from typing import Any
 
 from ..http.limits import Limits
+from ..http.proxy import TrustedProxies
 from ..http.server import HttpServer
 from .access_log import AccessLogger, access_logger
 from .app import Application
@@ -107,7 +108,7 @@ class TCPSite(BaseSite):
         host = "0.0.0.0" if not self._host else self._host
         if ":" in host:
             host = f"[{host}]"
-        return f"{scheme}://{host}:{self._port}"
+        return f"{scheme}://{host}:{self.port}"  # the bound port once started, as aiohttp
 
     @property
     def port(self) -> int:
@@ -286,7 +287,8 @@ class AppRunner(BaseRunner):
     Keyword arguments are aiohttp's: ``access_log``, ``access_log_class``,
     ``access_log_format``, ``keepalive_timeout``, ``max_line_size``, ``max_field_size``,
     ``max_headers``, ``handler_cancellation``, ``shutdown_timeout``, ``handle_signals``; plus
-    squall's ``header_timeout``.
+    squall's ``header_timeout`` and ``forwarded_allow_ips`` (peers whose ``Forwarded`` /
+    ``X-Forwarded-*`` headers set ``request.remote``, ``scheme`` and ``host``; off by default).
     """
 
     def __init__(
@@ -323,8 +325,10 @@ class AppRunner(BaseRunner):
         access_log = kwargs.pop("access_log", access_logger)
         log_format = kwargs.pop("access_log_format", AccessLogger.LOG_FORMAT)
         logger = self._access_log_class(access_log, log_format) if access_log else None
+        allow = kwargs.pop("forwarded_allow_ips", None)
+        trusted = TrustedProxies(allow) if allow else None
         return HttpServer(
-            AppHandler(app, logger),
+            AppHandler(app, logger, trusted),
             limits=limits,
             handler_cancellation=bool(kwargs.pop("handler_cancellation", False)),
         )

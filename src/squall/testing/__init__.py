@@ -1,0 +1,41 @@
+"""Testing squall applications: aiohttp.test_utils' API over squall's server.
+
+``TestServer``/``RawTestServer`` serve on a loopback port, ``TestClient`` talks to them with
+aiohttp's client (the only part that needs aiohttp: ``pip install 'squall[testing]'``),
+``make_mocked_request`` builds a request without a socket. The pytest plugin
+(``squall.testing.pytest_plugin``, loaded automatically) provides the ``squall_client``,
+``squall_server``, ``squall_raw_server``, ``squall_unused_port`` and ``squall_loop`` fixtures.
+See docs/testing.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .loop import loop_context, setup_test_loop, teardown_test_loop
+from .mocked import make_mocked_request
+from .server import BaseTestServer, RawTestServer, TestServer, unused_port
+
+if TYPE_CHECKING:
+    from .client import TestClient
+
+__all__ = (
+    "BaseTestServer",
+    "RawTestServer",
+    "TestClient",
+    "TestServer",
+    "loop_context",
+    "make_mocked_request",
+    "setup_test_loop",
+    "teardown_test_loop",
+    "unused_port",
+)
+
+
+def __getattr__(name: str) -> Any:
+    # TestClient imports aiohttp: only when it is asked for.
+    if name == "TestClient":
+        from .client import TestClient
+
+        return TestClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,183 @@
+"""make_mocked_request: a real squall ``web.Request`` without a socket, for unit tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from ssl import SSLContext
+from typing import TYPE_CHECKING, Any, cast
+
+from multidict import CIMultiDict
+from yarl import URL
+
+from ..http.message import RawRequest
+from ..http.streams import EMPTY_PAYLOAD, StreamReader
+from ..web.app import Application
+from ..web.request import HttpVersion, HttpVersion11, Request
+from ..web.routing import AbstractRoute, UrlMappingMatchInfo
+
+if TYPE_CHECKING:
+    from ..http.protocol import HttpProtocol
+    from ..web.response import StreamResponse
+
+__all__ = ("MockedConnection", "MockedTransport", "make_mocked_request")
+
+
+class MockedTransport(asyncio.Transport):
+    """A transport that keeps what is written to it in :attr:`written`."""
+
+    def __init__(self, sslcontext: SSLContext | None = None) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self._sslcontext = sslcontext
+        self._closing = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        # What aiohttp's mocked transport reports: no peer, a local socket on port 80.
+        if name == "sslcontext":
+            return self._sslcontext
+        if name == "sockname":
+            return ("127.0.0.1", 80)
+        return default
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        self._closing = True
+
+    def abort(self) -> None:
+        self._closing = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def is_reading(self) -> bool:
+        return not self._closing
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+class MockedConnection:
+    """Stands in for the HTTP connection a request arrived on (responses write to it)."""
+
+    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.transport = transport
+        self.peername = transport.get_extra_info("peername")
+        self.sockname = transport.get_extra_info("sockname")
+        self.response_started = False
+        self._given_loop = loop
+        self._lost: asyncio.Future[None] | None = None
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return self._given_loop or asyncio.get_running_loop()
+
+    def write(self, data: bytes) -> None:
+        self.response_started = True
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        pass
+
+    def lost(self) -> asyncio.Future[None]:
+        """A future that completes only if the test calls ``set_result`` on it."""
+        if self._lost is None:
+            self._lost = self._loop.create_future()
+        return self._lost
+
+    def pause_reading_body(self) -> None:
+        pass
+
+    def resume_reading_body(self) -> None:
+        pass
+
+
+class _MockedRoute(AbstractRoute):
+    """The route of a mocked request: there is no handler behind it."""
+
+    def __init__(self, method: str) -> None:
+        super().__init__(method, self._no_handler)
+
+    async def _no_handler(self, request: Request) -> StreamResponse:
+        raise RuntimeError("a mocked request has no handler")
+
+    @property
+    def name(self) -> None:
+        return None
+
+    def get_info(self) -> dict[str, Any]:
+        return {}
+
+    def url_for(self, *args: str, **kwargs: str) -> URL:
+        raise RuntimeError("a mocked request has no route to build URLs from")
+
+
+def _as_stream(payload: StreamReader | bytes) -> StreamReader:
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        return payload
+    stream = StreamReader(None)
+    stream.feed_data(bytes(payload))
+    stream.feed_eof()
+    return stream
+
+
+def make_mocked_request(
+    method: str,
+    path: str,
+    headers: Any = None,
+    *,
+    match_info: Mapping[str, str] | None = None,
+    version: HttpVersion = HttpVersion11,
+    closing: bool = False,
+    app: Application | None = None,
+    protocol: Any = None,
+    transport: Any = None,
+    payload: StreamReader | bytes = EMPTY_PAYLOAD,
+    sslcontext: SSLContext | None = None,
+    client_max_size: int = 1024**2,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> Request:
+    """A :class:`~squall.web.Request` as a handler would get it, with no server involved.
+
+    As aiohttp's: ``headers`` is anything ``CIMultiDict`` takes; ``match_info`` the route
+    variables; ``app`` defaults to a new empty Application; ``payload`` is the body, as a
+    ``StreamReader`` or (squall's addition) plain bytes. A response prepared for the request
+    is written to the transport: ``request.transport.written`` holds its bytes. ``protocol``
+    replaces the whole stand-in connection. aiohttp's ``writer`` does not exist here: squall
+    responses write to the connection.
+    """
+    raw_headers = [
+        (name.encode("utf-8"), value.encode("utf-8"))
+        for name, value in CIMultiDict(headers or ()).items()
+    ]
+    lowered = {name.lower(): value.lower() for name, value in raw_headers}
+    upgrade = lowered.get(b"connection") == b"upgrade" and bool(lowered.get(b"upgrade"))
+    raw = RawRequest(
+        method.upper(),
+        path.encode("utf-8"),
+        f"{version.major}.{version.minor}",
+        raw_headers,
+        not closing and version >= HttpVersion11,
+        upgrade,
+        lowered.get(b"expect") == b"100-continue",
+        _as_stream(payload),
+    )
+    if protocol is None:
+        protocol = MockedConnection(
+            MockedTransport(sslcontext) if transport is None else transport, loop
+        )
+    if app is None:
+        app = Application()
+    request = Request(raw, cast("HttpProtocol", protocol), app, client_max_size)
+    info = UrlMappingMatchInfo(dict(match_info or {}), _MockedRoute(method))
+    info.add_app(app)
+    request._match_info = info
+    return request

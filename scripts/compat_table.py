@@ -53,6 +53,8 @@ DIFFERS: dict[str, str] = {
     "StreamReader": "aiohttp's reading API (`read`, `readany`, `readexactly`, `readline`, "
     "`readchunk`, `iter_chunked`, `iter_any`, `iter_chunks`); `readchunk` never reports "
     "HTTP chunk boundaries (always `False`).",
+    "PayloadAccessError": "exported, never raised: a body read after the response was sent "
+    "gets what the handler left, then EOF (aiohttp raises this).",
     "AccessLogger": "supports `%a %t %P %r %s %b %O %T %Tf %D %{H}i %{H}o %{E}e`; the default "
     "logger is `squall.access`.",
     "WebSocketResponse": "the handshake answers 426 with `Sec-WebSocket-Version: 13` to other "
@@ -75,10 +77,6 @@ NOT_YET: dict[str, str] = {
     "ServerRunner": "with `Server`.",
     "RequestHandler": "aiohttp's protocol class; squall's is `squall.http.HttpProtocol`.",
     "NamedPipeSite": "Windows only; squall targets Unix.",
-    "PayloadAccessError": "issue #5.",
-    "json_bytes_response": "issue #5.",
-    "RequestKey": "issue #5.",
-    "ResponseKey": "issue #5.",
 }
 
 

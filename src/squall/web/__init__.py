@@ -3,7 +3,7 @@
 from ..http.errors import RequestPayloadError
 from ..http.streams import EMPTY_PAYLOAD, StreamReader
 from .access_log import AccessLogger
-from .app import AppKey, Application, CleanupError, NotAppKeyWarning
+from .app import Application, CleanupError
 from .exceptions import (
     HTTPAccepted,
     HTTPBadGateway,
@@ -65,9 +65,11 @@ from .exceptions import (
     HTTPVersionNotSupported,
 )
 from .fileresponse import FileResponse
+from .handler import PayloadAccessError
+from .keys import AppKey, NotAppKeyWarning, RequestKey, ResponseKey
 from .middlewares import middleware, normalize_path_middleware
 from .request import BaseRequest, FileField, Request
-from .response import ContentCoding, Response, StreamResponse, json_response
+from .response import ContentCoding, Response, StreamResponse, json_bytes_response, json_response
 from .routedef import (
     AbstractRouteDef,
     RouteDef,
@@ -178,13 +180,16 @@ __all__ = (
     "HTTPVariantAlsoNegotiates",
     "HTTPVersionNotSupported",
     "NotAppKeyWarning",
+    "PayloadAccessError",
     "PlainResource",
     "PrefixedSubAppResource",
     "Request",
+    "RequestKey",
     "RequestPayloadError",
     "Resource",
     "ResourceRoute",
     "Response",
+    "ResponseKey",
     "RouteDef",
     "RouteTableDef",
     "SockSite",
@@ -205,6 +210,7 @@ __all__ = (
     "delete",
     "get",
     "head",
+    "json_bytes_response",
     "json_response",
     "middleware",
     "normalize_path_middleware",

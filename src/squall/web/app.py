@@ -6,8 +6,9 @@ import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, MutableMapping
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
+from .keys import AppKey, NotAppKeyWarning
 from .middlewares import Handler, compose, compose_apps
 from .routing import UrlDispatcher, UrlMappingMatchInfo
 from .subapps import Domain, MaskDomain, MatchedSubAppResource, PrefixedSubAppResource
@@ -21,33 +22,6 @@ web_logger = logging.getLogger("squall.web")
 
 _T = TypeVar("_T")
 _R = TypeVar("_R", bound=PrefixedSubAppResource)
-
-
-class NotAppKeyWarning(UserWarning):
-    """A plain string was used as an application key (use AppKey for type safety)."""
-
-
-class AppKey(Generic[_T]):
-    """A typed key for application state: ``app[KEY] = value``."""
-
-    __slots__ = ("__orig_class__", "_name", "_t")
-
-    def __init__(self, name: str, t: type[_T] | None = None) -> None:
-        self._name = name
-        self._t = t
-
-    def __lt__(self, other: object) -> bool:
-        if isinstance(other, AppKey):
-            return self._name < other._name
-        return True
-
-    def __repr__(self) -> str:
-        t = self._t
-        if t is None:
-            orig = getattr(self, "__orig_class__", None)
-            t = orig.__args__[0] if orig is not None else None
-        type_name = "<<Unknown>>" if t is None else getattr(t, "__qualname__", repr(t))
-        return f"<AppKey({self._name}, type={type_name})>"
 
 
 class FrozenList(list[_T]):

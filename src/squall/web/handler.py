@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 server_logger = logging.getLogger("squall.server")
 
 
+class PayloadAccessError(Exception):
+    """Payload was accessed after response was sent (aiohttp's name; squall never raises it:
+    a body read after the response gets what the handler left, then EOF)."""
+
+
 class AppHandler:
     """What :class:`~squall.http.HttpServer` calls for each request of one Application."""
 

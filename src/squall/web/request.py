@@ -26,6 +26,7 @@ from .headers import (
     parse_http_date,
     parse_range,
 )
+from .keys import RequestKey
 from .multipart import MultipartReader
 from .state import StateMapping
 from .subapps import ChainMapProxy
@@ -56,6 +57,10 @@ def _decode(value: bytes) -> str:
 
 class BaseRequest(StateMapping):
     """An incoming request: aiohttp's ``BaseRequest`` API."""
+
+    _key_class = RequestKey
+    _key_anchor = "request-s-storage"
+    _seen_str_keys: set[str] = set()
 
     __slots__ = (
         "_app",

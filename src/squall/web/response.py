@@ -10,6 +10,7 @@ import datetime
 import json
 import math
 import warnings
+from collections.abc import Callable
 from concurrent.futures import Executor
 from email.utils import formatdate
 from http.cookies import Morsel, SimpleCookie
@@ -26,6 +27,7 @@ from .compression import (
     vary_on_encoding,
 )
 from .headers import ETAG_ANY, ETag, parse_etags
+from .keys import ResponseKey
 from .state import StateMapping
 
 if TYPE_CHECKING:
@@ -64,6 +66,10 @@ def _parse_ctype(value: str | None) -> tuple[str, dict[str, str]]:
 
 class StreamResponse(StateMapping):
     """A response whose body is written piece by piece after :meth:`prepare`."""
+
+    _key_class = ResponseKey
+    _key_anchor = "response-s-storage"
+    _seen_str_keys: set[str] = set()
 
     # Defaults live on the class: a response assigns only what differs (fewer stores per request).
     _headers: CIMultiDict[str] | None = None
@@ -738,6 +744,29 @@ def _invite_body(request: BaseRequest) -> None:
     if send_continue is not None:
         body._continue = None
         send_continue()
+
+
+_SENTINEL: Any = object()
+
+
+def json_bytes_response(
+    data: Any = _SENTINEL,
+    *,
+    dumps: Callable[[Any], bytes],
+    body: bytes | None = None,
+    status: int = 200,
+    reason: str | None = None,
+    headers: LooseHeaders | None = None,
+    content_type: str = "application/json",
+) -> Response:
+    """A JSON response from an encoder that returns bytes (orjson...), as aiohttp's."""
+    if data is not _SENTINEL:
+        if body is not None:
+            raise ValueError("only one of data or body should be specified")
+        body = dumps(data)
+    return Response(
+        body=body, status=status, reason=reason, headers=headers, content_type=content_type
+    )
 
 
 def json_response(

@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
+from .keys import BaseKey, NotAppKeyWarning
 
-class StateMapping(MutableMapping[str, Any]):
-    """A mapping kept in ``self._state``, created on first write (most objects never get one)."""
+
+class StateMapping(MutableMapping[Any, Any]):
+    """A mapping kept in ``self._state``, created on first write (most objects never get one).
+
+    A plain string key warns once per key (NotAppKeyWarning), as aiohttp 3.14 does; subclasses
+    name their typed key class and the documentation anchor.
+    """
 
     __slots__ = ()
-    _state: dict[str, Any] | None
+    _state: dict[Any, Any] | None
+    _key_class: type[BaseKey[Any]] = BaseKey
+    _key_anchor = ""
+    _seen_str_keys: set[str]
 
-    def __getitem__(self, key: str) -> Any:
+    def __getitem__(self, key: Any) -> Any:
         if self._state is None:
             raise KeyError(key)
         return self._state[key]
 
-    def __setitem__(self, key: str, value: Any) -> None:
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if not isinstance(key, self._key_class) and key not in self._seen_str_keys:
+            self._seen_str_keys.add(key)
+            warnings.warn(
+                f"It is recommended to use web.{self._key_class.__name__} instances for keys.\n"
+                "https://docs.aiohttp.org/en/stable/web_advanced.html#" + self._key_anchor,
+                category=NotAppKeyWarning,
+                stacklevel=2,
+            )
         if self._state is None:
             self._state = {}
         self._state[key] = value
 
-    def __delitem__(self, key: str) -> None:
+    def __delitem__(self, key: Any) -> None:
         if self._state is None:
             raise KeyError(key)
         del self._state[key]
@@ -30,7 +48,7 @@ class StateMapping(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._state) if self._state else 0
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[Any]:
         return iter(self._state or ())
 
     def __bool__(self) -> bool:

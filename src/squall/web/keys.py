@@ -1,0 +1,64 @@
+"""Typed keys for the state of applications, requests and responses (aiohttp 3.14's)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Generic, TypeVar, get_args
+
+__all__ = ("AppKey", "BaseKey", "NotAppKeyWarning", "RequestKey", "ResponseKey")
+
+_T = TypeVar("_T")
+
+
+class NotAppKeyWarning(UserWarning):
+    """A plain string was used as a state key (a typed key gives type safety)."""
+
+
+class BaseKey(Generic[_T]):
+    """A typed key; its name is prefixed with the module that made it, as in aiohttp."""
+
+    __slots__ = ("__orig_class__", "_name", "_t")
+
+    def __init__(self, name: str, t: type[_T] | None = None) -> None:
+        frame = inspect.currentframe()
+        module = ""
+        while frame is not None:
+            if frame.f_code.co_name == "<module>":
+                module = frame.f_globals["__name__"]
+                break
+            frame = frame.f_back
+        self._name = f"{module}.{name}" if module else name
+        self._t = t
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, BaseKey):
+            return bool(self._name < other._name)
+        return True  # keys sort before other types
+
+    def __repr__(self) -> str:
+        t: Any = self._t
+        if t is None:
+            orig = getattr(self, "__orig_class__", None)
+            args = get_args(orig) if orig is not None else ()
+            t = args[0] if args else None
+        if t is None:
+            shown = "<<Unknown>>"
+        elif isinstance(t, type):
+            shown = t.__qualname__
+            if t.__module__ != "builtins":
+                shown = f"{t.__module__}.{shown}"
+        else:
+            shown = repr(t)
+        return f"<{type(self).__name__}({self._name}, type={shown})>"
+
+
+class AppKey(BaseKey[_T]):
+    """A typed key for ``app[KEY]``."""
+
+
+class RequestKey(BaseKey[_T]):
+    """A typed key for ``request[KEY]``."""
+
+
+class ResponseKey(BaseKey[_T]):
+    """A typed key for ``response[KEY]``."""

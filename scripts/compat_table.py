@@ -55,6 +55,8 @@ DIFFERS: dict[str, str] = {
     "HTTP chunk boundaries (always `False`).",
     "PayloadAccessError": "exported, never raised: a body read after the response was sent "
     "gets what the handler left, then EOF (aiohttp raises this).",
+    "Server": "the low-level server (no routing) on squall's own protocol; `request_factory` "
+    "is refused (it builds aiohttp's protocol objects) and there is no access log.",
     "AccessLogger": "supports `%a %t %P %r %s %b %O %T %Tf %D %{H}i %{H}o %{E}e`; the default "
     "logger is `squall.access`.",
     "WebSocketResponse": "the handshake answers 426 with `Sec-WebSocket-Version: 13` to other "
@@ -73,9 +75,8 @@ DIFFERS: dict[str, str] = {
 
 # Names squall does not have yet, and why (the rest of aiohttp.web is issue #5).
 NOT_YET: dict[str, str] = {
-    "Server": "the low-level server API is not planned: use `squall.http.HttpServer`.",
-    "ServerRunner": "with `Server`.",
-    "RequestHandler": "aiohttp's protocol class; squall's is `squall.http.HttpProtocol`.",
+    "RequestHandler": "aiohttp's protocol class, internal to its server; squall's protocol is "
+    "`squall.http.HttpProtocol` with another interface, so no alias is offered.",
     "NamedPipeSite": "Windows only; squall targets Unix.",
 }
 

@@ -67,6 +67,7 @@ from .exceptions import (
 from .fileresponse import FileResponse
 from .handler import PayloadAccessError
 from .keys import AppKey, NotAppKeyWarning, RequestKey, ResponseKey
+from .lowlevel import Server, ServerRunner
 from .middlewares import middleware, normalize_path_middleware
 from .request import BaseRequest, FileField, Request
 from .response import ContentCoding, Response, StreamResponse, json_bytes_response, json_response
@@ -192,6 +193,8 @@ __all__ = (
     "ResponseKey",
     "RouteDef",
     "RouteTableDef",
+    "Server",
+    "ServerRunner",
     "SockSite",
     "StaticDef",
     "StaticResource",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 from ..http.errors import RequestPayloadError
 from ..http.proxy import TrustedProxies, forwarding
 from .exceptions import HTTPBadRequest, HTTPException, HTTPInternalServerError
-from .request import Request
+from .request import BaseRequest, Request
 from .response import Response, StreamResponse
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ _HTML_500 = (
 )
 
 
-def _internal_error(request: Request) -> Response:
+def _internal_error(request: BaseRequest) -> Response:
     """The 500 aiohttp answers when a handler fails: plain text, or HTML if the client wants it."""
     if "text/html" in request.headers.get("Accept", ""):
         resp = Response(status=500, text=_HTML_500, content_type="text/html")

@@ -165,13 +165,19 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
         self,
         *,
         logger: logging.Logger = web_logger,
+        router: UrlDispatcher | None = None,
         middlewares: Iterable[Any] = (),
         handler_args: dict[str, Any] | None = None,
         client_max_size: int = 1024**2,
+        client_max_fields: int = 1000,
         loop: Any = None,
         debug: Any = ...,
     ) -> None:
-        self._router = UrlDispatcher()
+        if router is None:
+            router = UrlDispatcher()
+        else:  # as aiohttp 3.14
+            warnings.warn("router argument is deprecated", DeprecationWarning, stacklevel=2)
+        self._router = router
         self._handler_args = handler_args
         self.logger = logger
         self._middlewares: FrozenList[Any] = FrozenList(middlewares)
@@ -188,6 +194,7 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
         self._on_startup.append(self._cleanup_ctx._on_startup)
         self._on_cleanup.append(self._cleanup_ctx._on_cleanup)
         self._client_max_size = client_max_size
+        self._client_max_fields = client_max_fields
         self._composed: dict[Any, Handler] = {}
 
     def __init_subclass__(cls: type[Application]) -> None:

@@ -505,7 +505,8 @@ class BaseRequest(StateMapping):
     async def post(self) -> MultiDictProxy[Any]:
         """Form fields of an urlencoded or multipart/form-data body (files as ``FileField``).
 
-        More than ``client_max_size`` body bytes or 1000 fields: 413, as in aiohttp.
+        More than ``client_max_size`` body bytes or ``client_max_fields`` fields (of the
+        application, 1000 by default): 413, as in aiohttp.
         """
         if self._post is not None:
             return self._post
@@ -525,7 +526,9 @@ class BaseRequest(StateMapping):
             try:
                 if limit and declared is not None and declared > limit:
                     raise HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
-                form = await read_form(await self.multipart(), self._raw.body, limit)
+                form = await read_form(
+                    await self.multipart(), self._raw.body, limit, self._max_fields()
+                )
             except HTTPRequestEntityTooLarge:
                 self._raw.keep_alive = False  # the rest of the body is not read
                 raise
@@ -534,11 +537,16 @@ class BaseRequest(StateMapping):
         data = await self.read()
         charset = self.charset or "utf-8"
         query = data.rstrip().decode(charset)
-        if query.count("&") >= MAX_FIELDS:  # parse_qsl's count of fields
-            raise too_many_fields(MAX_FIELDS)
+        max_fields = self._max_fields()
+        if 0 < max_fields <= query.count("&"):  # parse_qsl's count of fields
+            raise too_many_fields(max_fields)
         pairs = parse_qsl(query, keep_blank_values=True, encoding=charset)
         self._post = MultiDictProxy(MultiDict(pairs))
         return self._post
+
+    def _max_fields(self) -> int:
+        app = self._app
+        return MAX_FIELDS if app is None else app._client_max_fields
 
     async def release(self) -> None:
         """Read and drop what is left of the body."""

@@ -32,6 +32,7 @@ CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_INVALID_TEXT = 1007
 CLOSE_MESSAGE_TOO_BIG = 1009
 
+_BAD_UTF8 = "Invalid UTF-8 in a text message"
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _DEFLATE_TAIL = b"\x00\x00\xff\xff"
 _VALID_OPS = frozenset((OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG))
@@ -232,6 +233,28 @@ class FrameReader:
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``; raises WebSocketError on a violation (the reader is then unusable)."""
+        if not self._parts and not self._frag_op:
+            # The common case first: exactly one small, final, uncompressed data frame.
+            length = data[1] - 0x80 if len(data) > 5 else -1  # masked: 0x80 | length
+            max_size = self._max_size
+            if (
+                0 <= length < 126
+                and len(data) == length + 6
+                and (length <= max_size or not max_size)
+            ):
+                b0 = data[0]
+                if b0 == 0x81:
+                    payload = apply_mask(data[6:], data[2:6]) if length else b""
+                    try:
+                        text = payload.decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise WebSocketError(CLOSE_INVALID_TEXT, _BAD_UTF8) from None
+                    self._deliver(OP_TEXT, text if self._decode_text else payload, None)
+                    return
+                if b0 == 0x82:
+                    payload = apply_mask(data[6:], data[2:6]) if length else b""
+                    self._deliver(OP_BINARY, payload, None)
+                    return
         if self._parts:
             self._parts.append(data)
             self._have += len(data)

@@ -32,6 +32,9 @@ EOF = -1  # the client closed its side without a close frame, or the connection 
 ERROR = -2  # a protocol violation (data: the WebSocketError)
 # Negative codes below -2 are free for the layers above (see wake()).
 
+# Pre-built two-byte heads of small final frames, by opcode and length.
+_SMALL_HEADS = {op: [bytes((0x80 | op, n)) for n in range(126)] for op in range(16)}
+
 _COMPRESS_MIN = 128  # smaller messages go uncompressed (RFC 7692 allows it per message)
 
 
@@ -149,11 +152,9 @@ class WebSocketChannel:
                 await waiter
             finally:
                 self._waiter = None
-        return self._pop()
-
-    def _pop(self) -> tuple[int, Any, Any]:
-        msg = self._queue.popleft()
-        if msg[0] >= 0 and msg[0] != OP_CLOSE:
+        msg = queue.popleft()
+        op = msg[0]
+        if op >= 0 and op != OP_CLOSE:
             self._queued -= len(msg[1])
             if self._paused and self._queued <= self._limit >> 1:
                 self._paused = False
@@ -173,9 +174,12 @@ class WebSocketChannel:
 
     def send(self, op: int, payload: bytes, compress: int | bool | None = None) -> None:
         """Write one message; raises ConnectionResetError once closing or gone."""
-        if self.close_sent or self._conn.transport is None:
+        if self.close_sent:
             raise ConnectionResetError("Cannot write to closing transport")
         deflate = self._deflate
+        if deflate is None and len(payload) < 126:
+            self._conn.write(_SMALL_HEADS[op][len(payload)] + payload)  # the common case
+            return
         if (
             deflate is not None
             and compress is not False

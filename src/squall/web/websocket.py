@@ -292,11 +292,13 @@ class WebSocketResponse(StreamResponse):
             await channel.drain()
 
     async def send_str(self, data: str, compress: int | None = None) -> None:
-        channel = self._open_channel()
+        channel = self._channel
+        if channel is None:
+            raise RuntimeError("Call .prepare() first")
         if not isinstance(data, str):
             raise TypeError(f"data argument must be str ({type(data)!r})")
         channel.send(OP_TEXT, data.encode(), compress)
-        if channel.write_paused:
+        if channel._conn.write_paused:
             await channel.drain()
 
     async def send_bytes(self, data: bytes, compress: int | None = None) -> None:
@@ -449,49 +451,55 @@ class WebSocketResponse(StreamResponse):
 
     async def receive(self, timeout: float | None = None) -> WSMessage:
         """The next message; CLOSE/CLOSING/CLOSED/ERROR once the WebSocket ends."""
-        channel = self._open_channel()
-        receive_timeout = timeout or self._receive_timeout
-        while True:
-            if channel.waiting:
-                raise RuntimeError("Concurrent call to receive() is not allowed")
-            if self._closed:
-                self._conn_lost += 1
-                if self._conn_lost >= THRESHOLD_CONNLOST_ACCESS:
-                    raise RuntimeError("WebSocket connection is closed.")
-                return WS_CLOSED_MESSAGE
-            if self._closing:
-                return WS_CLOSING_MESSAGE
-            try:
-                if receive_timeout:
-                    async with asyncio.timeout(receive_timeout):
-                        op, data, extra = await channel.receive()
-                else:
-                    op, data, extra = await channel.receive()
-            finally:
-                if self._close_wait is not None and not self._close_wait.done():
-                    self._close_wait.set_result(None)
-            if op in (OP_TEXT, OP_BINARY):
-                return _new(WSMessage, (_TYPES[op], data, extra))
-            if op == OP_CLOSE:
-                self._set_closing(data)
-                if not self._closed and self._autoclose:
-                    await self.close(code=data or WSCloseCode.OK, drain=False)
-                return WSMessage(WSMsgType.CLOSE, data, extra)
-            if op in (OP_PING, OP_PONG):
-                return WSMessage(_TYPES[op], data, extra)
-            if op == _CLOSING:
-                self._set_closing(WSCloseCode.OK)
-                return WS_CLOSING_MESSAGE
-            if op == _HEARTBEAT_LOST:
-                return WSMessage(WSMsgType.ERROR, self._exception, None)
-            if op == ERROR:
-                self._close_code = data.code
-                await self.close(code=data.code)
-                return WSMessage(WSMsgType.ERROR, data, None)
-            assert op == EOF
-            self._close_code = WSCloseCode.OK
-            await self.close()
+        channel = self._channel
+        if channel is None:
+            raise RuntimeError("Call .prepare() first")
+        if channel._waiter is not None:
+            raise RuntimeError("Concurrent call to receive() is not allowed")
+        if self._closed:
+            self._conn_lost += 1
+            if self._conn_lost >= THRESHOLD_CONNLOST_ACCESS:
+                raise RuntimeError("WebSocket connection is closed.")
             return WS_CLOSED_MESSAGE
+        if self._closing:
+            return WS_CLOSING_MESSAGE
+        receive_timeout = timeout or self._receive_timeout
+        try:
+            if receive_timeout:
+                async with asyncio.timeout(receive_timeout):
+                    op, data, extra = await channel.receive()
+            else:
+                op, data, extra = await channel.receive()
+        finally:
+            close_wait = self._close_wait
+            if close_wait is not None and not close_wait.done():
+                close_wait.set_result(None)
+        if 0 < op <= OP_BINARY:  # TEXT (1) or BINARY (2)
+            return _new(WSMessage, (_TYPES[op], data, extra))
+        return await self._control(op, data, extra)
+
+    async def _control(self, op: int, data: Any, extra: Any) -> WSMessage:
+        """What receive() returns for everything but a data message."""
+        if op == OP_CLOSE:
+            self._set_closing(data)
+            if not self._closed and self._autoclose:
+                await self.close(code=data or WSCloseCode.OK, drain=False)
+            return WSMessage(WSMsgType.CLOSE, data, extra)
+        if op in (OP_PING, OP_PONG):
+            return WSMessage(_TYPES[op], data, extra)
+        if op == _CLOSING:
+            self._set_closing(WSCloseCode.OK)
+            return WS_CLOSING_MESSAGE
+        if op == _HEARTBEAT_LOST:
+            return WSMessage(WSMsgType.ERROR, self._exception, None)
+        if op == ERROR:
+            self._close_code = data.code
+            await self.close(code=data.code)
+            return WSMessage(WSMsgType.ERROR, data, None)
+        assert op == EOF
+        self._close_code = WSCloseCode.OK
+        await self.close()
+        return WS_CLOSED_MESSAGE
 
     async def receive_str(self, *, timeout: float | None = None) -> str:
         msg = await self.receive(timeout)

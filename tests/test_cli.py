@@ -302,12 +302,6 @@ def test_port_in_use(app_dir: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("squall: cannot listen on 127.0.0.1:"), lines
 
 
-def test_workers_above_one(app_dir: Path) -> None:
-    result = _run(app_dir, "webmod:app", "--workers", "2")
-    assert result.returncode == 2
-    assert result.stderr == "squall: --workers > 1 is not supported yet (issue #8)\n"
-
-
 @pytest.mark.parametrize(
     ("module", "sig"), [("webmod", signal.SIGTERM), ("asgimod", signal.SIGINT)]
 )

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from . import __version__
-from .server.run import EXIT_USAGE, LOG_LEVELS, Config, run
+from .server.config import EXIT_USAGE, LOG_LEVELS, Config
+from .server.run import run
 
 __all__ = ("build_parser", "main", "parse_config")
 
@@ -23,14 +24,22 @@ interfaces:
   aiohttp  require a squall.web.Application
   asgi     serve the callable as an ASGI 3 application (http and lifespan scopes)
 
+processes:
+  with --workers N > 1, --max-requests or --reload, a supervisor process binds the socket and
+  runs the workers; it restarts a worker that dies, replaces them one by one on SIGHUP (no
+  connection refused), and on SIGTERM/SIGINT stops them gracefully. Sockets passed by systemd
+  socket activation (LISTEN_FDS) are used instead of --host/--port/--uds/--fd.
+
 not yet supported:
-  --workers N > 1, --proxy-headers, --forwarded-allow-ips and --reload come with issue #8;
-  --limit-concurrency with issue #9.
+  --proxy-headers and --forwarded-allow-ips come with issue #8; --limit-concurrency with
+  issue #9.
 
 examples:
   squall main:app
   squall main:create_app --factory --port 8080
   squall main:app --uds /run/app.sock --no-access-log
+  squall main:app --host 0.0.0.0 --workers 4 --max-requests 10000 --max-requests-jitter 1000
+  squall main:app --reload
 """
 
 
@@ -95,7 +104,39 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=1,
         metavar="N",
-        help="number of worker processes; only 1 for now (issue #8) [default: 1]",
+        help="number of worker processes (above 1: under a supervisor) [default: 1]",
+    )
+    add(
+        "--max-requests",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="replace a worker gracefully after about N requests; 0: never [default: 0]",
+    )
+    add(
+        "--max-requests-jitter",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="add a random 0..N to --max-requests per worker [default: 0]",
+    )
+    add(
+        "--reuse-port",
+        action="store_true",
+        help="each worker binds its own SO_REUSEPORT socket instead of sharing one "
+        "(see docs/deployment.md)",
+    )
+    add(
+        "--reload",
+        action="store_true",
+        help="restart the worker when a .py file changes (development; needs watchfiles)",
+    )
+    add(
+        "--reload-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="directory --reload watches (repeatable) [default: --app-dir]",
     )
     add(
         "--factory",
@@ -159,8 +200,12 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
     """Parse ``argv`` (``sys.argv[1:]`` by default) into a :class:`Config`; exit 2 when invalid."""
     parser = build_parser()
     ns = parser.parse_args(argv)
-    if ns.workers > 1:
-        parser.exit(EXIT_USAGE, "squall: --workers > 1 is not supported yet (issue #8)\n")
+    if ns.reload and ns.workers > 1:
+        parser.error("--reload runs one worker: it does not go with --workers")
+    if ns.reload_dir and not ns.reload:
+        parser.error("--reload-dir needs --reload")
+    if ns.reuse_port and (ns.uds is not None or ns.fd is not None):
+        parser.error("--reuse-port applies to --host/--port only")
     if ns.ssl_keyfile is not None and ns.ssl_certfile is None:
         parser.error("--ssl-keyfile needs --ssl-certfile")
     return Config(
@@ -180,6 +225,12 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         ssl_keyfile=ns.ssl_keyfile,
         ssl_certfile=ns.ssl_certfile,
         app_dir=ns.app_dir,
+        workers=ns.workers,
+        max_requests=ns.max_requests,
+        max_requests_jitter=ns.max_requests_jitter,
+        reuse_port=ns.reuse_port,
+        reload=ns.reload,
+        reload_dirs=ns.reload_dir,
     )
 
 

@@ -1,5 +1,11 @@
-"""Running squall as a process: the configuration the command line builds, and :func:`run`."""
+"""Running squall as a process: the configuration the command line builds, and :func:`run`.
 
-from .run import AppLoadError, Config, load_app, run
+One process (:mod:`.run`, :mod:`.serve`), or a supervisor (:mod:`.supervisor`) over worker
+processes (:mod:`.worker`) sharing the listening sockets of :mod:`.sockets`.
+"""
 
-__all__ = ("AppLoadError", "Config", "load_app", "run")
+from .config import Config
+from .loading import AppLoadError, ServerError, load_app
+from .run import run
+
+__all__ = ("AppLoadError", "Config", "ServerError", "load_app", "run")

@@ -1,0 +1,86 @@
+"""The configuration of a squall server process, and its exit statuses."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = (
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_STARTUP",
+    "EXIT_USAGE",
+    "LOG_LEVELS",
+    "Config",
+    "Interface",
+    "configure_logging",
+)
+
+Interface = Literal["auto", "aiohttp", "asgi"]
+
+LOG_LEVELS: dict[str, int] = {
+    "critical": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+}
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_STARTUP = 3
+
+
+@dataclass(slots=True)
+class Config:
+    """Everything needed to serve one application; the command line builds one of these."""
+
+    app: str
+    """``MODULE:ATTRIBUTE`` (the attribute may be dotted)."""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    uds: str | None = None
+    """Listen on this Unix domain socket path instead of host and port."""
+    fd: int | None = None
+    """Listen on this already bound socket file descriptor instead of host and port."""
+    factory: bool = False
+    """``app`` names a callable returning the application (which may be awaitable)."""
+    interface: Interface = "auto"
+    root_path: str = ""
+    timeout_keep_alive: float = 75.0
+    timeout_graceful_shutdown: float = 60.0
+    backlog: int = 2048
+    log_level: str = "info"
+    access_log: bool = True
+    ssl_keyfile: str | None = None
+    ssl_certfile: str | None = None
+    app_dir: str = "."
+    """Directory put first on ``sys.path`` before importing ``app``."""
+    workers: int = 1
+    """Worker processes; above 1 (or with ``max_requests`` or ``reload``) a supervisor runs them."""
+    max_requests: int = 0
+    """Replace a worker after it has taken about this many requests (0: never)."""
+    max_requests_jitter: int = 0
+    """Add a random 0..jitter to ``max_requests`` per worker, so they do not recycle together."""
+    reuse_port: bool = False
+    """Workers each bind their own ``SO_REUSEPORT`` socket instead of sharing the supervisor's."""
+    reload: bool = False
+    """Restart the worker when a Python file under ``reload_dirs`` changes (development)."""
+    reload_dirs: list[str] = field(default_factory=list)
+    """Directories ``reload`` watches; ``app_dir`` when empty."""
+
+    @property
+    def supervised(self) -> bool:
+        """Whether this configuration needs a supervisor process over the workers."""
+        return self.workers > 1 or self.max_requests > 0 or self.reload
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at ``level`` (one of :data:`LOG_LEVELS`), access lines included."""
+    logging.basicConfig(
+        level=LOG_LEVELS[level], format="%(levelname)s:%(name)s: %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("squall").setLevel(LOG_LEVELS[level])

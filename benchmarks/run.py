@@ -3,7 +3,9 @@
 Each server runs pinned to core 0, wrk (one thread, 64 connections) pinned to core 1. For every
 round, every server is started afresh, in turn: the idle-connection test first, then each wrk
 scenario after a warm-up. Medians over the rounds are printed as tables (figures, ratio to aiohttp,
-ratio to the floor) and written to results/NAME.json and results/NAME.md. See README.md.
+ratio to the floor; squall against uvicorn and granian on the same ASGI apps) and written to
+results/NAME.json and results/NAME.md. The WebSocket servers take their turns the same way, with
+ws_load.py (pinned to core 1) as the load generator (harness/ws.py). See README.md.
 
 Usage: ``python benchmarks/run.py [--quick] [--servers a,b] [--scenarios a,b] ...``
 """
@@ -17,9 +19,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import idle, report, wrk
+from harness import idle, report, wrk, ws
 from harness.procs import PINNING, Server, cpu_busy, free_port, raise_nofile
 from harness.servers import ECHO_SIZE, SERVERS_DIR, SPECS, Spec, check
+from harness.ws import QUICK_WS_SCENARIOS, WS_SCENARIOS, WS_SPECS
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "lua"
@@ -46,8 +49,13 @@ SCENARIOS = (
 QUICK_SCENARIOS = ("hello", "pipelined")
 
 
-def names(items: tuple[Spec, ...] | tuple[Scenario, ...]) -> str:
+def names(items: tuple[Spec | Scenario | ws.WsScenario, ...]) -> str:
     return ",".join(item.name for item in items)
+
+
+ALL_SPECS = SPECS + WS_SPECS
+ALL_SCENARIOS = SCENARIOS + WS_SCENARIOS
+QUICK_ALL = QUICK_SCENARIOS + QUICK_WS_SCENARIOS
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -57,8 +65,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, help="seconds per wrk run (10; quick 2)")
     parser.add_argument("--warmup", type=float, help="seconds of warm-up per run (2; quick 0.5)")
     parser.add_argument("--idle", type=int, help="idle connections, 0 to skip (10000; quick 1000)")
-    parser.add_argument("--servers", help="comma-separated subset of: " + names(SPECS))
-    parser.add_argument("--scenarios", help="comma-separated subset of: " + names(SCENARIOS))
+    parser.add_argument("--ws-duration", type=float, help="seconds per WebSocket run (5; quick .5)")
+    parser.add_argument("--ws-warmup", type=float, help="WebSocket warm-up seconds (1; quick 0.2)")
+    parser.add_argument("--ws-idle", type=int, help="idle WebSockets, 0 to skip (10000; quick 0)")
+    parser.add_argument("--servers", help="comma-separated subset of: " + names(ALL_SPECS))
+    parser.add_argument("--scenarios", help="comma-separated subset of: " + names(ALL_SCENARIOS))
     parser.add_argument("--out", help="results/OUT.json and .md (latest; quick or partial)")
     opts = parser.parse_args(argv)
     full = not opts.quick
@@ -68,14 +79,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "duration": 10 if full else 2,
         "warmup": 2.0 if full else 0.5,
         "idle": 10_000 if full else 1_000,
+        "ws_duration": 5.0 if full else 0.5,
+        "ws_warmup": 1.0 if full else 0.2,
+        "ws_idle": 10_000 if full else 0,
         "out": "quick" if opts.quick else "partial" if subset else "latest",
-        "servers": names(SPECS),
-        "scenarios": names(SCENARIOS) if full else ",".join(QUICK_SCENARIOS),
+        "servers": names(ALL_SPECS),
+        "scenarios": names(ALL_SCENARIOS) if full else ",".join(QUICK_ALL),
     }
     for key, value in defaults.items():
         if getattr(opts, key) is None:
             setattr(opts, key, value)
-    for key, known in (("servers", SPECS), ("scenarios", SCENARIOS)):
+    for key, known in (("servers", ALL_SPECS), ("scenarios", ALL_SCENARIOS)):
         if unknown := set(getattr(opts, key).split(",")) - set(names(known).split(",")):
             parser.error(f"unknown {key}: {', '.join(sorted(unknown))}")
     return opts
@@ -86,11 +100,9 @@ def log(text: str) -> None:
 
 
 def bench_server(
-    spec: Spec, round_no: int, opts: argparse.Namespace, result: report.ServerResult, logs: Path
+    spec: Spec, opts: argparse.Namespace, result: report.ServerResult, logs: Path
 ) -> None:
     """One round for one server: start it, check it, measure it, stop it."""
-    if (busy := cpu_busy()) > BUSY:
-        result.note(f"round {round_no}: other processes kept the CPUs {busy:.0%} busy beforehand")
     port = free_port()
     server = Server(spec.command(port), SERVERS_DIR, port, logs / f"{spec.name}.log")
     try:
@@ -99,15 +111,18 @@ def bench_server(
             result.note(f"skipped: {problem}")
             result.skipped = True
             return
-        if opts.idle:
+        measured = not opts.quick or spec.quick
+        if opts.idle and spec.idle and measured:
             measure_idle(server, opts, result)
         else:
             result.add("rss_mib", server.rss() / 2**20)
         problems = check(port, ("json", "echo"))  # cheap, so always: the smoke test checks them
         for name, problem in problems.items():
             result.note(f"wrong answer, {name} not measured: {problem}")
+        chosen = opts.scenarios.split(",")
         for sc in SCENARIOS:
-            if sc.name in opts.scenarios.split(",") and sc.name not in problems:
+            wanted = sc.name in chosen and (not spec.only or sc.name in spec.only)
+            if wanted and measured and sc.name not in problems:
                 run_scenario(sc, port, opts, result)
     finally:
         server.stop()
@@ -158,10 +173,18 @@ def main(argv: list[str]) -> int:
         return 1
     if not PINNING:
         log("note: taskset or a second core is missing; servers and wrk run unpinned")
-    raise_nofile(opts.idle + 1024)  # servers inherit it
+    raise_nofile(max(opts.idle, opts.ws_idle, 1000) + 1024)  # servers inherit it
     wanted = opts.servers.split(",")
+    chosen = set(opts.scenarios.split(","))
     specs = [s for s in SPECS if s.name in wanted]
-    results = {s.name: report.ServerResult(s.name, s.label) for s in specs}
+    if not chosen & set(names(WS_SCENARIOS).split(",")):
+        log("no WebSocket scenario chosen: the WebSocket servers are left out")
+    else:
+        specs += [s for s in WS_SPECS if s.name in wanted]
+    results = {
+        s.name: report.ServerResult(s.name, s.label, "ws" if s in WS_SPECS else "http")
+        for s in specs
+    }
     for spec in specs:
         if missing := spec.missing():
             results[spec.name].skipped = True
@@ -174,7 +197,14 @@ def main(argv: list[str]) -> int:
                 if results[spec.name].skipped:
                     continue
                 log(f"round {round_no + 1}/{opts.rounds}: {spec.label}")
-                bench_server(spec, round_no + 1, opts, results[spec.name], Path(logs))
+                result = results[spec.name]
+                if (busy := cpu_busy()) > BUSY:
+                    result.note(
+                        f"round {round_no + 1}: other processes kept the CPUs {busy:.0%} busy "
+                        "beforehand"
+                    )
+                bench = ws.bench_server if result.group == "ws" else bench_server
+                bench(spec, opts, result, Path(logs))
     settings = {
         "mode": "quick" if opts.quick else "full",
         "rounds": opts.rounds,
@@ -184,6 +214,9 @@ def main(argv: list[str]) -> int:
         "pipeline_depth": PIPELINE_DEPTH,
         "echo_bytes": ECHO_SIZE,
         "idle_connections": opts.idle,
+        "ws_duration": opts.ws_duration,
+        "ws_warmup": opts.ws_warmup,
+        "ws_idle_connections": opts.ws_idle,
         "scenarios": opts.scenarios.split(","),
         "pinned": PINNING,
         "seconds_taken": round(time.monotonic() - started, 1),

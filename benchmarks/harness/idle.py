@@ -38,10 +38,17 @@ def _event(proc: subprocess.Popen[str], name: str) -> dict[str, Any]:
     return event
 
 
-def measure(server: Server, count: int, hold: float, settle: float) -> IdleResult:
-    """Hold ``count`` connections for ``hold`` s; read the server's RSS ``settle`` s in."""
+def measure(
+    server: Server, count: int, hold: float, settle: float, client: tuple[str, ...] = ()
+) -> IdleResult:
+    """Hold ``count`` connections for ``hold`` s; read the server's RSS ``settle`` s in.
+
+    ``client``: the command of another idle client taking the same arguments and printing the
+    same lines (ws_load.py's ``idle``); idle_clients.py by default.
+    """
     before = server.rss()
-    argv = pinned(1, [sys.executable, str(CLIENT), str(server.port), str(count), str(hold)])
+    client = client or (sys.executable, str(CLIENT))
+    argv = pinned(1, [*client, str(server.port), str(count), str(hold)])
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         event = _event(proc, "open")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import wrk
+from harness.ws import WS_SCENARIOS
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class Metric:
     header: str
     fmt: str
     higher_is_better: bool = True
+    ratio: bool = True  # shown in the ratio tables
 
 
 METRICS = (
@@ -30,8 +32,23 @@ METRICS = (
     Metric("rss_mib", "RSS MiB", "{:.1f}", higher_is_better=False),
     Metric("idle_bytes_per_conn", "idle B/conn", "{:,.0f}", higher_is_better=False),
 )
-REFERENCES = ("aiohttp", "floor")
-PACKAGES = ("squall", "aiohttp", "uvloop", "httptools", "uvicorn", "granian", "starlette")
+REFERENCES = (("aiohttp", "aiohttp"), ("floor", "floor"))  # (what the title says, server)
+WS_METRICS = (
+    *(Metric(f"{sc.name}_rtps", sc.header, "{:,.0f}") for sc in WS_SCENARIOS),
+    Metric("rss_mib", "RSS MiB", "{:.1f}", higher_is_better=False),
+    Metric("idle_bytes_per_conn", "idle B/WebSocket", "{:,.0f}", higher_is_better=False),
+    Metric("ws_client_cpu", "load gen CPU", "{:.0%}", higher_is_better=False, ratio=False),
+)
+WS_REFERENCES = (("aiohttp", "ws-aiohttp"), ("floor", "ws-floor"))
+# The same ASGI app on squall, uvicorn and granian: (app, (squall's, uvicorn's, granian's server)).
+ASGI_APPS = (
+    ("raw ASGI", ("squall-asgi", "uvicorn", "granian")),
+    ("FastAPI", ("fastapi-squall", "fastapi-uvicorn", "fastapi-granian")),
+)
+PACKAGES = (
+    *("squall", "aiohttp", "uvloop", "httptools", "uvicorn", "granian", "starlette", "fastapi"),
+    "websockets",
+)
 
 
 @dataclass
@@ -40,6 +57,7 @@ class ServerResult:
 
     name: str
     label: str
+    group: str = "http"  # or "ws": which tables it belongs to
     samples: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     skipped: bool = False
@@ -106,6 +124,7 @@ def record(results: list[ServerResult], settings: dict[str, Any], repo: Path) ->
         "servers": {
             r.name: {
                 "label": r.label,
+                "group": r.group,
                 "skipped": r.skipped,
                 "median": r.medians(),
                 "rounds": r.samples,
@@ -126,18 +145,54 @@ def _cell(medians: dict[str, dict[str, float]], name: str, metric: Metric, ref: 
     return f"{value / base:.2f}x" if base else "-"
 
 
-def tables(data: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """The three tables (figures, ratio to aiohttp, ratio to floor) as title, header, rows."""
-    servers = {k: v for k, v in data["servers"].items() if not v["skipped"]}
+Table = tuple[str, list[str], list[list[str]]]
+
+
+def _group_tables(
+    servers: dict[str, Any],
+    metrics: tuple[Metric, ...],
+    refs: tuple[tuple[str, str], ...],
+    pre: str,
+) -> list[Table]:
+    """Figures, then each figure divided by each reference server's: title, header, rows."""
     medians = {name: s["median"] for name, s in servers.items()}
-    metrics = [m for m in METRICS if any(m.key in med for med in medians.values())]
-    header = ["server", *(m.header for m in metrics)]
+    shown = [m for m in metrics if any(m.key in med for med in medians.values())]
     out = []
-    for title, ref in (("Medians", None), *((f"Ratio to {r}", r) for r in REFERENCES)):
+    for title, ref in ((f"{pre}Medians", None), *((f"{pre}Ratio to {t}", r) for t, r in refs)):
+        cols = [m for m in shown if ref is None or m.ratio]
         rows = [
-            [s["label"], *(_cell(medians, n, m, ref) for m in metrics)] for n, s in servers.items()
+            [s["label"], *(_cell(medians, n, m, ref) for m in cols)] for n, s in servers.items()
         ]
-        out.append((title, header, rows))
+        out.append((title, ["server", *(m.header for m in cols)], rows))
+    return out
+
+
+def _asgi_table(servers: dict[str, Any]) -> list[Table]:
+    """One ASGI app on squall, uvicorn and granian, side by side, and squall's ratios to each."""
+    medians = {name: s["median"] for name, s in servers.items()}
+    rows = []
+    for app, names in ASGI_APPS:
+        for m in METRICS:
+            values = [medians.get(n, {}).get(m.key) for n in names]
+            if values[0] is None:
+                continue
+            cells = ["-" if v is None else m.fmt.format(v) for v in values]
+            ratios = [f"{values[0] / v:.2f}x" if v else "-" for v in values[1:]]
+            rows.append([app, m.header, *cells, *ratios])
+    header = ["app", "figure", "squall", "uvicorn", "granian", "ratio to uvicorn"]
+    header.append("ratio to granian")
+    return [("ASGI: squall, uvicorn and granian on the same app", header, rows)] if rows else []
+
+
+def tables(data: dict[str, Any]) -> list[Table]:
+    """Every table as (title, header, rows): HTTP figures and ratios, ASGI, WebSocket."""
+    servers = {k: v for k, v in data["servers"].items() if not v["skipped"]}
+    http = {k: v for k, v in servers.items() if v.get("group", "http") == "http"}
+    ws = {k: v for k, v in servers.items() if v.get("group") == "ws"}
+    out = _group_tables(http, METRICS, REFERENCES, "") if http else []
+    out += _asgi_table(http)
+    if ws:
+        out += _group_tables(ws, WS_METRICS, WS_REFERENCES, "WebSocket echo: ")
     return out
 
 
@@ -150,8 +205,17 @@ def _settings_line(data: dict[str, Any]) -> str:
     return (
         f"{data['date']} · commit {data['commit']} · {s['mode']} mode: {s['rounds']} round(s) x "
         f"{s['duration']} s, warm-up {s['warmup']} s, {s['connections']} connections, "
-        f"{s['idle_connections']} idle · {m['machine']}, {m['cpu']}, Linux {m['kernel']}, "
-        f"Python {m['python']}"
+        f"{s['idle_connections']} idle{_ws_settings(s)} · {m['machine']}, {m['cpu']}, "
+        f"Linux {m['kernel']}, Python {m['python']}"
+    )
+
+
+def _ws_settings(s: dict[str, Any]) -> str:
+    if not s.get("ws_duration"):
+        return ""
+    return (
+        f"; WebSocket: {s['ws_duration']} s after {s['ws_warmup']} s warm-up, one message in "
+        f"flight per connection, no compression, {s['ws_idle_connections']} idle"
     )
 
 

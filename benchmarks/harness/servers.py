@@ -14,12 +14,19 @@ ECHO_SIZE = 1024 * 1024
 
 @dataclass(frozen=True)
 class Spec:
-    """One server: ``argv`` gets the port appended (or substituted for ``{port}``)."""
+    """One server: ``argv`` gets the port appended (or substituted for ``{port}``).
+
+    ``only``: the scenarios it is measured on (empty: all), ``idle``: whether the idle test runs,
+    ``quick``: whether quick mode measures it at all (if not, it is only started and checked).
+    """
 
     name: str
     label: str
     argv: tuple[str, ...]
     needs: tuple[str, ...]
+    only: tuple[str, ...] = ()
+    idle: bool = True
+    quick: bool = True
 
     def command(self, port: int) -> list[str]:
         if any("{port}" in arg for arg in self.argv):
@@ -32,18 +39,40 @@ class Spec:
 
 
 PY = sys.executable
-GRANIAN = (
-    *(PY, "-m", "granian", "--interface", "asgi", "--workers", "1", "--http", "1"),
-    *("--loop", "uvloop", "--no-ws", "--log-level", "warning", "--no-access-log"),
-    # Its default (1024) caps open connections, which the idle test would hit; the others have none.
-    *("--backpressure", "65536"),
-    *("--host", "127.0.0.1", "--port", "{port}", "asgi_raw:app"),
-)
+
+
+def granian(target: str) -> tuple[str, ...]:
+    """granian serving the ASGI app ``target`` (``module:attribute``) on one worker."""
+    return (
+        *(PY, "-m", "granian", "--interface", "asgi", "--workers", "1", "--http", "1"),
+        *("--loop", "uvloop", "--no-ws", "--log-level", "warning", "--no-access-log"),
+        # Its default (1024) caps open connections, which the idle test would hit.
+        *("--backpressure", "65536"),
+        *("--host", "127.0.0.1", "--port", "{port}", target),
+    )
+
+
+def squall_asgi(target: str) -> tuple[str, ...]:
+    """squall's command line serving the ASGI app ``target`` (uvloop, one process)."""
+    return (
+        *(PY, "-m", "squall", target, "--interface", "asgi", "--host", "127.0.0.1"),
+        *("--port", "{port}", "--no-access-log", "--log-level", "warning"),
+    )
+
+
+FASTAPI = ("fastapi", "uvicorn", "httptools", "uvloop")
 SPECS = (
     Spec("squall", "squall (seed app)", (PY, "squall_seed.py"), ("squall", "uvloop")),
     Spec("aiohttp", "aiohttp (seed app, uvloop)", (PY, "aiohttp_seed.py"), ("aiohttp", "uvloop")),
     Spec("uvicorn", "uvicorn raw ASGI", (PY, "asgi_raw.py"), ("uvicorn", "httptools", "uvloop")),
-    Spec("granian", "granian raw ASGI", GRANIAN, ("granian", "uvloop")),
+    Spec("granian", "granian raw ASGI", granian("asgi_raw:app"), ("granian", "uvloop")),
+    Spec(
+        "squall-asgi",
+        "squall raw ASGI",
+        squall_asgi("asgi_raw:app"),
+        ("squall", "uvloop"),
+        quick=False,
+    ),
     Spec(
         "starlette",
         "uvicorn + Starlette",
@@ -51,6 +80,15 @@ SPECS = (
         ("starlette", "uvicorn", "httptools", "uvloop"),
     ),
     Spec("floor", "floor (uvloop + httptools)", (PY, "floor.py"), ("httptools", "uvloop")),
+    # FastAPI's JSON endpoint on the three ASGI servers: only `json` is measured.
+    *(
+        Spec(f"fastapi-{name}", label, argv, needs, only=("json",), idle=False, quick=False)
+        for name, label, argv, needs in (
+            ("squall", "squall + FastAPI", squall_asgi("fastapi_app:app"), ("squall", *FASTAPI)),
+            ("uvicorn", "uvicorn + FastAPI", (PY, "fastapi_app.py"), FASTAPI),
+            ("granian", "granian + FastAPI", granian("fastapi_app:app"), ("granian", *FASTAPI)),
+        )
+    ),
 )
 
 

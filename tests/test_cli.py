@@ -148,8 +148,11 @@ def test_help_lists_the_flags() -> None:
         "--ssl-keyfile",
         "--ssl-certfile",
         "MODULE:APP",
-        "issue #8",
-        "issue #9",
+        "--proxy-headers",
+        "--no-proxy-headers",
+        "--forwarded-allow-ips",
+        "--max-requests",
+        "--reload",
     ):
         assert flag in result.stdout, flag
 
@@ -313,3 +316,36 @@ def test_signal_stops_promptly(app_dir: Path, module: str, sig: int) -> None:
         assert took < 5.0
         assert proc.stderr is not None
         assert "Traceback" not in proc.stderr.read()
+
+
+def test_proxy_headers_flags_reach_the_app(tmp_path: Path) -> None:
+    """--forwarded-allow-ips decides whose X-Forwarded-For is believed (on by default)."""
+    (tmp_path / "proxied.py").write_text(
+        "from squall import web\n"
+        "async def remote(request):\n"
+        "    return web.Response(text=f'{request.remote} {request.scheme}')\n"
+        "app = web.Application()\n"
+        "app.router.add_get('/', remote)\n"
+    )
+    request = (
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"X-Forwarded-For: 203.0.113.5\r\nX-Forwarded-Proto: https\r\n\r\n"
+    )
+    answers = []
+    for flags in ([], ["--forwarded-allow-ips", "10.0.0.1"], ["--no-proxy-headers"]):
+        with _serving(tmp_path, "proxied:app", "--port", "0", *flags) as (_, url, _):
+            host, port = url.removeprefix("http://").rsplit(":", 1)
+            sock = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+            sock.sendall(request)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+            sock.close()
+            answers.append(_status_and_body(b"".join(chunks))[1])
+    assert answers == [b"203.0.113.5 https", b"127.0.0.1 http", b"127.0.0.1 http"]
+
+
+def test_bad_forwarded_allow_ips_is_one_line(app_dir: Path) -> None:
+    proc = _run(app_dir, "webmod:app", "--forwarded-allow-ips", "10.0.0.0/99")
+    assert proc.returncode == 2
+    assert "--forwarded-allow-ips" in proc.stderr and "Traceback" not in proc.stderr

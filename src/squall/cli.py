@@ -7,11 +7,13 @@ Shaped like uvicorn's where the options mean the same; the serving itself is
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from . import __version__
+from .http.proxy import TrustedProxies
 from .server.config import EXIT_USAGE, LOG_LEVELS, Config
 from .server.run import run
 
@@ -30,9 +32,10 @@ processes:
   connection refused), and on SIGTERM/SIGINT stops them gracefully. Sockets passed by systemd
   socket activation (LISTEN_FDS) are used instead of --host/--port/--uds/--fd.
 
-not yet supported:
-  --proxy-headers and --forwarded-allow-ips come with issue #8; --limit-concurrency with
-  issue #9.
+behind a proxy:
+  --proxy-headers (on by default, as uvicorn) believes Forwarded / X-Forwarded-For /
+  X-Forwarded-Proto (and X-Forwarded-Host for the aiohttp interface) only from the peers in
+  --forwarded-allow-ips (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1; "*" trusts everyone).
 
 examples:
   squall main:app
@@ -184,6 +187,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="log one line per request (aiohttp interface; at info level) [default: on]",
     )
+    add(
+        "--proxy-headers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="take the client's address and scheme from a trusted proxy's headers [default: on]",
+    )
+    add(
+        "--forwarded-allow-ips",
+        default=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        metavar="IPS",
+        help="comma-separated addresses or networks (CIDR) of trusted proxies, or '*' "
+        "[default: $FORWARDED_ALLOW_IPS or 127.0.0.1]",
+    )
     add("--ssl-keyfile", metavar="PATH", help="TLS private key file")
     add("--ssl-certfile", metavar="PATH", help="TLS certificate (chain) file")
     add(
@@ -208,6 +224,10 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         parser.error("--reuse-port applies to --host/--port only")
     if ns.ssl_keyfile is not None and ns.ssl_certfile is None:
         parser.error("--ssl-keyfile needs --ssl-certfile")
+    try:
+        TrustedProxies(ns.forwarded_allow_ips)
+    except ValueError as exc:
+        parser.error(f"--forwarded-allow-ips: {exc}")
     return Config(
         app=ns.app,
         host=ns.host,
@@ -231,6 +251,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         reuse_port=ns.reuse_port,
         reload=ns.reload,
         reload_dirs=ns.reload_dir,
+        forwarded_allow_ips=ns.forwarded_allow_ips if ns.proxy_headers else None,
     )
 
 

@@ -70,6 +70,8 @@ class Config:
     reload: bool = False
     """Restart the worker when a Python file under ``reload_dirs`` changes (development)."""
     reload_dirs: list[str] = field(default_factory=list)
+    forwarded_allow_ips: str | None = None
+    """Trusted proxies whose forwarding headers are believed (None: --no-proxy-headers)."""
     """Directories ``reload`` watches; ``app_dir`` when empty."""
 
     @property

@@ -21,6 +21,7 @@ from ..asgi import ASGIApp, ASGIHandler, Lifespan, LifespanFailed
 from ..http.limits import Limits
 from ..http.message import RawRequest
 from ..http.protocol import HttpProtocol
+from ..http.proxy import TrustedProxies
 from ..http.server import HttpServer
 from ..web import Application
 from ..web.access_log import access_logger
@@ -164,6 +165,7 @@ async def _serve_aiohttp(
         access_log=access_logger if config.access_log else None,
         keepalive_timeout=config.timeout_keep_alive,
         shutdown_timeout=config.timeout_graceful_shutdown,
+        forwarded_allow_ips=config.forwarded_allow_ips,
     )
     try:
         await runner.setup()
@@ -203,7 +205,14 @@ async def _serve_asgi(
         keepalive_timeout=config.timeout_keep_alive,
         shutdown_timeout=config.timeout_graceful_shutdown,
     )
-    http = HttpServer(ASGIHandler(app, config.root_path, state=state), limits=limits, loop=loop)
+    allow = config.forwarded_allow_ips
+    handler = ASGIHandler(
+        app,
+        config.root_path,
+        state=state,
+        trusted_proxies=TrustedProxies(allow) if allow else None,
+    )
+    http = HttpServer(handler, limits=limits, loop=loop)
     _count_requests(http, hooks)
     listeners: list[asyncio.Server] = []
     try:

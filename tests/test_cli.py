@@ -201,6 +201,8 @@ def test_asgi_app(app_dir: Path, interface: str | None) -> None:
         assert status == b"HTTP/1.1 200 OK"
         assert body == b"hello asgi /x"  # the lifespan state reached the request
         assert _stop(proc)[0] == 0
+        assert proc.stderr is not None
+        assert re.search(r'127\.0\.0\.1:\d+ - "GET /x HTTP/1\.1" 200', proc.stderr.read())
 
 
 def test_asgi_root_path(app_dir: Path) -> None:

@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--access-log",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="log one line per request (aiohttp interface; at info level) [default: on]",
+        help="log one line per request at info level, to the squall.access logger (aiohttp "
+        "interface: aiohttp's format; ASGI: uvicorn's) [default: on]",
     )
     add(
         "--proxy-headers",

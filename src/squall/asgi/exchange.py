@@ -22,14 +22,14 @@ if TYPE_CHECKING:
     from ..http.message import RawRequest
     from ..http.protocol import HttpProtocol
 
-__all__ = ("DONE", "Exchange")
+__all__ = ("DONE", "STREAMING", "Exchange")
 
 log = logging.getLogger("squall.asgi")
 
 # Progress of one response.
 _IDLE = 0  # nothing sent by the application yet
 _STARTED = 1  # http.response.start received; the head is held until the first body message
-_STREAMING = 2  # the head is on the wire; more body to come
+STREAMING = 2  # the head is on the wire; more body to come
 DONE = 3  # the last body message was sent (or the response was given up)
 
 _NO_BODY_STATUSES = frozenset((204, 304))
@@ -121,7 +121,7 @@ class Exchange:
         if kind == "http.response.body":
             if state == _STARTED:
                 await self._first_body(message)
-            elif state == _STREAMING:
+            elif state == STREAMING:
                 await self._more_body(message)
             elif state == _IDLE:
                 raise RuntimeError("http.response.body sent before http.response.start")
@@ -163,7 +163,7 @@ class Exchange:
             data = head
         conn.write(data)
         if more:
-            self.state = _STREAMING
+            self.state = STREAMING
             await conn.drain()
         else:
             self._complete()
@@ -295,5 +295,5 @@ class Exchange:
         self.state = DONE
         self._wake()
         conn = self.conn
-        if state < _STREAMING and conn.transport is not None and not conn.response_started:
+        if state < STREAMING and conn.transport is not None and not conn.response_started:
             conn.write(error_response(500, "Internal Server Error"))

@@ -7,11 +7,12 @@ connection's task, eagerly while it does not suspend.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 from ..http.proxy import TrustedProxies, forwarding
-from .exchange import DONE, Exchange
+from .exchange import DONE, STREAMING, Exchange
 from .types import ASGI_VERSION, ASGIApp, Scope
 from .websocket import WebSocketSession, handshake_error, is_websocket
 
@@ -33,6 +34,7 @@ class ASGIHandler:
     """
 
     __slots__ = (
+        "_access_log",
         "_app",
         "_conn",
         "_conn_info",
@@ -51,8 +53,10 @@ class ASGIHandler:
         *,
         state: dict[str, Any] | None = None,
         trusted_proxies: TrustedProxies | None = None,
+        access_log: logging.Logger | None = None,
     ) -> None:
         self._app = app
+        self._access_log = access_log
         self._trusted = trusted_proxies
         self.root_path = root_path
         self.state = state
@@ -73,10 +77,29 @@ class ASGIHandler:
         try:
             await self._app(self.scope(raw, conn), exchange.receive, exchange.send)
         except Exception as exc:
+            if exchange.state < STREAMING:  # no head on the wire yet: the client gets a 500
+                exchange.status = 500
             exchange.crashed(exc)
+        else:
+            if exchange.state != DONE:
+                if exchange.state < STREAMING:
+                    exchange.status = 500
+                exchange.unfinished()
+        if self._access_log is not None:
+            self._log_access(raw, conn, exchange.status)
+
+    def _log_access(
+        self, raw: RawRequest, conn: HttpProtocol, status: int | str, websocket: bool = False
+    ) -> None:
+        """One line per request, uvicorn's format: client - "METHOD target HTTP/x" status."""
+        logger = self._access_log
+        if logger is None or not logger.isEnabledFor(logging.INFO):
             return
-        if exchange.state != DONE:
-            exchange.unfinished()
+        peer = conn.peername
+        client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "-"
+        target = raw.target.decode("latin-1")
+        line = f"WebSocket {target}" if websocket else f"{raw.method} {target} HTTP/{raw.version}"
+        logger.info('%s - "%s" %s', client, line, status)
 
     async def _websocket(self, raw: RawRequest, conn: HttpProtocol) -> None:
         refusal = handshake_error(raw)
@@ -100,8 +123,10 @@ class ASGIHandler:
             await self._app(scope, session.receive, session.send)
         except Exception as exc:
             session.crashed(exc)
-            return
-        await session.finish()
+        else:
+            await session.finish()
+        if self._access_log is not None:
+            self._log_access(raw, conn, session.outcome, websocket=True)
 
     def scope(self, raw: RawRequest, conn: HttpProtocol) -> Scope:
         """The ASGI ``http`` scope of one request."""

@@ -24,7 +24,7 @@ from ..http.websocket import (
 )
 from ..http.writer import CLOCK, encode_headers, status_line
 from ..http.ws_channel import EOF, WebSocketChannel
-from .exchange import DONE, Exchange
+from .exchange import DONE, STREAMING, Exchange
 from .types import Message
 
 if TYPE_CHECKING:
@@ -81,7 +81,16 @@ def handshake_error(raw: RawRequest) -> bytes | None:
 class WebSocketSession:
     """The ``receive``/``send`` an ASGI application gets for one WebSocket."""
 
-    __slots__ = ("channel", "close_code", "close_reason", "conn", "exchange", "raw", "state")
+    __slots__ = (
+        "channel",
+        "close_code",
+        "close_reason",
+        "conn",
+        "exchange",
+        "outcome",
+        "raw",
+        "state",
+    )
 
     def __init__(self, raw: RawRequest, conn: HttpProtocol) -> None:
         self.raw = raw
@@ -91,6 +100,7 @@ class WebSocketSession:
         self.exchange: Exchange | None = None
         self.close_code = 1006
         self.close_reason = ""
+        self.outcome: int | str = 403  # for the access log: what the handshake became
 
     # -- receive --------------------------------------------------------------------------
 
@@ -169,6 +179,7 @@ class WebSocketSession:
                 self.state = _DENYING
                 self.exchange = Exchange(self.raw, self.conn)
                 await self.exchange.send({**message, "type": "http.response.start"})
+                self.outcome = self.exchange.status
             else:
                 raise RuntimeError(f"Unexpected ASGI message {kind!r} before websocket.accept")
         elif state == _DENYING:
@@ -208,9 +219,11 @@ class WebSocketSession:
         )
         channel = self.channel = WebSocketChannel(conn, max_size=MAX_MESSAGE, deflate=deflate)
         self.state = _OPEN
+        self.outcome = "[accepted]"
         conn.upgrade(channel)
 
     def _deny(self, status: int) -> None:
+        self.outcome = status
         if self.conn.transport is not None and not self.conn.response_started:
             self.conn.write(error_response(status, "Forbidden" if status == 403 else "Error"))
 
@@ -257,6 +270,8 @@ class WebSocketSession:
             log.error("Exception in ASGI application", exc_info=exc)
         state = self.state
         if state == _DENYING and self.exchange is not None:
+            if self.exchange.state < STREAMING:
+                self.outcome = 500
             self.exchange.crashed(exc)
         elif state in (_CONNECTING, _HANDSHAKE):
             self._deny(500)

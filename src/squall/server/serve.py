@@ -211,6 +211,7 @@ async def _serve_asgi(
         config.root_path,
         state=state,
         trusted_proxies=TrustedProxies(allow) if allow else None,
+        access_log=access_logger if config.access_log else None,
     )
     http = HttpServer(handler, limits=limits, loop=loop)
     _count_requests(http, hooks)

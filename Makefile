@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test lint bench bench-quick clean
+.PHONY: run test lint bench bench-quick fuzz soak clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ bench: $(VENV)/.bench
 
 bench-quick: $(VENV)/.bench
 	$(PY) benchmarks/run.py --quick
+
+# A long random fuzzing campaign (SQUALL_FUZZ examples per property; `make test` runs a short,
+# deterministic one) and a mixed-load soak of one server (SOAK_SECONDS, 10 minutes by default).
+fuzz: $(VENV)/.test
+	SQUALL_FUZZ=$${SQUALL_FUZZ:-5000} $(PY) -m pytest -q tests/test_fuzz.py
+
+soak: $(VENV)/.test
+	$(PY) benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

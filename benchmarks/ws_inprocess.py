@@ -18,7 +18,7 @@ from typing import Any
 from squall import web
 
 sys.path.insert(0, os.path.dirname(__file__))
-from inprocess import FakeTransport  # noqa: E402
+from inprocess import FakeTransport
 
 
 class CountingTransport(FakeTransport):

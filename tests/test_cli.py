@@ -351,3 +351,14 @@ def test_bad_forwarded_allow_ips_is_one_line(app_dir: Path) -> None:
     proc = _run(app_dir, "webmod:app", "--forwarded-allow-ips", "10.0.0.0/99")
     assert proc.returncode == 2
     assert "--forwarded-allow-ips" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_limit_concurrency_answers_503_past_the_limit(app_dir: Path) -> None:
+    with _serving(app_dir, "webmod:app", "--port", "0", "--limit-concurrency", "1") as (_, url, _):
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        held = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+        held.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")  # keep-alive: holds the place
+        assert held.recv(65536).startswith(b"HTTP/1.1 200 ")
+        status, _ = _status_and_body(_get_tcp(url))
+        held.close()
+    assert status == b"HTTP/1.1 503 Service Unavailable"

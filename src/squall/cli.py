@@ -189,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
         "interface: aiohttp's format; ASGI: uvicorn's) [default: on]",
     )
     add(
+        "--limit-concurrency",
+        type=_positive_int,
+        default=0,
+        metavar="N",
+        help="most connections one process serves at once; past it, 503 and close "
+        "[default: unlimited]",
+    )
+    add(
         "--proxy-headers",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -253,6 +261,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         reload=ns.reload,
         reload_dirs=ns.reload_dir,
         forwarded_allow_ips=ns.forwarded_allow_ips if ns.proxy_headers else None,
+        limit_concurrency=ns.limit_concurrency,
     )
 
 

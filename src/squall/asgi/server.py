@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ssl as _ssl
 from types import TracebackType
 
@@ -36,7 +37,10 @@ class ASGIServer:
         ssl: _ssl.SSLContext | None = None,
         backlog: int = 2048,
         forwarded_allow_ips: str | None = None,
+        limit_concurrency: int | None = None,
     ) -> None:
+        if limit_concurrency:  # most connections served at once; past it, 503 (Limits)
+            limits = dataclasses.replace(limits or Limits(), max_connections=limit_concurrency)
         self.app = app
         self.host = host
         self.port = port
@@ -120,11 +124,13 @@ def serve(
     lifespan: bool = True,
     ssl: _ssl.SSLContext | None = None,
     forwarded_allow_ips: str | None = None,
+    limit_concurrency: int | None = None,
 ) -> ASGIServer:
     """Serve ``app``: ``async with serve(app, port=0) as server: ...``, or start()/stop().
 
     ``forwarded_allow_ips``: peers (addresses, CIDR networks, ``*``) whose ``Forwarded`` /
     ``X-Forwarded-For`` / ``X-Forwarded-Proto`` headers set the scope's ``client`` and ``scheme``.
+    ``limit_concurrency``: most connections served at once; past it, 503 and close.
     """
     return ASGIServer(
         app,
@@ -135,4 +141,5 @@ def serve(
         lifespan=lifespan,
         ssl=ssl,
         forwarded_allow_ips=forwarded_allow_ips,
+        limit_concurrency=limit_concurrency,
     )

@@ -19,7 +19,15 @@ class BadRequest(Exception):
 
 
 class RequestPayloadError(Exception):
-    """The request body was malformed or cut short; raised to the handler reading it."""
+    """The request body was malformed or cut short; raised to the handler reading it.
+
+    ``status`` is the answer the wire layer would give (400; 408 when the body stopped coming
+    within ``Limits.body_timeout``).
+    """
+
+    def __init__(self, detail: str, status: int = 400) -> None:
+        super().__init__(detail)
+        self.status = status
 
 
 _TCHAR = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -60,7 +68,7 @@ def classify_parse_error(exc: Exception, start: bytes) -> BadRequest:
         return BadRequest(505, "HTTP version not supported")
     if "pri/upgrade" in lower:
         return BadRequest(505, "HTTP/2 is not supported")
-    if "overflow" in lower:
+    if "overflow" in lower and "chunk" not in lower:  # a Content-Length past 64 bits
         return BadRequest(413, "Request body too large")
     if "invalid `transfer-encoding`" in lower and "request has" in lower:
         return BadRequest(501, "Transfer coding not implemented")

@@ -25,9 +25,19 @@ class Limits:
     """Seconds an idle keep-alive connection is kept open."""
     header_timeout: float = 20.0
     """Seconds a client has to send a whole request head once it started one."""
+    body_timeout: float = 60.0
+    """Seconds a handler waiting for request-body bytes waits for the next ones; then the body
+    fails (the handler sees a RequestPayloadError with status 408) and the connection closes."""
+    send_timeout: float = 60.0
+    """Seconds a client may leave the server's write buffer full without reading any of it;
+    then the connection is dropped."""
     max_pipeline: int = 16
     """Parsed requests queued behind the running one before reading pauses."""
     read_high_water: int = 256 * 1024
     """Unread request-body bytes buffered before reading from the socket pauses."""
     shutdown_timeout: float = 60.0
     """Seconds graceful shutdown waits for in-flight requests before cancelling them."""
+    max_connections: int = 0
+    """Most connections served at once (0: no limit). A connection accepted past it has its
+    first request answered ``503 Service Unavailable`` and is closed, unless one of the others
+    has closed by then (``limit_concurrency`` of AppRunner and squall.asgi.serve)."""

@@ -49,7 +49,7 @@ _LINGER = 2.0  # seconds to keep reading after a closing answer, so the client s
 # Reasons reading from the socket is paused; reading resumes when none is left.
 _PAUSE_PIPELINE = 1  # the queue of parsed requests is full
 _PAUSE_BODY = 2  # the running handler has not read the body buffered so far
-_PAUSE_WRITE = 4  # (the transport's write buffer is full; not a reason to stop reading)
+_PAUSE_WRITE = 4  # the transport's write buffer is full: queued requests wait (not reading)
 _PAUSE_STOP = 8  # no more requests will be read on this connection
 _READ_PAUSES = _PAUSE_PIPELINE | _PAUSE_BODY | _PAUSE_STOP
 
@@ -59,6 +59,9 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_active",
+        "_admitted",
+        "_body_seen",
+        "_body_since",
         "_closing",
         "_completed",
         "_ctx",
@@ -87,6 +90,8 @@ class HttpProtocol(asyncio.Protocol):
         "_pipeline",
         "_server",
         "_sink",
+        "_stall_since",
+        "_stall_size",
         "_transport",
         "_upgrade_tail",
         "_url",
@@ -109,6 +114,8 @@ class HttpProtocol(asyncio.Protocol):
         self._in_head = False
         self._head_bytes = 0
         self._head_size = 0
+        self._body_seen = -1
+        self._body_since = 0.0
         self._completed = 0
         self._good_host = b""
         self._cur: RawRequest | None = None
@@ -133,6 +140,9 @@ class HttpProtocol(asyncio.Protocol):
         self._wrote = False
         self._sink: UpgradeSink | None = None
         self._upgrade_tail = b""
+        self._admitted = False
+        self._stall_since = 0.0  # when the write buffer last filled up without draining since
+        self._stall_size = 0
         self.peername: Any = None
         self.sockname: Any = None
 
@@ -144,6 +154,8 @@ class HttpProtocol(asyncio.Protocol):
         self.sockname = transport.get_extra_info("sockname")
         self._deadline = self._loop.time() + self._limits.header_timeout
         self._server.connections.add(self)
+        if self._limits.max_connections and not self._admit():
+            self._handler = self._unavailable
         if self._server.closing:
             self._close()
 
@@ -151,6 +163,9 @@ class HttpProtocol(asyncio.Protocol):
         self._closing = True
         self._transport = None
         self._server.connections.discard(self)
+        if self._admitted:
+            self._admitted = False
+            self._server.admitted -= 1
         if self._sink is not None:
             self._sink.connection_lost(exc)
         if self._lost is not None and not self._lost.done():
@@ -175,13 +190,8 @@ class HttpProtocol(asyncio.Protocol):
         if self._sink is not None:  # upgraded: the bytes are the other protocol's
             self._sink.data_received(data)
             return
-        mid_message = self._in_head or self._cur is not None
-        if self._in_head:
-            # httptools buffers a header until its end: bound a head that spans many reads.
-            self._head_bytes += len(data)
-            if self._head_bytes > self._limits.max_head_size:
-                self._refuse(BadRequest(431, "Request header fields too large"))
-                return
+        continuing = self._in_head
+        mid_message = continuing or self._cur is not None
         completed = self._completed
         self._data = data
         self._gathering = True
@@ -208,6 +218,14 @@ class HttpProtocol(asyncio.Protocol):
             else:
                 start = b"" if mid_message else failing_request(data, self._completed - completed)
                 self._refuse(classify_parse_error(exc, start))
+        else:
+            if continuing and self._in_head and self._completed == completed:
+                # The whole read went into a head begun earlier and still unfinished: httptools
+                # buffers a field until its end, so bound a head that spans many reads. (Only
+                # such reads count: one that ends a head may carry many pipelined requests.)
+                self._head_bytes += len(data)
+                if self._head_bytes > self._limits.max_head_size:
+                    self._refuse(BadRequest(431, "Request header fields too large"))
         finally:
             self._data = b""
             self._flush()
@@ -232,14 +250,20 @@ class HttpProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._paused |= _PAUSE_WRITE
+        self._stall_since = self._loop.time()
+        self._stall_size = -1
 
     def resume_writing(self) -> None:
         self._paused &= ~_PAUSE_WRITE
+        self._stall_since = 0.0
         waiters = self._drain_waiters
         self._drain_waiters = []
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
+        if self._active is None and self._pipeline and not self._closing:
+            # Requests held back while the client was not reading its answers: go on.
+            self._start(self._next_queued())
 
     # -- httptools callbacks --------------------------------------------------------------
 
@@ -316,6 +340,9 @@ class HttpProtocol(asyncio.Protocol):
             _check_target_form(url, method)
         if chunked or has_length:  # body framing does not depend on the method
             body: StreamReader = StreamReader(self, self._limits.read_high_water)
+            # While it arrives, the tick watches for a handler starved of body bytes.
+            self._body_seen = 0
+            self._body_since = self._deadline = self._loop.time()
             if expect and version == "1.1":
                 body.set_continue(self._send_continue)
         else:
@@ -358,14 +385,37 @@ class HttpProtocol(asyncio.Protocol):
                 if self._active is None and not self._pipeline:
                     self._deadline = self._loop.time() + self._limits.keepalive_timeout
 
+    # -- the connection limit -------------------------------------------------------------
+
+    def _admit(self) -> bool:
+        """Count this connection against max_connections if there is room."""
+        server = self._server
+        if server.admitted >= self._limits.max_connections:
+            return False
+        server.admitted += 1
+        self._admitted = True
+        self._handler = server.handler
+        return True
+
+    async def _unavailable(self, req: RawRequest, conn: HttpProtocol) -> None:
+        """The handler of a connection accepted past max_connections."""
+        if self._admit():  # another connection closed meanwhile: serve this one after all
+            await self._handler(req, conn)
+            return
+        log.warning("Exceeded the connection limit (%d): 503", self._limits.max_connections)
+        req.keep_alive = False
+        self.write(error_response(503, "Too many connections"))
+
     # -- running handlers -----------------------------------------------------------------
 
     def _dispatch(self, req: RawRequest) -> None:
         if self._closing:
             return
-        if self._active is None and not self._pipeline:
+        if self._active is None and not self._pipeline and not self._paused & _PAUSE_WRITE:
             self._start(req)
             return
+        # Behind another request, or the client is not reading its answers: queue it (past
+        # max_pipeline, reading pauses, so a client that never reads costs bounded memory).
         self._pipeline.append(req)
         if len(self._pipeline) >= self._limits.max_pipeline:
             self._pause(_PAUSE_PIPELINE)
@@ -380,8 +430,17 @@ class HttpProtocol(asyncio.Protocol):
             if not self._pipeline:
                 self._idle()
                 return
-            req = self._pipeline.popleft()
+            if self._paused & _PAUSE_WRITE:
+                return  # the client is not reading: resume_writing() goes on with the queue
+            req = self._next_queued()
+
+    def _next_queued(self) -> RawRequest:
+        """Take the next queued request; reading resumes once the queue is short again."""
+        req = self._pipeline.popleft()
+        # One read may queue many more than max_pipeline: resume only below the mark.
+        if self._paused & _PAUSE_PIPELINE and len(self._pipeline) < self._limits.max_pipeline:
             self._unpause(_PAUSE_PIPELINE)
+        return req
 
     def _run(self, req: RawRequest) -> bool:
         """Step the handler eagerly; True if it finished without suspending."""
@@ -468,8 +527,9 @@ class HttpProtocol(asyncio.Protocol):
                         if not self._closing:
                             self._idle()
                         break
-                    req = self._pipeline.popleft()
-                    self._unpause(_PAUSE_PIPELINE)
+                    if self._paused & _PAUSE_WRITE:
+                        break  # resume_writing() goes on with the queue
+                    req = self._next_queued()
                     self._active = req
                     self._wrote = False
                     awaitable = self._handler(req, self)
@@ -622,11 +682,18 @@ class HttpProtocol(asyncio.Protocol):
 
     def _refuse(self, err: BadRequest) -> None:
         """Stop reading; answer ``err`` once the responses already owed are sent."""
+        if self._closing:
+            # Already closing (the rest of a read parsed after the answer that closed it):
+            # nothing more may be written; the bytes are dropped.
+            cur = self._cur
+            if cur is not None and not cur.body.is_eof():
+                cur.body.set_exception(RequestPayloadError(err.detail, err.status))
+            return
         self._pause(_PAUSE_STOP)
         cur = self._cur
         if cur is not None and cur.body is not EMPTY_PAYLOAD:
             # The head was fine and its handler is running or queued: its body is what broke.
-            cur.body.set_exception(RequestPayloadError(err.detail))
+            cur.body.set_exception(RequestPayloadError(err.detail, err.status))
             cur.keep_alive = False
             self._cur = None
             self._discarding = False
@@ -691,8 +758,37 @@ class HttpProtocol(asyncio.Protocol):
             transport.close()
         elif self._in_head:  # answered after any response still owed, in order
             self._refuse(BadRequest(408, "Request head not received in time"))
+        elif self._cur is not None and not self._discarding:
+            self._watch_body(self._cur.body, now)
         elif self._active is None:
             self._close()
+
+    def on_write_stall(self, now: float) -> None:
+        """Called by the server's tick while the write buffer is full: a client that reads
+        none of it for ``send_timeout`` is dropped (its handler sees ConnectionResetError)."""
+        transport = self._transport
+        if transport is None:
+            self._stall_since = 0.0
+            return
+        size = transport.get_write_buffer_size()
+        if self._stall_size < 0 or size < self._stall_size:  # first look, or the client read
+            if self._stall_size >= 0:
+                self._stall_since = now
+            self._stall_size = size
+        elif now - self._stall_since >= self._limits.send_timeout:
+            log.info("Client read nothing for %.0f s: connection dropped", now - self._stall_since)
+            self._stall_since = 0.0
+            transport.abort()
+
+    def _watch_body(self, body: StreamReader, now: float) -> None:
+        """A body is arriving: fail it once its handler has waited body_timeout for a byte."""
+        if body._total != self._body_seen or body._waiter is None:  # progress, or no one waits
+            self._body_seen = body._total
+            self._body_since = now
+        elif now - self._body_since >= self._limits.body_timeout:
+            self._refuse(BadRequest(408, "Request body not received in time"))
+            return
+        self._deadline = now + 0.5  # look again at the next tick
 
     def _close(self) -> None:
         """Close gracefully: stop reading new requests, half-close, then linger briefly."""

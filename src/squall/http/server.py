@@ -36,6 +36,7 @@ class HttpServer:
         self.loop = loop or asyncio.get_running_loop()
         self.handler_cancellation = handler_cancellation
         self.connections: set[HttpProtocol] = set()
+        self.admitted = 0  # connections counted against limits.max_connections
         self.closing = False
         self._tick_handle: asyncio.TimerHandle | None = None
         self._tick()
@@ -47,8 +48,13 @@ class HttpServer:
         loop = self.loop
         now = loop.time()
         CLOCK.update()
-        for conn in [c for c in self.connections if c._deadline and c._deadline <= now]:
-            conn.on_timeout(now)
+        for conn in [
+            c for c in self.connections if (c._deadline and c._deadline <= now) or c._stall_since
+        ]:
+            if conn._deadline and conn._deadline <= now:
+                conn.on_timeout(now)
+            if conn._stall_since:
+                conn.on_write_stall(now)
         # Fire just after the next wall-clock second so the Date header is never stale.
         self._tick_handle = loop.call_later(1.0005 - time.time() % 1.0, self._tick)
 

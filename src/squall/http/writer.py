@@ -19,18 +19,29 @@ _STATUS_LINES: dict[tuple[str, int], bytes] = {}
 
 
 def status_line(version: str, status: int, reason: str | None = None) -> bytes:
-    """``b"HTTP/1.1 200 OK\\r\\n"``, cached for the standard reason phrases."""
+    """``b"HTTP/1.1 200 OK\\r\\n"``, cached for the standard reason phrases.
+
+    Raises ValueError for a status that is not three digits or a reason with CR, LF or NUL:
+    either would make the response unreadable or split it.
+    """
     if reason is None:
         key = (version, status)
         line = _STATUS_LINES.get(key)
         if line is None:
+            _check_status(status)
             phrase = REASONS.get(status, "")
             line = f"HTTP/{version} {status} {phrase}\r\n".encode("latin-1")
             _STATUS_LINES[key] = line
         return line
-    if "\r" in reason or "\n" in reason:
-        raise ValueError("Reason cannot contain \\r or \\n")
+    _check_status(status)
+    if "\r" in reason or "\n" in reason or "\x00" in reason:
+        raise ValueError("Reason cannot contain \\r, \\n or NUL")
     return f"HTTP/{version} {status} {reason}\r\n".encode()
+
+
+def _check_status(status: int) -> None:
+    if type(status) is not int or not 100 <= status <= 999:
+        raise ValueError(f"Invalid HTTP status {status!r}: three digits, 100 to 999")
 
 
 class Clock:
@@ -61,7 +72,7 @@ def encode_headers(headers: Iterable[tuple[str, str]]) -> bytes:
     """Serialise header fields, refusing names or values that would split the response."""
     parts = []
     for name, value in headers:
-        if _bad_name_char(name) or _bad_header_char(value):
+        if not name or _bad_name_char(name) or _bad_header_char(value):
             raise ValueError(f"Invalid character in response header {name!r}")
         parts.append(f"{name}: {value}\r\n")
     return "".join(parts).encode("utf-8")

@@ -72,6 +72,8 @@ class Config:
     reload_dirs: list[str] = field(default_factory=list)
     forwarded_allow_ips: str | None = None
     """Trusted proxies whose forwarding headers are believed (None: --no-proxy-headers)."""
+    limit_concurrency: int = 0
+    """Most connections served at once per process; past it, 503 (0: unlimited)."""
     """Directories ``reload`` watches; ``app_dir`` when empty."""
 
     @property

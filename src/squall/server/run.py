@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TextIO
+from collections.abc import Coroutine
+from typing import Any, TextIO
 
 from .._loop import new_event_loop
 from .config import EXIT_OK, Config, configure_logging
@@ -72,11 +73,19 @@ def run(config: Config, *, out: TextIO | None = None) -> int:
             return Supervisor(config, out).run()
         except KeyboardInterrupt:  # a SIGINT before the supervisor took the signals
             return EXIT_OK
+    return run_loop(_serve_here(config, out))
+
+
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main`` on a new loop (uvloop when installed), then cancel what is left and close.
+
+    A KeyboardInterrupt (a signal before the handlers were installed) counts as a clean stop.
+    """
     loop = new_event_loop()
     try:
         asyncio.set_event_loop(loop)
-        return loop.run_until_complete(_serve_here(config, out))
-    except KeyboardInterrupt:  # a signal before the handlers were installed
+        return loop.run_until_complete(main)
+    except KeyboardInterrupt:
         return EXIT_OK
     finally:
         try:

@@ -166,6 +166,7 @@ async def _serve_aiohttp(
         keepalive_timeout=config.timeout_keep_alive,
         shutdown_timeout=config.timeout_graceful_shutdown,
         forwarded_allow_ips=config.forwarded_allow_ips,
+        limit_concurrency=config.limit_concurrency or None,
     )
     try:
         await runner.setup()
@@ -204,6 +205,7 @@ async def _serve_asgi(
     limits = Limits(
         keepalive_timeout=config.timeout_keep_alive,
         shutdown_timeout=config.timeout_graceful_shutdown,
+        max_connections=config.limit_concurrency,
     )
     allow = config.forwarded_allow_ips
     handler = ASGIHandler(

@@ -21,10 +21,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._loop import new_event_loop
-from .config import EXIT_OK, Config, configure_logging
+from .config import Config, configure_logging
 from .loading import ServerError
-from .run import cancel_tasks, error
+from .run import error, run_loop
 from .serve import Hooks, StopSignals, serve
 from .sockets import bind_tcp
 
@@ -148,19 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     sock = socket.socket(fileno=int(args[0]))
     spec = read_spec(sock)
     configure_logging(spec.config.log_level)
-    loop = new_event_loop()
-    try:
-        asyncio.set_event_loop(loop)
-        return loop.run_until_complete(_work(spec, sock))
-    except KeyboardInterrupt:
-        return EXIT_OK
-    finally:
-        try:
-            cancel_tasks(loop)
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
+    return run_loop(_work(spec, sock))
 
 
 if __name__ == "__main__":

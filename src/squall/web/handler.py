@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, cast
 
 from ..http.errors import RequestPayloadError
 from ..http.proxy import TrustedProxies, forwarding
-from .exceptions import HTTPBadRequest, HTTPException, HTTPInternalServerError
-from .request import BaseRequest, Request
+from .exceptions import HTTPException, HTTPInternalServerError
+from .request import BaseRequest, Request, payload_error
 from .response import Response, StreamResponse
 
 if TYPE_CHECKING:
@@ -82,7 +82,9 @@ class AppHandler:
             resp = exc
         except RequestPayloadError as exc:
             raw.keep_alive = False
-            resp = HTTPBadRequest(text=f"Malformed request body: {exc}")
+            if conn.response_started:  # too late for an error answer: cut the response short
+                return
+            resp = payload_error(exc)
         except Exception as exc:  # the handler's own response could not be made
             raw.keep_alive = False
             app.logger.error("Error handling request", exc_info=exc)

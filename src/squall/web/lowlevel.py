@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from ..http.errors import RequestPayloadError
 from ..http.limits import Limits
 from ..http.server import HttpServer
-from .exceptions import HTTPBadRequest, HTTPException, HTTPInternalServerError
+from .exceptions import HTTPException, HTTPInternalServerError
 from .handler import _internal_error
-from .request import BaseRequest
+from .request import BaseRequest, payload_error
 from .response import StreamResponse
 from .runner import BaseRunner
 
@@ -52,7 +52,9 @@ class _Bridge:
             resp = exc
         except RequestPayloadError as exc:
             raw.keep_alive = False
-            resp = HTTPBadRequest(text=f"Malformed request body: {exc}")
+            if conn.response_started:
+                return
+            resp = payload_error(exc)
         except Exception as exc:
             raw.keep_alive = False
             log.error("Error handling request", exc_info=exc)

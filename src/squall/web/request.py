@@ -16,7 +16,12 @@ from yarl import URL
 
 from ..http.errors import RequestPayloadError
 from ..http.streams import StreamReader
-from .exceptions import HTTPBadRequest, HTTPRequestEntityTooLarge
+from .exceptions import (
+    HTTPBadRequest,
+    HTTPException,
+    HTTPRequestEntityTooLarge,
+    HTTPRequestTimeout,
+)
 from .form import MAX_FIELDS, FileField, read_form, too_many_fields
 from .headers import (
     ETag,
@@ -467,7 +472,7 @@ class BaseRequest(StateMapping):
                     chunks.append(chunk)
             except RequestPayloadError as exc:
                 self._raw.keep_alive = False
-                raise HTTPBadRequest(text=f"Malformed request body: {exc}") from exc
+                raise payload_error(exc) from exc
             self._read_bytes = b"".join(chunks)
         return self._read_bytes
 
@@ -563,6 +568,15 @@ class BaseRequest(StateMapping):
             signal = app.on_response_prepare
             if signal:
                 await signal.send(self, response)
+
+
+def payload_error(exc: RequestPayloadError) -> HTTPException:
+    """The answer to a body the wire layer refused: 408 (too slow), 413 (too big) or 400."""
+    if exc.status == 408:
+        return HTTPRequestTimeout(text=f"Request body not received in time: {exc}")
+    if exc.status == 413:
+        return HTTPRequestEntityTooLarge(0, text=f"Request body too large: {exc}")
+    return HTTPBadRequest(text=f"Malformed request body: {exc}")
 
 
 class Request(BaseRequest):

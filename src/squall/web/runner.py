@@ -288,7 +288,10 @@ class AppRunner(BaseRunner):
     ``access_log_format``, ``keepalive_timeout``, ``max_line_size``, ``max_field_size``,
     ``max_headers``, ``handler_cancellation``, ``shutdown_timeout``, ``handle_signals``; plus
     squall's ``header_timeout`` and ``forwarded_allow_ips`` (peers whose ``Forwarded`` /
-    ``X-Forwarded-*`` headers set ``request.remote``, ``scheme`` and ``host``; off by default).
+    ``X-Forwarded-*`` headers set ``request.remote``, ``scheme`` and ``host``; off by default),
+    ``body_timeout``, ``send_timeout`` and ``limit_concurrency`` (most connections served at
+    once; past it, 503).
+    See ``squall.http.Limits`` and docs/robustness.md.
     """
 
     def __init__(
@@ -318,9 +321,10 @@ class AppRunner(BaseRunner):
         if app._handler_args:
             kwargs.update(app._handler_args)
         limits = Limits()
-        for key in (*_LIMIT_KEYS, "header_timeout"):
+        for key in (*_LIMIT_KEYS, "header_timeout", "body_timeout", "send_timeout"):
             if key in kwargs:
                 setattr(limits, key, kwargs.pop(key))
+        limits.max_connections = kwargs.pop("limit_concurrency", None) or 0
         limits.shutdown_timeout = self._shutdown_timeout
         access_log = kwargs.pop("access_log", access_logger)
         log_format = kwargs.pop("access_log_format", AccessLogger.LOG_FORMAT)

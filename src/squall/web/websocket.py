@@ -413,33 +413,24 @@ class WebSocketResponse(StreamResponse):
             self._hb_handle.cancel()
             self._hb_handle = None
 
-    def _heartbeat_due(self) -> None:
+    def _heartbeat_due(self, awaiting_pong: bool = False) -> None:
+        """Every ``heartbeat`` seconds: ping a silent client; half that later, give up on it."""
         channel = self._channel
         conn = self._conn
         assert channel is not None and conn is not None and self._heartbeat is not None
         self._hb_handle = None
         if self._closed or self._closing:
             return
-        if channel.seen:  # the client spoke this period: no need to ask
+        if channel.seen:  # the client spoke (or answered) this period: all is well
             channel.seen = False
             self._hb_handle = conn._loop.call_later(self._heartbeat, self._heartbeat_due)
             return
-        try:
-            channel.send(OP_PING, b"")
-        except ConnectionResetError:
-            return
-        self._hb_handle = conn._loop.call_later(self._heartbeat / 2, self._pong_due)
-
-    def _pong_due(self) -> None:
-        channel = self._channel
-        conn = self._conn
-        assert channel is not None and conn is not None and self._heartbeat is not None
-        self._hb_handle = None
-        if self._closed or self._closing:
-            return
-        if channel.seen:
-            channel.seen = False
-            self._hb_handle = conn._loop.call_later(self._heartbeat, self._heartbeat_due)
+        if not awaiting_pong:
+            try:
+                channel.send(OP_PING, b"")
+            except ConnectionResetError:
+                return
+            self._hb_handle = conn._loop.call_later(self._heartbeat / 2, self._heartbeat_due, True)
             return
         self._set_closed()
         self._exception = TimeoutError(f"No PONG received after {self._heartbeat / 2} seconds")

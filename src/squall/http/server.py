@@ -67,6 +67,7 @@ class HttpServer:
         self.closing = True
         for conn in list(self.connections):
             conn.shutdown()
+            conn.going_away()
         if timeout is None:
             timeout = self.limits.shutdown_timeout
         deadline = self.loop.time() + timeout

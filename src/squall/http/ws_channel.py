@@ -35,7 +35,8 @@ ERROR = -2  # a protocol violation (data: the WebSocketError)
 # Pre-built two-byte heads of small final frames, by opcode and length.
 _SMALL_HEADS = {op: [bytes((0x80 | op, n)) for n in range(126)] for op in range(16)}
 
-_COMPRESS_MIN = 128  # smaller messages go uncompressed (RFC 7692 allows it per message)
+_COMPRESS_MIN = 128
+CLOSE_GOING_AWAY = 1001  # smaller messages go uncompressed (RFC 7692 allows it per message)
 
 
 class WebSocketChannel:
@@ -205,6 +206,11 @@ class WebSocketChannel:
 
     async def drain(self) -> None:
         await self._conn.drain()
+
+    def going_away(self) -> None:
+        """Server shutdown: send close 1001 (unless a close was sent already); the client's
+        answer then ends the handler's receive loop as any close handshake does."""
+        self.send_close(CLOSE_GOING_AWAY, b"Server shutdown")
 
     def close_transport(self) -> None:
         """End the TCP connection (after the close handshake, or on a failure)."""

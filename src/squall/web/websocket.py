@@ -513,7 +513,25 @@ class WebSocketResponse(StreamResponse):
         return self
 
     async def __anext__(self) -> WSMessage:
-        msg = await self.receive()
+        channel = self._channel
+        if (  # the common case, without receive()'s own coroutine: an open WebSocket
+            channel is not None
+            and channel._waiter is None
+            and not self._closed
+            and not self._closing
+            and not self._receive_timeout
+        ):
+            try:
+                op, data, extra = await channel.receive()
+            finally:
+                close_wait = self._close_wait
+                if close_wait is not None and not close_wait.done():
+                    close_wait.set_result(None)
+            if 0 < op <= OP_BINARY:
+                return _new(WSMessage, (_TYPES[op], data, extra))
+            msg = await self._control(op, data, extra)
+        else:
+            msg = await self.receive()
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
             raise StopAsyncIteration
         return msg

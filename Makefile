@@ -41,7 +41,7 @@ bench-quick: $(VENV)/.bench
 # A long random fuzzing campaign (SQUALL_FUZZ examples per property; `make test` runs a short,
 # deterministic one) and a mixed-load soak of one server (SOAK_SECONDS, 10 minutes by default).
 fuzz: $(VENV)/.test
-	SQUALL_FUZZ=$${SQUALL_FUZZ:-5000} $(PY) -m pytest -q tests/test_fuzz.py
+	SQUALL_FUZZ=$${SQUALL_FUZZ:-5000} $(PY) -m pytest -q tests/test_fuzz.py tests/test_fuzz_multipart.py
 
 soak: $(VENV)/.test
 	$(PY) benchmarks/soak.py

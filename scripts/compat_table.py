@@ -57,6 +57,9 @@ DIFFERS: dict[str, str] = {
     "gets what the handler left, then EOF (aiohttp raises this).",
     "Server": "the low-level server (no routing) on squall's own protocol; `request_factory` "
     "is refused (it builds aiohttp's protocol objects) and there is no access log.",
+    "ContentCoding": "aiohttp's three members plus `br` and `zstd`, usable with "
+    "`enable_compression(force=...)` when brotli/zstandard are installed; negotiation never "
+    "picks them (aiohttp's server has neither).",
     "AccessLogger": "supports `%a %t %P %r %s %b %O %T %Tf %D %{H}i %{H}o %{E}e`; the default "
     "logger is `squall.access`.",
     "WebSocketResponse": "the handshake answers 426 with `Sec-WebSocket-Version: 13` to other "

@@ -1,24 +1,34 @@
-"""Response content codings: Accept-Encoding negotiation and the zlib codecs (gzip, deflate).
+"""Response content codings: Accept-Encoding negotiation and the codecs.
 
-The codings are aiohttp 3.14's: its server compresses with ``deflate`` and ``gzip`` only (brotli
-and zstd it can only decode, as a client), and so does squall. The choice follows aiohttp's: deflate
-whenever the client accepts it, else gzip, else none; q-values do not reorder, ``identity`` and
-``*`` never select a compression. Unlike aiohttp, a coding refused with ``q=0`` is never used.
+Negotiation is aiohttp 3.14's: deflate whenever the client accepts it, else gzip, else none;
+q-values do not reorder, ``identity`` and ``*`` never select a compression. Unlike aiohttp, a
+coding refused with ``q=0`` is never used. aiohttp's server compresses with deflate and gzip
+only; squall also offers ``br`` (the ``brotli`` or ``brotlicffi`` package) and ``zstd`` (the
+``zstandard`` package) when installed, but only on request (``force=ContentCoding.br``), so an
+aiohttp application answers exactly as it does on aiohttp.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import importlib
 import zlib
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from multidict import CIMultiDict
 
-__all__ = ("EXECUTOR_THRESHOLD", "Compressor", "ContentCoding", "negotiate", "vary_on_encoding")
+__all__ = (
+    "EXECUTOR_THRESHOLD",
+    "Compressor",
+    "ContentCoding",
+    "available",
+    "negotiate",
+    "vary_on_encoding",
+)
 
 # aiohttp's default zlib_executor_size: inputs longer than this are compressed in an executor.
 EXECUTOR_THRESHOLD = 4096
@@ -30,6 +40,8 @@ class ContentCoding(enum.Enum):
     deflate = "deflate"
     gzip = "gzip"
     identity = "identity"
+    br = "br"  # squall's: with force= only, when brotli/brotlicffi is installed
+    zstd = "zstd"  # squall's: with force= only, when zstandard is installed
 
 
 _WBITS = {
@@ -89,9 +101,68 @@ def vary_on_encoding(headers: CIMultiDict[str]) -> None:
         headers["Vary"] = "Accept-Encoding"
 
 
+def available(coding: ContentCoding) -> bool:
+    """Whether this process can compress with ``coding`` (br and zstd need their packages)."""
+    if coding is ContentCoding.br:
+        return _brotli() is not None
+    if coding is ContentCoding.zstd:
+        return _zstandard() is not None
+    return True
+
+
+def _brotli() -> Any:
+    for name in ("brotli", "brotlicffi"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+def _zstandard() -> Any:
+    try:
+        return importlib.import_module("zstandard")
+    except ImportError:
+        return None
+
+
+class _Brotli:
+    """brotli's streaming compressor with zlib's compress()/flush() names."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self) -> None:
+        self._c = _brotli().Compressor()
+
+    def compress(self, data: bytes | bytearray | memoryview) -> bytes:
+        out: bytes = self._c.process(bytes(data))
+        return out
+
+    def flush(self) -> bytes:
+        out: bytes = self._c.finish()
+        return out
+
+
+class _Zstd:
+    """zstandard's streaming compressor with zlib's compress()/flush() names."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self) -> None:
+        self._c = _zstandard().ZstdCompressor().compressobj()
+
+    def compress(self, data: bytes | bytearray | memoryview) -> bytes:
+        out: bytes = self._c.compress(bytes(data))
+        return out
+
+    def flush(self) -> bytes:
+        out: bytes = self._c.flush()
+        return out
+
+
 class Compressor:
-    """One zlib stream. Inputs longer than ``threshold`` bytes are compressed in ``executor``
-    (None: the loop's default executor; a threshold of None: never), as aiohttp does."""
+    """One compressed stream. Inputs longer than ``threshold`` bytes are compressed in
+    ``executor`` (None: the loop's default executor; a threshold of None: never), as aiohttp."""
 
     __slots__ = ("_executor", "_threshold", "_zobj")
 
@@ -102,11 +173,15 @@ class Compressor:
         threshold: int | None = EXECUTOR_THRESHOLD,
         executor: Executor | None = None,
     ) -> None:
-        wbits = _WBITS[coding]
-        if strategy is None:
-            self._zobj = zlib.compressobj(wbits=wbits)
+        self._zobj: Any
+        if coding is ContentCoding.br:
+            self._zobj = _Brotli()
+        elif coding is ContentCoding.zstd:
+            self._zobj = _Zstd()
+        elif strategy is None:
+            self._zobj = zlib.compressobj(wbits=_WBITS[coding])
         else:
-            self._zobj = zlib.compressobj(wbits=wbits, strategy=strategy)
+            self._zobj = zlib.compressobj(wbits=_WBITS[coding], strategy=strategy)
         self._threshold = threshold
         self._executor = executor
 
@@ -119,11 +194,13 @@ class Compressor:
         return await self._run(self._all, data)
 
     def finish(self) -> bytes:
-        """The end of the stream: whatever zlib still holds, and the trailer."""
-        return self._zobj.flush()
+        """The end of the stream: whatever the codec still holds, and the trailer."""
+        out: bytes = self._zobj.flush()
+        return out
 
     def _all(self, data: bytes | bytearray | memoryview) -> bytes:
-        return self._zobj.compress(data) + self._zobj.flush()
+        out: bytes = self._zobj.compress(data) + self._zobj.flush()
+        return out
 
     async def _run(
         self,

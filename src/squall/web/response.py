@@ -23,6 +23,7 @@ from .compression import (
     EXECUTOR_THRESHOLD,
     Compressor,
     ContentCoding,
+    available,
     negotiate,
     vary_on_encoding,
 )
@@ -350,6 +351,11 @@ class StreamResponse(StateMapping):
             force = ContentCoding.deflate if force else ContentCoding.identity
         elif force is not None and not isinstance(force, ContentCoding):
             raise AssertionError("force should one of None, bool or ContentEncoding")
+        elif force is not None and not available(force):
+            raise RuntimeError(
+                f"Cannot compress with {force.value}: install "
+                + ("brotli (or brotlicffi)" if force is ContentCoding.br else "zstandard")
+            )
         self._compression = True
         self._compression_force = force
         self._compression_strategy = strategy

@@ -5,7 +5,8 @@ round, every server is started afresh, in turn: the idle-connection test first, 
 scenario after a warm-up. Medians over the rounds are printed as tables (figures, ratio to aiohttp,
 ratio to the floor; squall against uvicorn and granian on the same ASGI apps) and written to
 results/NAME.json and results/NAME.md. The WebSocket servers take their turns the same way, with
-ws_load.py (pinned to core 1) as the load generator (harness/ws.py). See README.md.
+ws_load.py (pinned to core 1) as the load generator (harness/ws.py); the 2-worker servers too, but
+with servers and wrk sharing both cores (harness/multi.py). See README.md.
 
 Usage: ``python benchmarks/run.py [--quick] [--servers a,b] [--scenarios a,b] ...``
 """
@@ -19,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import idle, report, wrk, ws
+from harness import idle, multi, report, wrk, ws
 from harness.procs import PINNING, Server, cpu_busy, free_port, raise_nofile
 from harness.servers import ECHO_SIZE, SERVERS_DIR, SPECS, Spec, check
 from harness.ws import QUICK_WS_SCENARIOS, WS_SCENARIOS, WS_SPECS
@@ -53,7 +54,11 @@ def names(items: tuple[Spec | Scenario | ws.WsScenario, ...]) -> str:
     return ",".join(item.name for item in items)
 
 
-ALL_SPECS = SPECS + WS_SPECS
+ALL_SPECS = SPECS + multi.WORKER_SPECS + WS_SPECS
+# Quick mode leaves out the 2-worker servers but one, which it only starts and checks.
+QUICK_SPECS = tuple(
+    s for s in ALL_SPECS if s not in multi.WORKER_SPECS or s.name in multi.QUICK_WORKER_SPECS
+)
 ALL_SCENARIOS = SCENARIOS + WS_SCENARIOS
 QUICK_ALL = QUICK_SCENARIOS + QUICK_WS_SCENARIOS
 
@@ -83,7 +88,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "ws_warmup": 1.0 if full else 0.2,
         "ws_idle": 10_000 if full else 0,
         "out": "quick" if opts.quick else "partial" if subset else "latest",
-        "servers": names(ALL_SPECS),
+        "servers": names(ALL_SPECS if full else QUICK_SPECS),
         "scenarios": names(ALL_SCENARIOS) if full else ",".join(QUICK_ALL),
     }
     for key, value in defaults.items():
@@ -176,14 +181,14 @@ def main(argv: list[str]) -> int:
     raise_nofile(max(opts.idle, opts.ws_idle, 1000) + 1024)  # servers inherit it
     wanted = opts.servers.split(",")
     chosen = set(opts.scenarios.split(","))
-    specs = [s for s in SPECS if s.name in wanted]
+    specs = [s for s in SPECS + multi.WORKER_SPECS if s.name in wanted]
     if not chosen & set(names(WS_SCENARIOS).split(",")):
         log("no WebSocket scenario chosen: the WebSocket servers are left out")
     else:
         specs += [s for s in WS_SPECS if s.name in wanted]
+    groups = {s.name: "ws" for s in WS_SPECS} | {s.name: "workers" for s in multi.WORKER_SPECS}
     results = {
-        s.name: report.ServerResult(s.name, s.label, "ws" if s in WS_SPECS else "http")
-        for s in specs
+        s.name: report.ServerResult(s.name, s.label, groups.get(s.name, "http")) for s in specs
     }
     for spec in specs:
         if missing := spec.missing():
@@ -203,7 +208,8 @@ def main(argv: list[str]) -> int:
                         f"round {round_no + 1}: other processes kept the CPUs {busy:.0%} busy "
                         "beforehand"
                     )
-                bench = ws.bench_server if result.group == "ws" else bench_server
+                benches = {"ws": ws.bench_server, "workers": multi.bench_server}
+                bench = benches.get(result.group, bench_server)
                 bench(spec, opts, result, Path(logs))
     settings = {
         "mode": "quick" if opts.quick else "full",
@@ -219,6 +225,7 @@ def main(argv: list[str]) -> int:
         "ws_idle_connections": opts.ws_idle,
         "scenarios": opts.scenarios.split(","),
         "pinned": PINNING,
+        "workers": {"count": multi.WORKERS, "cores": multi.CORES},
         "seconds_taken": round(time.monotonic() - started, 1),
     }
     data = report.record(list(results.values()), settings, HERE.parent)

@@ -14,9 +14,10 @@ TASKSET = shutil.which("taskset")
 PINNING = TASKSET is not None and (os.cpu_count() or 1) >= 2
 
 
-def pinned(core: int, argv: list[str]) -> list[str]:
-    """``argv`` run on one CPU core with taskset, or unpinned when that is impossible."""
-    return [TASKSET, "-c", str(core), *argv] if PINNING and TASKSET else argv
+def pinned(cores: int | str, argv: list[str]) -> list[str]:
+    """``argv`` run on ``cores`` (one core, or a taskset list such as ``"0,1"``) with taskset,
+    or unpinned when that is impossible."""
+    return [TASKSET, "-c", str(cores), *argv] if PINNING and TASKSET else argv
 
 
 def raise_nofile(wanted: int) -> int:
@@ -87,14 +88,17 @@ def rss_bytes(root: int) -> int:
 
 
 class Server:
-    """A server process in its own process group, pinned to core 0, logging to ``log``."""
+    """A server process in its own process group, pinned to ``cores`` (core 0 unless told),
+    logging to ``log``."""
 
-    def __init__(self, argv: list[str], cwd: Path, port: int, log: Path) -> None:
+    def __init__(
+        self, argv: list[str], cwd: Path, port: int, log: Path, cores: int | str = 0
+    ) -> None:
         self.port = port
         self.log = log
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                pinned(0, argv),
+                pinned(cores, argv),
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

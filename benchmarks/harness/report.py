@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import wrk
+from harness import multi, wrk
 from harness.ws import WS_SCENARIOS
 
 
@@ -40,6 +40,13 @@ WS_METRICS = (
     Metric("ws_client_cpu", "load gen CPU", "{:.0%}", higher_is_better=False, ratio=False),
 )
 WS_REFERENCES = (("aiohttp", "ws-aiohttp"), ("floor", "ws-floor"))
+WORKER_METRICS = (
+    *(m for m in METRICS if m.key in ("hello_rps", "json_rps", "p50_ms", "p99_ms", "rss_mib")),
+    Metric("server_cpu", "server CPU (cores)", "{:.2f}", ratio=False),
+    Metric("wrk_cpu", "wrk CPU", "{:.0%}", higher_is_better=False, ratio=False),
+    Metric("busiest_worker", "busiest worker's conns", "{:.0%}", ratio=False),
+)
+WORKER_REFERENCES = (("uvicorn", "uvicorn-2w"), ("granian", "granian-2w"))
 # The same ASGI app on squall, uvicorn and granian: (app, (squall's, uvicorn's, granian's server)).
 ASGI_APPS = (
     ("raw ASGI", ("squall-asgi", "uvicorn", "granian")),
@@ -47,7 +54,7 @@ ASGI_APPS = (
 )
 PACKAGES = (
     *("squall", "aiohttp", "uvloop", "httptools", "uvicorn", "granian", "starlette", "fastapi"),
-    "websockets",
+    *("websockets", "gunicorn"),
 )
 
 
@@ -57,7 +64,7 @@ class ServerResult:
 
     name: str
     label: str
-    group: str = "http"  # or "ws": which tables it belongs to
+    group: str = "http"  # or "ws" or "workers": which tables it belongs to
     samples: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     skipped: bool = False
@@ -185,12 +192,17 @@ def _asgi_table(servers: dict[str, Any]) -> list[Table]:
 
 
 def tables(data: dict[str, Any]) -> list[Table]:
-    """Every table as (title, header, rows): HTTP figures and ratios, ASGI, WebSocket."""
+    """Every table as (title, header, rows): HTTP figures and ratios, ASGI, 2 workers, WebSocket."""
     servers = {k: v for k, v in data["servers"].items() if not v["skipped"]}
     http = {k: v for k, v in servers.items() if v.get("group", "http") == "http"}
     ws = {k: v for k, v in servers.items() if v.get("group") == "ws"}
+    workers = {k: v for k, v in servers.items() if v.get("group") == "workers"}
     out = _group_tables(http, METRICS, REFERENCES, "") if http else []
     out += _asgi_table(http)
+    if workers:
+        pre = f"{multi.WORKERS} workers, servers and wrk sharing cores {multi.CORES}: "
+        refs = tuple(r for r in WORKER_REFERENCES if r[1] in workers)  # quick: none measured
+        out += _group_tables(workers, WORKER_METRICS, refs, pre)
     if ws:
         out += _group_tables(ws, WS_METRICS, WS_REFERENCES, "WebSocket echo: ")
     return out

@@ -41,10 +41,10 @@ class Spec:
 PY = sys.executable
 
 
-def granian(target: str) -> tuple[str, ...]:
-    """granian serving the ASGI app ``target`` (``module:attribute``) on one worker."""
+def granian(target: str, workers: int = 1) -> tuple[str, ...]:
+    """granian serving the ASGI app ``target`` (``module:attribute``) on ``workers`` workers."""
     return (
-        *(PY, "-m", "granian", "--interface", "asgi", "--workers", "1", "--http", "1"),
+        *(PY, "-m", "granian", "--interface", "asgi", "--workers", str(workers), "--http", "1"),
         *("--loop", "uvloop", "--no-ws", "--log-level", "warning", "--no-access-log"),
         # Its default (1024) caps open connections, which the idle test would hit.
         *("--backpressure", "65536"),

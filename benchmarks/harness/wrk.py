@@ -1,4 +1,4 @@
-"""Running wrk (pinned to core 1) and parsing its report."""
+"""Running wrk (pinned to core 1 unless told otherwise) and parsing its report."""
 
 import math
 import re
@@ -54,24 +54,34 @@ def parse(output: str) -> WrkResult | None:
     )
 
 
-def command(url: str, seconds: int, script: Path | None, args: tuple[str, ...]) -> list[str]:
+def command(
+    url: str, seconds: int, script: Path | None, args: tuple[str, ...], cores: int | str = 1
+) -> list[str]:
     argv = [WRK or "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", TIMEOUT]
     argv += ["--latency", *(["-s", str(script)] if script else []), url]
-    return pinned(1, argv + (["--", *args] if args else []))
+    return pinned(cores, argv + (["--", *args] if args else []))
 
 
-def run(url: str, seconds: int, script: Path | None = None, args: tuple[str, ...] = ()) -> str:
-    """Run wrk for ``seconds`` and return its report."""
-    argv = command(url, seconds, script, args)
+def run(
+    url: str,
+    seconds: int,
+    script: Path | None = None,
+    args: tuple[str, ...] = (),
+    cores: int | str = 1,
+) -> str:
+    """Run wrk for ``seconds`` on ``cores`` and return its report."""
+    argv = command(url, seconds, script, args, cores)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False)
     return done.stdout + done.stderr
 
 
-def warm_up(url: str, seconds: float, script: Path | None, args: tuple[str, ...]) -> None:
+def warm_up(
+    url: str, seconds: float, script: Path | None, args: tuple[str, ...], cores: int | str = 1
+) -> None:
     """Load the server for ``seconds`` (wrk's -d is whole seconds, so cut it short)."""
     if seconds <= 0:
         return
-    argv = command(url, math.ceil(seconds) + 1, script, args)
+    argv = command(url, math.ceil(seconds) + 1, script, args, cores)
     try:
         subprocess.run(argv, capture_output=True, timeout=seconds, check=False)
     except subprocess.TimeoutExpired:

@@ -28,8 +28,10 @@ DIFFERS: dict[str, str] = {
     "Request": "a malformed multipart body raises `MultipartError` from `post()`/`multipart()`, "
     "a `ValueError` as in aiohttp that answers 400 if the handler lets it out (aiohttp: 500); "
     "`post()` honours a `_charset_` field (aiohttp 3.14 fails on such a form); a part's "
-    "`Content-Length` is ignored; `post()` takes at most 1000 fields, aiohttp's default (no "
-    "`client_max_fields` argument yet). `request.task` is the connection's task, as in aiohttp.",
+    "`Content-Length` is ignored; `post()` takes at most `client_max_fields` fields as aiohttp. "
+    "A body sent with `Content-Encoding` (gzip, deflate, br) is NOT decompressed yet: handlers "
+    "get the bytes as sent, where aiohttp decompresses them. `request.task` is the connection's "
+    "task, as in aiohttp.",
     "BaseRequest": "as `Request`.",
     "StreamResponse": "`enable_compression()` without force adds Accept-Encoding to `Vary` "
     "(aiohttp does not) and never uses a coding the client refused with `q=0` (aiohttp "

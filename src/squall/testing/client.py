@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Generator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 try:
     import aiohttp
@@ -21,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from yarl import URL
 
 from ..web.app import Application
-from .server import BaseTestServer, TestServer
+from .server import AsyncOnly, BaseTestServer, TestServer
 
 if TYPE_CHECKING:
     from aiohttp import ClientResponse, ClientSession, ClientWebSocketResponse
@@ -57,7 +57,7 @@ class _Pending(Generic[_T]):
         await self._result.__aexit__(exc_type, exc, tb)  # type: ignore[attr-defined]
 
 
-class TestClient(Generic[_AppOrNone]):
+class TestClient(AsyncOnly, Generic[_AppOrNone]):
     """Requests to a test server by path: ``resp = await client.get("/")``.
 
     Responses are aiohttp ``ClientResponse`` objects; the session keeps cookies for the
@@ -188,20 +188,3 @@ class TestClient(Generic[_AppOrNone]):
         await self._session.close()
         await self._server.close()
 
-    def __enter__(self) -> None:
-        raise TypeError("Use async with instead")
-
-    def __exit__(self, *exc_info: object) -> None:  # pragma: no cover - never entered
-        pass
-
-    async def __aenter__(self) -> Self:
-        await self.start_server()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

@@ -30,7 +30,36 @@ def unused_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class BaseTestServer:
+class AsyncOnly:
+    """``async with`` runs start_server() then close(); a plain ``with`` is refused, as in
+    aiohttp's test utilities."""
+
+    async def start_server(self) -> Any:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> None:
+        raise TypeError("Use async with instead")
+
+    def __exit__(self, *exc_info: object) -> None:  # pragma: no cover - never entered
+        pass
+
+    async def __aenter__(self) -> Self:
+        await self.start_server()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class BaseTestServer(AsyncOnly):
     """Serves on ``host`` (loopback by default) and an ephemeral port until :meth:`close`.
 
     Runs squall's real server (``AppRunner`` + ``TCPSite``), with ``handler_cancellation=True``
@@ -117,23 +146,6 @@ class BaseTestServer:
             self.port = None
             self._closed = True
 
-    def __enter__(self) -> None:
-        raise TypeError("Use async with instead")
-
-    def __exit__(self, *exc_info: object) -> None:  # pragma: no cover - never entered
-        pass
-
-    async def __aenter__(self) -> Self:
-        await self.start_server()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 class TestServer(BaseTestServer):

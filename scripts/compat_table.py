@@ -29,8 +29,10 @@ DIFFERS: dict[str, str] = {
     "a `ValueError` as in aiohttp that answers 400 if the handler lets it out (aiohttp: 500); "
     "`post()` honours a `_charset_` field (aiohttp 3.14 fails on such a form); a part's "
     "`Content-Length` is ignored; `post()` takes at most `client_max_fields` fields as aiohttp. "
-    "A body sent with `Content-Encoding` (gzip, deflate, br) is NOT decompressed yet: handlers "
-    "get the bytes as sent, where aiohttp decompresses them. `request.task` is the connection's "
+    "A body sent with `Content-Encoding: gzip` or `deflate` is decompressed as aiohttp does "
+    "(on demand, 64 KiB per step, so `client_max_size` stops a bomb); `br` and `zstd` bodies, "
+    "which aiohttp decodes when their packages are installed, reach the handler as sent (their "
+    "streaming decoders cannot bound one step's output). `request.task` is the connection's "
     "task, as in aiohttp.",
     "BaseRequest": "as `Request`.",
     "StreamResponse": "`enable_compression()` without force adds Accept-Encoding to `Vary` "

@@ -15,7 +15,7 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
 from ..http.errors import RequestPayloadError
-from ..http.streams import StreamReader
+from ..http.streams import EMPTY_PAYLOAD, StreamReader
 from .exceptions import (
     HTTPBadRequest,
     HTTPException,
@@ -31,6 +31,7 @@ from .headers import (
     parse_http_date,
     parse_range,
 )
+from .inflate import inflating
 from .keys import RequestKey
 from .multipart import MultipartReader
 from .state import StateMapping
@@ -65,12 +66,14 @@ class BaseRequest(StateMapping):
 
     _key_class = RequestKey
     _key_anchor = "request-s-storage"
+    _content: StreamReader  # set on first use of .content (never in __init__: hot path)
     _seen_str_keys: set[str] = set()
 
     __slots__ = (
         "_app",
         "_client_max_size",
         "_conn",
+        "_content",
         "_cookies",
         "_headers",
         "_match_info",
@@ -376,6 +379,8 @@ class BaseRequest(StateMapping):
         )
         clone._match_info = self._match_info
         clone._read_bytes = self._read_bytes
+        if hasattr(self, "_content"):  # the same body stream, decompressed or not
+            clone._content = self._content
         if scheme is not None or host is not None or remote is not None:
             # Only what is passed, as aiohttp: a clone of a clone does not inherit overrides.
             clone._overrides = (remote, scheme, host)
@@ -434,7 +439,19 @@ class BaseRequest(StateMapping):
 
     @property
     def content(self) -> StreamReader:
-        return self._raw.body
+        """The body stream; decompressed when sent with Content-Encoding gzip or deflate."""
+        try:
+            return self._content
+        except AttributeError:  # first use (the slot is left unset on the hot path)
+            pass
+        body = self._raw.body
+        if body is not EMPTY_PAYLOAD:
+            for name, value in self._raw.headers:  # without building the headers mapping
+                if len(name) == 16 and name.lower() == b"content-encoding":
+                    body = inflating(body, value.decode("latin-1"))
+                    break
+        self._content = body
+        return body
 
     @property
     def body_exists(self) -> bool:
@@ -452,7 +469,7 @@ class BaseRequest(StateMapping):
     async def read(self) -> bytes:
         """The whole body; 413 past ``client_max_size``."""
         if self._read_bytes is None:
-            stream = self._raw.body
+            stream = self.content
             limit = self._client_max_size
             declared = self._raw_content_length()
             if limit and declared is not None and declared > limit:
@@ -499,7 +516,7 @@ class BaseRequest(StateMapping):
         limits = self._conn._limits
         return MultipartReader(
             self.headers,
-            self._raw.body,
+            self.content,
             client_max_size=self._client_max_size or sys.maxsize,
             max_field_size=limits.max_field_size,
             max_headers=limits.max_headers,
@@ -532,7 +549,7 @@ class BaseRequest(StateMapping):
                 if limit and declared is not None and declared > limit:
                     raise HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
                 form = await read_form(
-                    await self.multipart(), self._raw.body, limit, self._max_fields()
+                    await self.multipart(), self.content, limit, self._max_fields()
                 )
             except HTTPRequestEntityTooLarge:
                 self._raw.keep_alive = False  # the rest of the body is not read

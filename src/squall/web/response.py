@@ -489,8 +489,7 @@ class StreamResponse(StateMapping):
                 del headers["Connection"]
             parts.append(encode_headers(headers.items()))
         if self._cookies:
-            for cookie in self._cookies.values():
-                parts.append(encode_headers((("Set-Cookie", cookie.output(header="")[1:]),)))
+            parts.append(self._cookie_lines())
         if keep_alive and not raw.keep_alive:
             keep_alive = False
         parts.append(CLOCK.date_server)
@@ -501,6 +500,15 @@ class StreamResponse(StateMapping):
             parts.append(b"Connection: keep-alive\r\n")
         parts.append(b"\r\n")
         return b"".join(parts)
+
+    def _cookie_lines(self) -> bytes:
+        """The ``Set-Cookie`` header lines of the cookies set on this response."""
+        cookies = self._cookies
+        if not cookies:
+            return b""
+        return encode_headers(
+            ("Set-Cookie", cookie.output(header="")[1:]) for cookie in cookies.values()
+        )
 
     def _stream_framing(self, raw: RawRequest, parts: list[bytes]) -> None:
         """A body of unknown length: chunked on HTTP/1.1, close-delimited on HTTP/1.0."""

@@ -14,7 +14,7 @@ import re
 import warnings
 from collections.abc import Awaitable, Callable, Container, Iterable, Iterator, Mapping, Sized
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from yarl import URL
 
@@ -70,6 +70,9 @@ def _requote_path(value: str) -> str:
     """Encode what must be encoded but keep the ``%XX`` escapes already there."""
     result = _quote_path(value)
     return result.replace("%25", "%") if "%" in value else result
+
+
+_V = TypeVar("_V")
 
 
 class AbstractView(abc.ABC):
@@ -526,40 +529,37 @@ class PrefixResource(AbstractResource):
         return False
 
 
-class ResourcesView(Sized, Iterable[AbstractResource], Container[AbstractResource]):
+class _ListView(Sized, Iterable[_V], Container[_V]):
+    """A read-only view of a list: length, iteration and membership."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[_V]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[_V]:
+        return iter(self._items)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+
+class ResourcesView(_ListView[AbstractResource]):
     """``router.resources()``: a live, read-only view of the registered resources."""
 
-    __slots__ = ("_resources",)
-
-    def __init__(self, resources: list[AbstractResource]) -> None:
-        self._resources = resources
-
-    def __len__(self) -> int:
-        return len(self._resources)
-
-    def __iter__(self) -> Iterator[AbstractResource]:
-        return iter(self._resources)
-
-    def __contains__(self, resource: object) -> bool:
-        return resource in self._resources
+    __slots__ = ()
 
 
-class RoutesView(Sized, Iterable[AbstractRoute], Container[AbstractRoute]):
+class RoutesView(_ListView[AbstractRoute]):
     """``router.routes()``: the routes of every resource, as they were when it was made."""
 
-    __slots__ = ("_routes",)
+    __slots__ = ()
 
     def __init__(self, resources: list[AbstractResource]) -> None:
-        self._routes = [route for resource in resources for route in resource]
-
-    def __len__(self) -> int:
-        return len(self._routes)
-
-    def __iter__(self) -> Iterator[AbstractRoute]:
-        return iter(self._routes)
-
-    def __contains__(self, route: object) -> bool:
-        return route in self._routes
+        super().__init__([route for resource in resources for route in resource])
 
 
 class UrlDispatcher(Mapping[str, AbstractResource]):

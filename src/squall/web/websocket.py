@@ -241,8 +241,7 @@ class WebSocketResponse(StreamResponse):
     def _ws_head(self) -> bytes:
         parts = [status_line("1.1", 101, self._reason), encode_headers(self.headers.items())]
         if self._cookies:
-            for cookie in self._cookies.values():
-                parts.append(encode_headers((("Set-Cookie", cookie.output(header="")[1:]),)))
+            parts.append(self._cookie_lines())
         parts.append(CLOCK.date_server)
         parts.append(b"\r\n")
         return b"".join(parts)

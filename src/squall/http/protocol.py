@@ -42,6 +42,7 @@ class UpgradeSink(Protocol):
     def going_away(self) -> None:
         """The server is shutting down: say goodbye in the other protocol's terms."""
 
+
 log = logging.getLogger("squall.server")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"

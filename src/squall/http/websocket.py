@@ -15,10 +15,10 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-try:
-    from websockets.speedups import apply_mask
+try:  # (re-exported for WebSocketChannel's fast path)
+    from websockets.speedups import apply_mask as apply_mask
 except ImportError:  # pragma: no cover - the wheel without its C extension
-    from websockets.utils import apply_mask
+    from websockets.utils import apply_mask as apply_mask
 
 OP_CONTINUATION = 0x0
 OP_TEXT = 0x1
@@ -210,6 +210,7 @@ class FrameReader:
         "_max_size",
         "_need",
         "_parts",
+        "idle",
     )
 
     def __init__(
@@ -230,10 +231,13 @@ class FrameReader:
         self._frag_compressed = False
         self._fragments: list[bytes] = []
         self._frag_size = 0
+        # No partial frame buffered, no fragmented message begun: the next byte starts a frame
+        # of a new message (WebSocketChannel's fast path reads it).
+        self.idle = True
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``; raises WebSocketError on a violation (the reader is then unusable)."""
-        if not self._parts and not self._frag_op:
+        if self.idle:
             # The common case first: exactly one small, final, uncompressed data frame.
             length = data[1] - 0x80 if len(data) > 5 else -1  # masked: 0x80 | length
             max_size = self._max_size
@@ -262,6 +266,7 @@ class FrameReader:
                 return
             data = b"".join(self._parts)
             self._parts = []
+            self.idle = not self._frag_op
         end = len(data)
         pos = 0
         max_size = self._max_size
@@ -320,6 +325,7 @@ class FrameReader:
         self._parts = [rest]
         self._have = len(rest)
         self._need = need
+        self.idle = False
 
     def _bad_header(self, b0: int) -> None:
         if b0 & 0x0F not in _VALID_OPS:
@@ -346,6 +352,7 @@ class FrameReader:
                 self._frag_compressed = compressed
                 self._fragments = [payload]
                 self._frag_size = len(payload)
+                self.idle = False
                 return
         else:
             if not self._frag_op:
@@ -364,6 +371,7 @@ class FrameReader:
             self._frag_op = 0
             self._fragments = []
             self._frag_size = 0
+            self.idle = True  # parts were joined before this frame was parsed
         if compressed:
             assert self._deflate is not None
             payload = self._deflate.decompress(payload, self._max_size)

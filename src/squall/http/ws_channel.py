@@ -14,12 +14,15 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .websocket import (
+    OP_BINARY,
     OP_CLOSE,
     OP_PING,
     OP_PONG,
+    OP_TEXT,
     Deflate,
     FrameReader,
     WebSocketError,
+    apply_mask,
     encode_close,
     encode_frame,
 )
@@ -33,8 +36,9 @@ ERROR = -2  # a protocol violation (data: the WebSocketError)
 # Negative codes below -2 are free for the layers above (see wake()).
 
 # Pre-built two-byte heads of small final frames, by opcode and length.
-_SMALL_HEADS = {op: [bytes((0x80 | op, n)) for n in range(126)] for op in range(16)}
+SMALL_HEADS = {op: [bytes((0x80 | op, n)) for n in range(126)] for op in range(16)}
 
+_new = tuple.__new__
 _COMPRESS_MIN = 128
 CLOSE_GOING_AWAY = 1001  # smaller messages go uncompressed (RFC 7692 allows it per message)
 
@@ -44,17 +48,23 @@ class WebSocketChannel:
 
     __slots__ = (
         "_conn",
+        "_decode_text",
         "_deflate",
+        "_handed",
         "_limit",
+        "_loop",
+        "_message",
         "_paused",
         "_queue",
         "_queued",
         "_reader",
+        "_small",
         "_waiter",
         "autoping",
         "close_received",
         "close_sent",
         "ended",
+        "plain",
         "seen",
     )
 
@@ -67,12 +77,22 @@ class WebSocketChannel:
         autoping: bool = True,
         decode_text: bool = True,
         limit: int = 1 << 17,
+        message: tuple[type[tuple[Any, ...]], int, int] = (tuple, OP_TEXT, OP_BINARY),
     ) -> None:
         self._conn = conn
+        self._loop = conn._loop
         self._reader: FrameReader | None = FrameReader(
             self._deliver, max_size, deflate, decode_text
         )
         self._deflate = deflate
+        self._decode_text = decode_text
+        # Whole frames up to this length take data_received()'s fast path.
+        self._small = 6 + (min(max_size, 125) if max_size else 125)
+        # The next item, handed to the waiting receive() ahead of the queue (see receive()),
+        # built as ``cls.__new__(cls, (text or binary, data, None))`` from ``message``: the
+        # web layer has its WSMessage built here, and returns it as it is.
+        self._handed: tuple[int, Any, Any] | None = None
+        self._message = message
         self._queue: deque[tuple[int, Any, Any]] = deque()
         self._queued = 0
         self._limit = limit
@@ -83,6 +103,9 @@ class WebSocketChannel:
         self.close_sent = False
         self.ended = False  # EOF or ERROR queued: nothing more will arrive
         self.seen = False  # set on every read (for heartbeats)
+        # No compression and no close frame sent: a small message goes out as a pre-built head
+        # and its payload (the web layer's send fast path).
+        self.plain = deflate is None
 
     # -- fed by HttpProtocol ---------------------------------------------------------------
 
@@ -91,6 +114,33 @@ class WebSocketChannel:
         reader = self._reader
         if reader is None:
             return
+        waiter = self._waiter
+        size = len(data)
+        if (  # The common case: one whole small final data frame, for a receive() waiting.
+            waiter is not None
+            and 5 < size <= self._small
+            and data[1] == size + 0x7A  # masked (0x80), payload length size - 6
+            and reader.idle
+            and not waiter.done()
+        ):
+            b0 = data[0]
+            msg: tuple[int, Any, Any] | None = None
+            if b0 == 0x81:
+                payload = apply_mask(data[6:], data[2:6])
+                try:
+                    text = payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass  # FrameReader answers it
+                else:
+                    cls, kind, _ = self._message
+                    msg = _new(cls, (kind, text if self._decode_text else payload, None))
+            elif b0 == 0x82:
+                cls, _, kind = self._message
+                msg = _new(cls, (kind, apply_mask(data[6:], data[2:6]), None))
+            if msg is not None:
+                self._handed = msg
+                waiter.set_result(None)
+                return
         try:
             reader.feed(data)
         except WebSocketError as exc:
@@ -143,16 +193,23 @@ class WebSocketChannel:
         ``(code, reason)`` as data and extra.
         """
         queue = self._queue
-        while not queue:
+        while self._handed is None and not queue:
             if self.ended:  # what ended it was returned already: keep saying so
                 return (EOF, None, None)
             if self._waiter is not None:
                 raise RuntimeError("Concurrent call to receive() is not allowed")
-            waiter = self._waiter = self._conn._loop.create_future()
+            waiter = self._waiter = self._loop.create_future()
             try:
                 await waiter
             finally:
                 self._waiter = None
+        msg = self._handed
+        if msg is not None:
+            # Handed over by data_received(), ahead of the queue and never counted against
+            # the limit. It stays there until taken, so a receive() cancelled after the
+            # hand-over loses nothing.
+            self._handed = None
+            return msg
         msg = queue.popleft()
         op = msg[0]
         if op >= 0 and op != OP_CLOSE:
@@ -168,6 +225,11 @@ class WebSocketChannel:
 
     def wake(self, op: int) -> None:
         """Put ``op`` (a caller's own negative code) first in line, for receive() to return."""
+        handed = self._handed
+        if handed is not None:  # ahead of the queue, but behind op
+            self._handed = None
+            self._queue.appendleft(handed)
+            self._queued += len(handed[1])
         self._queue.appendleft((op, None, None))
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -178,8 +240,8 @@ class WebSocketChannel:
         if self.close_sent:
             raise ConnectionResetError("Cannot write to closing transport")
         deflate = self._deflate
-        if deflate is None and len(payload) < 126:
-            self._conn.write(_SMALL_HEADS[op][len(payload)] + payload)  # the common case
+        if deflate is None and len(payload) < 126:  # (WebSocketResponse inlines this)
+            self._conn.write(SMALL_HEADS[op][len(payload)] + payload)  # the common case
             return
         if (
             deflate is not None
@@ -197,6 +259,7 @@ class WebSocketChannel:
         if self.close_sent:
             return
         self.close_sent = True
+        self.plain = False
         if self._conn.transport is not None:
             self._conn.write(encode_close(code, reason))
 

@@ -20,7 +20,7 @@ from ..http.websocket import (
     valid_key,
 )
 from ..http.writer import CLOCK, encode_headers, status_line
-from ..http.ws_channel import EOF, ERROR, WebSocketChannel
+from ..http.ws_channel import EOF, ERROR, SMALL_HEADS, WebSocketChannel
 from .exceptions import HTTPBadRequest, HTTPException, HTTPUpgradeRequired
 from .response import StreamResponse
 
@@ -113,6 +113,8 @@ WS_CLOSED_MESSAGE = WSMessage(WSMsgType.CLOSED, None, None)
 WS_CLOSING_MESSAGE = WSMessage(WSMsgType.CLOSING, None, None)
 _TYPES = {int(t): t for t in WSMsgType}
 _new = tuple.__new__
+_TEXT_HEADS = SMALL_HEADS[OP_TEXT]
+_BINARY_HEADS = SMALL_HEADS[OP_BINARY]
 
 
 class WebSocketResponse(StreamResponse):
@@ -121,12 +123,9 @@ class WebSocketResponse(StreamResponse):
 
     _channel: WebSocketChannel | None = None
     _ws_protocol: str | None = None
-    _closed = False
-    _closing = False
     _close_code: int | None = None
     _exception: BaseException | None = None
     _conn_lost = 0
-    _close_wait: asyncio.Future[None] | None = None
     _hb_handle: asyncio.TimerHandle | None = None
 
     def __init__(
@@ -154,6 +153,11 @@ class WebSocketResponse(StreamResponse):
         self._max_msg_size = max_msg_size
         self._writer_limit = writer_limit  # accepted for aiohttp; the transport's marks rule
         self._decode_text = decode_text
+        # Read on every message: set here, as instance attributes are found faster than
+        # class defaults.
+        self._closed = False
+        self._closing = False
+        self._close_wait: asyncio.Future[None] | None = None
 
     # -- handshake ------------------------------------------------------------------------
 
@@ -230,6 +234,7 @@ class WebSocketResponse(StreamResponse):
             deflate=deflate,
             autoping=self._autoping,
             decode_text=self._decode_text,
+            message=(WSMessage, WSMsgType.TEXT, WSMsgType.BINARY),
         )
         conn.upgrade(channel)
         if self._heartbeat is not None:
@@ -296,16 +301,27 @@ class WebSocketResponse(StreamResponse):
             raise RuntimeError("Call .prepare() first")
         if not isinstance(data, str):
             raise TypeError(f"data argument must be str ({type(data)!r})")
-        channel.send(OP_TEXT, data.encode(), compress)
-        if channel._conn.write_paused:
+        payload = data.encode()
+        conn = channel._conn
+        if channel.plain and len(payload) < 126:  # channel.send()'s common case, inlined
+            conn.write(_TEXT_HEADS[len(payload)] + payload)
+        else:
+            channel.send(OP_TEXT, payload, compress)
+        if conn.write_paused:
             await channel.drain()
 
     async def send_bytes(self, data: bytes, compress: int | None = None) -> None:
-        channel = self._open_channel()
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"data argument must be byte-ish ({type(data)!r})")
-        channel.send(OP_BINARY, bytes(data), compress)
-        if channel.write_paused:
+        channel = self._channel
+        if channel is None:
+            raise RuntimeError("Call .prepare() first")
+        conn = channel._conn
+        if type(data) is bytes and channel.plain and len(data) < 126:  # as in send_str
+            conn.write(_BINARY_HEADS[len(data)] + data)
+        else:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(f"data argument must be byte-ish ({type(data)!r})")
+            channel.send(OP_BINARY, bytes(data), compress)
+        if conn.write_paused:
             await channel.drain()
 
     async def send_json(
@@ -521,11 +537,24 @@ class WebSocketResponse(StreamResponse):
             and not self._receive_timeout
         ):
             try:
-                op, data, extra = await channel.receive()
+                # channel.receive() inlined for a message handed over by data_received(): one
+                # coroutine less per message. Anything else (queued, EOF) goes through it.
+                if channel._handed is None and not channel._queue and not channel.ended:
+                    waiter = channel._waiter = channel._loop.create_future()
+                    try:
+                        await waiter
+                    finally:
+                        channel._waiter = None
+                item = channel._handed
+                if item is not None:
+                    channel._handed = None
+                    return item  # type: ignore[return-value]  # a WSMessage (see prepare())
+                item = await channel.receive()
             finally:
                 close_wait = self._close_wait
                 if close_wait is not None and not close_wait.done():
                     close_wait.set_result(None)
+            op, data, extra = item
             if 0 < op <= OP_BINARY:
                 return _new(WSMessage, (_TYPES[op], data, extra))
             msg = await self._control(op, data, extra)

@@ -224,16 +224,26 @@ class HttpProtocol(asyncio.Protocol):
                 start = b"" if mid_message else failing_request(data, self._completed - completed)
                 self._refuse(classify_parse_error(exc, start))
         else:
-            if continuing and self._in_head and self._completed == completed:
-                # The whole read went into a head begun earlier and still unfinished: httptools
-                # buffers a field until its end, so bound a head that spans many reads. (Only
-                # such reads count: one that ends a head may carry many pipelined requests.)
-                self._head_bytes += len(data)
-                if self._head_bytes > self._limits.max_head_size:
-                    self._refuse(BadRequest(431, "Request header fields too large"))
+            if self._in_head:
+                if continuing and self._completed == completed:
+                    # The whole read went into a head begun earlier and still unfinished:
+                    # httptools buffers a field until its end, so bound a head that spans many
+                    # reads. (Only such reads count: one that ends a head may carry many
+                    # pipelined requests.)
+                    self._head_bytes += len(data)
+                    if self._head_bytes > self._limits.max_head_size:
+                        self._refuse(BadRequest(431, "Request header fields too large"))
+                if not self._deadline and not self._closing:
+                    self._deadline = self._loop.time() + self._limits.header_timeout
         finally:
             self._data = b""
-            self._flush()
+            out = self._out
+            if out:  # what the handlers answered during this read: one write
+                transport = self._transport
+                if transport is not None:
+                    transport.write(out[0] if len(out) == 1 else b"".join(out))
+                out.clear()
+                self._out_size = 0
             self._gathering = False
 
     def eof_received(self) -> bool | None:
@@ -274,11 +284,14 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._url = b""
-        self._headers = []
+        if self._headers:  # a previous request's trailers
+            self._headers = []
         self._in_head = True
         self._head_bytes = 0
         self._head_size = 0
-        self._deadline = self._loop.time() + self._limits.header_timeout
+        # Most heads end in the read that began them: the header deadline is armed only when
+        # one does not (at the end of data_received), which saves a clock read per request.
+        self._deadline = 0.0
 
     def on_url(self, url: bytes) -> None:
         url = self._url + url if self._url else url
@@ -287,16 +300,17 @@ class HttpProtocol(asyncio.Protocol):
         self._url = url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        headers = self._headers
         if value and value[-1] in (32, 9):  # llhttp keeps trailing whitespace
             value = value.rstrip(b" \t")
+        headers = self._headers
+        limits = self._limits
         size = len(name) + len(value)
-        if size > self._limits.max_field_size:
+        if size > limits.max_field_size:
             raise BadRequest(431, "Request header field too large")
-        if len(headers) >= self._limits.max_headers:
+        if len(headers) >= limits.max_headers:
             raise BadRequest(431, "Too many request header fields")
-        self._head_size += size + 4
-        if self._head_size > self._limits.max_head_size:
+        total = self._head_size = self._head_size + size + 4
+        if total > limits.max_head_size:
             raise BadRequest(431, "Request header fields too large")
         headers.append((name, value))
 
@@ -323,22 +337,30 @@ class HttpProtocol(asyncio.Protocol):
         chunked = False
         has_length = False
         expect = False
+        upgrade = method == b"CONNECT"  # llhttp's upgrade needs this or an Upgrade field
         for name, value in headers:
-            if len(name) == 4 and name.lower() == b"host":
-                host += 1
-                if value != self._good_host:
-                    if not _HOST.fullmatch(value):
-                        raise BadRequest(400, "Invalid Host header")
-                    self._good_host = value
-            elif len(name) == 17 and name.lower() == b"transfer-encoding":
-                chunked = True
-                _check_transfer_encoding(value, version)
-            elif len(name) == 14 and name.lower() == b"content-length":
-                has_length = value != b"0"
-            elif len(name) == 6 and name.lower() == b"expect":
-                if value.lower() != b"100-continue":
-                    raise BadRequest(417, "Only 100-continue is supported in Expect")
-                expect = True
+            size = len(name)
+            if size == 4:
+                if name.lower() == b"host":
+                    host += 1
+                    if value != self._good_host:
+                        if not _HOST.fullmatch(value):
+                            raise BadRequest(400, "Invalid Host header")
+                        self._good_host = value
+            elif size == 17:
+                if name.lower() == b"transfer-encoding":
+                    chunked = True
+                    _check_transfer_encoding(value, version)
+            elif size == 14:
+                if name.lower() == b"content-length":
+                    has_length = value != b"0"
+            elif size == 6:
+                if name.lower() == b"expect":
+                    if value.lower() != b"100-continue":
+                        raise BadRequest(417, "Only 100-continue is supported in Expect")
+                    expect = True
+            elif size == 7:
+                upgrade = upgrade or name.lower() == b"upgrade"
         if host > 1 or (host == 0 and version == "1.1"):
             raise BadRequest(400, "Missing or duplicated Host header")
         if not url.startswith(b"/"):
@@ -353,7 +375,7 @@ class HttpProtocol(asyncio.Protocol):
         else:
             body = EMPTY_PAYLOAD
             expect = False
-        upgrade = parser.should_upgrade()
+        upgrade = upgrade and parser.should_upgrade()
         req = RawRequest(
             _METHODS.get(method) or method.decode("ascii"),
             url,
@@ -382,7 +404,15 @@ class HttpProtocol(asyncio.Protocol):
             return
         self._cur = None
         if req.body is EMPTY_PAYLOAD:
-            self._dispatch(req)
+            if (
+                self._active is None
+                and not self._pipeline
+                and not self._paused & _PAUSE_WRITE
+                and not self._closing
+            ):
+                self._start(req)  # the common case, without _dispatch's detour
+            else:
+                self._dispatch(req)
         else:
             req.body.feed_eof()
             if self._discarding:
@@ -429,14 +459,50 @@ class HttpProtocol(asyncio.Protocol):
             self._pause(_PAUSE_PIPELINE)
 
     def _start(self, req: RawRequest) -> None:
-        """Run ``req`` and then whatever is queued behind it, until one suspends."""
+        """Run ``req`` and then whatever is queued behind it, until one suspends.
+
+        Each handler is stepped eagerly; one that suspends is handed to the worker task, which
+        carries on with it and the queue. (The hot path: kept in one function on purpose.)
+        """
+        loop = self._loop
         while True:
-            if not self._run(req):
-                return  # suspended: the worker task carries on with it and the queue
-            if not self._finish(req):
+            self._active = req
+            self._wrote = False
+            worker = self._worker
+            if worker is None:
+                worker = self._start_worker()
+            coro = self._handler(req, self)
+            if not EAGER:
+                self._hand_off(coro, NOT_STARTED)
+                return
+            try:
+                enter_task(loop, worker)
+            except RuntimeError:  # driven from inside another task (a test harness): no eager step
+                self._hand_off(coro, NOT_STARTED)
+                return
+            waiting: Any = NOT_STARTED
+            try:
+                waiting = self._ctx.run(coro.send, None)  # type: ignore[union-attr]
+            except StopIteration:
+                pass
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:
+                self._handler_crashed(exc)
+            finally:
+                leave_task(loop, worker)
+            if waiting is not NOT_STARTED:  # suspended
+                self._hand_off(coro, waiting)
+                return
+            if req.keep_alive and req.body is EMPTY_PAYLOAD and not self._closing:
+                self._active = None  # _finish's common case
+            elif not self._finish(req):
                 return
             if not self._pipeline:
-                self._idle()
+                if self._pending_error is None and not self._in_head:  # _idle's common case
+                    self._deadline = loop.time() + self._limits.keepalive_timeout
+                else:
+                    self._idle()
                 return
             if self._paused & _PAUSE_WRITE:
                 return  # the client is not reading: resume_writing() goes on with the queue
@@ -451,37 +517,6 @@ class HttpProtocol(asyncio.Protocol):
         if self._paused & _PAUSE_PIPELINE and len(self._pipeline) < self._limits.max_pipeline:
             self._unpause(_PAUSE_PIPELINE)
         return req
-
-    def _run(self, req: RawRequest) -> bool:
-        """Step the handler eagerly; True if it finished without suspending."""
-        self._active = req
-        self._wrote = False
-        worker = self._worker
-        if worker is None:
-            worker = self._start_worker()
-        coro = self._handler(req, self)
-        if not EAGER:
-            self._hand_off(coro, NOT_STARTED)
-            return False
-        loop = self._loop
-        try:
-            enter_task(loop, worker)
-        except RuntimeError:  # driven from inside another task (a test harness): no eager step
-            self._hand_off(coro, NOT_STARTED)
-            return False
-        try:
-            waiting = self._ctx.run(coro.send, None)  # type: ignore[union-attr]
-        except StopIteration:
-            return True
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:
-            self._handler_crashed(exc)
-            return True
-        finally:
-            leave_task(loop, worker)
-        self._hand_off(coro, waiting)
-        return False
 
     def _start_worker(self) -> asyncio.Task[None]:
         self._ctx = contextvars.copy_context()
@@ -623,10 +658,17 @@ class HttpProtocol(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         """Write response bytes; raises ConnectionResetError once the client has gone."""
-        if self._transport is None:
+        transport = self._transport
+        if transport is None:
             raise ConnectionResetError("Cannot write to closing transport")
         self._wrote = True
-        self._send(data)
+        if self._gathering:  # _send's gathering case, inline: the hot path
+            self._out.append(data)
+            self._out_size += len(data)
+            if self._out_size > _OUT_LIMIT:
+                self._flush()
+        else:
+            transport.write(data)
 
     def _send(self, data: bytes) -> None:
         """Every byte goes out through here, in order.

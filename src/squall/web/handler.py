@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from logging import INFO
 from typing import TYPE_CHECKING, cast
 
 from ..http.errors import RequestPayloadError
@@ -38,6 +39,7 @@ class AppHandler:
         "_access_log",
         "_app",
         "_client_max_size",
+        "_log_enabled",
         "_prepare_hooks",
         "_resolve",
         "_trusted",
@@ -55,21 +57,26 @@ class AppHandler:
         router = app.router  # the request is looked at only when a domain rule needs it
         self._resolve = router._resolve_request if router._uses_request() else router._resolve
         self._access_log = access_log
+        # AccessLogger.enabled without the property: the level is asked on every request.
+        self._log_enabled = access_log.logger.isEnabledFor if access_log is not None else None
         # Signals are frozen with the app, so whether any on_response_prepare exists is fixed.
         self._prepare_hooks = any(a.on_response_prepare for a in app._with_subapps())
 
     async def __call__(self, raw: RawRequest, conn: HttpProtocol) -> None:
-        access_log = self._access_log
-        start = time.perf_counter() if access_log is not None and access_log.enabled else 0.0
+        log_enabled = self._log_enabled
+        start = time.perf_counter() if log_enabled is not None and log_enabled(INFO) else 0.0
         app = self._app
         request = Request(raw, conn, app, self._client_max_size)
         if self._trusted is not None:
             request._overrides = forwarding(self._trusted, conn.peername, raw.headers)
         resp: StreamResponse | None = None
         try:
-            match_info = self._resolve(raw.method, request._path_safe, request)
-            match_info.add_app(app)
-            match_info.freeze()
+            match_info = self._resolve(raw.method, request._split_target(), request)
+            # add_app(app) and freeze(), inline: the match info is new, never frozen
+            if match_info._current_app is None:
+                match_info._current_app = app
+            match_info._apps.insert(0, app)
+            match_info._frozen = True
             request._match_info = match_info
             if raw.expect_continue:
                 resp = await match_info.expect_handler(request)
@@ -106,6 +113,7 @@ class AppHandler:
                 resp = _internal_error(request)
                 resp._send_whole(request)
         if start:
+            access_log = self._access_log
             assert access_log is not None
             access_log.log(request, resp, time.perf_counter() - start)
 

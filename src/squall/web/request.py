@@ -138,16 +138,17 @@ class BaseRequest(StateMapping):
         """The request target as sent, percent-escapes and query included."""
         return _decode(self._raw.target)
 
-    def _split_target(self) -> None:
-        """Compute ``path`` and the routing path; plain ASCII targets skip yarl entirely."""
-        target = self._raw.target
-        path = target.partition(b"?")[0]
-        if path[:1] != b"/" or b"%" in path or b"#" in target or not path.isascii():
-            url = self.rel_url
-            self._path = url.path
-            self._path_safe_value = url.path_safe
-        else:  # nothing to decode: path and routing path are the bytes as sent
-            self._path = self._path_safe_value = path.decode("ascii")
+    def _split_target(self) -> str:
+        """Compute ``path`` and the routing path (returned); plain ASCII skips yarl entirely."""
+        target = self._raw.target.decode("latin-1")  # never fails; non-ASCII goes the long way
+        path = target.partition("?")[0] if "?" in target else target
+        if path[:1] == "/" and path.isascii() and "%" not in path and "#" not in target:
+            self._path = self._path_safe_value = path  # nothing to decode: as sent
+            return path
+        url = self.rel_url
+        self._path = url.path
+        path_safe = self._path_safe_value = url.path_safe
+        return path_safe
 
     @property
     def path(self) -> str:
@@ -163,11 +164,7 @@ class BaseRequest(StateMapping):
     def _path_safe(self) -> str:
         """The path for routing: decoded, but an encoded slash stays ``%2F`` (yarl's path_safe)."""
         path_safe = self._path_safe_value
-        if path_safe is None:
-            self._split_target()
-            path_safe = self._path_safe_value
-            assert path_safe is not None
-        return path_safe
+        return path_safe if path_safe is not None else self._split_target()
 
     @property
     def query_string(self) -> str:

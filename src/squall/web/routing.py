@@ -288,6 +288,27 @@ class UrlMappingMatchInfo(dict[str, str]):
         return f"<MatchInfo {dict.__repr__(self)}: {self._route}>"
 
 
+_NO_METHODS: set[str] = set()  # "no route here": shared, never changed (callers copy to merge)
+
+
+class _Matched(UrlMappingMatchInfo):
+    """A route's match info as the router builds it: dict's own constructor, then the slots
+    stored directly (a third of the cost of ``UrlMappingMatchInfo(match_dict, route)``)."""
+
+    __slots__ = ()
+    __init__ = dict.__init__
+
+
+def matched(match_dict: dict[str, str], route: AbstractRoute) -> UrlMappingMatchInfo:
+    """``UrlMappingMatchInfo(match_dict, route)``, on the request path's budget."""
+    info: UrlMappingMatchInfo = _Matched(match_dict)
+    info._route = route
+    info._apps = []
+    info._current_app = None
+    info._frozen = False
+    return info
+
+
 class MatchInfoError(UrlMappingMatchInfo):
     """The match info of a request no route took (404) or took with another method (405)."""
 
@@ -391,10 +412,10 @@ class Resource(AbstractResource):
     def _resolve(self, method: str, path: str) -> tuple[UrlMappingMatchInfo | None, set[str]]:
         match_dict = self._match(path)
         if match_dict is None:
-            return None, set()
+            return None, _NO_METHODS
         route = self._routes.get(method, self._any_route)
         if route is not None:
-            return UrlMappingMatchInfo(match_dict, route), self._allowed_methods
+            return matched(match_dict, route), self._allowed_methods
         return None, self._allowed_methods
 
     def __len__(self) -> int:
@@ -491,6 +512,19 @@ class DynamicResource(Resource):
         if "%" not in path:
             return match.groupdict()
         return {key: _unquote_path_safe(value) for key, value in match.groupdict().items()}
+
+    def _resolve(self, method: str, path: str) -> tuple[UrlMappingMatchInfo | None, set[str]]:
+        # Resource._resolve with _match inline: the route lookup of most requests ends here.
+        match = self._pattern.fullmatch(path)
+        if match is None:
+            return None, _NO_METHODS
+        route = self._routes.get(method, self._any_route)
+        if route is None:
+            return None, self._allowed_methods
+        values = match.groupdict()
+        if "%" in path:
+            values = {key: _unquote_path_safe(value) for key, value in values.items()}
+        return matched(values, route), self._allowed_methods
 
     def raw_match(self, path: str) -> bool:
         return self._orig_path == path

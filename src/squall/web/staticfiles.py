@@ -30,6 +30,7 @@ from .routing import (
     UrlMappingMatchInfo,
     _quote_path,
     _unquote_path_safe,
+    matched,
 )
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ class StaticResource(PrefixResource):
         if method not in self._allowed_methods:
             return None, self._allowed_methods
         filename = _unquote_path_safe(path[len(self._prefix) + 1 :])
-        return UrlMappingMatchInfo({"filename": filename}, self._routes[method]), (
+        return matched({"filename": filename}, self._routes[method]), (
             self._allowed_methods
         )
 

@@ -248,3 +248,31 @@ def test_big_response_written_without_suspending_is_not_held_back(server: Server
         server.port, b"GET /big?mb=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=10
     )
     assert len(data.partition(b"\r\n\r\n")[2]) == 2 * 1024 * 1024
+
+
+def test_http_version_seen_with_and_without_connection_fields(server: ServerThread) -> None:
+    """The version is inferred from keep-alive when no Connection field is sent: every case
+    of that shortcut must see the version the client sent."""
+    import json
+
+    cases = [
+        (b"HTTP/1.1", b"", [1, 1], True),
+        (b"HTTP/1.1", b"User-Agent: t\r\n", [1, 1], True),
+        (b"HTTP/1.1", b"connection: CLOSE\r\n", [1, 1], False),
+        (b"HTTP/1.1", b"Connection: keep-alive\r\n", [1, 1], True),
+        (b"HTTP/1.0", b"", [1, 0], False),
+        (b"HTTP/1.0", b"User-Agent: t\r\n", [1, 0], False),
+        (b"HTTP/1.0", b"connection: Keep-Alive\r\n", [1, 0], True),
+        (b"HTTP/1.0", b"CONNECTION: keep-alive, x\r\n", [1, 0], True),
+    ]
+    for version, field, seen, keep_alive in cases:
+        with _connect(server) as sock:
+            sock.sendall(b"GET /info/v " + version + b"\r\nHost: x\r\n" + field + b"\r\n")
+            head, body = _read_response(sock)
+            assert head.startswith(b"HTTP/1.1 200 OK"), (version, field, head)
+            info = json.loads(body)
+            assert info["version"] == seen, (version, field)
+            assert info["keep_alive"] is keep_alive, (version, field)
+    for version in (b"HTTP/2.0", b"HTTP/0.9"):
+        data = raw_request(server.port, b"GET /info/v " + version + b"\r\nHost: x\r\n\r\n")
+        assert data.startswith(b"HTTP/1.1 505 "), (version, data)

@@ -67,6 +67,7 @@ class HttpProtocol(asyncio.Protocol):
         "_body_since",
         "_closing",
         "_completed",
+        "_connection_field",
         "_ctx",
         "_cur",
         "_data",
@@ -117,6 +118,7 @@ class HttpProtocol(asyncio.Protocol):
         self._in_head = False
         self._head_bytes = 0
         self._head_size = 0
+        self._connection_field = False
         self._body_seen = -1
         self._body_since = 0.0
         self._completed = 0
@@ -190,7 +192,7 @@ class HttpProtocol(asyncio.Protocol):
             worker.cancel()
 
     def data_received(self, data: bytes) -> None:
-        if self._lingering or self._closing:
+        if self._closing:  # (lingering implies closing)
             return
         if self._sink is not None:  # upgraded: the bytes are the other protocol's
             self._sink.data_received(data)
@@ -289,6 +291,7 @@ class HttpProtocol(asyncio.Protocol):
         self._in_head = True
         self._head_bytes = 0
         self._head_size = 0
+        self._connection_field = False
         # Most heads end in the read that began them: the header deadline is armed only when
         # one does not (at the end of data_received), which saves a clock read per request.
         self._deadline = 0.0
@@ -304,7 +307,10 @@ class HttpProtocol(asyncio.Protocol):
             value = value.rstrip(b" \t")
         headers = self._headers
         limits = self._limits
-        size = len(name) + len(value)
+        size = len(name)
+        if size == 10 and name[0] | 0x20 == 99:  # C...: perhaps Connection (on_headers_complete)
+            self._connection_field = True
+        size += len(value)
         if size > limits.max_field_size:
             raise BadRequest(431, "Request header field too large")
         if len(headers) >= limits.max_headers:
@@ -318,7 +324,14 @@ class HttpProtocol(asyncio.Protocol):
         parser = self._parser
         self._in_head = False
         self._deadline = 0.0
-        version = parser.get_http_version()
+        keep_alive = parser.should_keep_alive()
+        # get_http_version() formats a new string (~130 ns): llhttp takes only 0.9, 1.0, 1.1
+        # and 2.0, and keeps any but 1.1 alive only for a Connection field. So without one, a
+        # kept-alive request is 1.1.
+        if keep_alive and not self._connection_field:
+            version = "1.1"
+        else:
+            version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise BadRequest(505, "HTTP version not supported")
         if version == "1.0":  # llhttp also takes RTSP/1.0 and ICE/1.0, reported as HTTP/1.0
@@ -382,7 +395,7 @@ class HttpProtocol(asyncio.Protocol):
             version,
             headers,
             # Upgrades are not taken yet: answer over HTTP/1.1, then close.
-            parser.should_keep_alive() and not upgrade and not self._server.closing,
+            keep_alive and not upgrade and not self._server.closing,
             upgrade,
             expect,
             body,

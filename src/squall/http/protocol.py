@@ -328,10 +328,7 @@ class HttpProtocol(asyncio.Protocol):
         # get_http_version() formats a new string (~130 ns): llhttp takes only 0.9, 1.0, 1.1
         # and 2.0, and keeps any but 1.1 alive only for a Connection field. So without one, a
         # kept-alive request is 1.1.
-        if keep_alive and not self._connection_field:
-            version = "1.1"
-        else:
-            version = parser.get_http_version()
+        version = "1.1" if keep_alive and not self._connection_field else parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise BadRequest(505, "HTTP version not supported")
         if version == "1.0":  # llhttp also takes RTSP/1.0 and ICE/1.0, reported as HTTP/1.0

@@ -2,7 +2,8 @@
 
 ``TestServer``/``RawTestServer`` serve on a loopback port, ``TestClient`` talks to them with
 aiohttp's client (the only part that needs aiohttp: ``pip install 'squall[testing]'``),
-``make_mocked_request`` builds a request without a socket. The pytest plugin
+``make_mocked_request`` builds a request without a socket, ``AioHTTPTestCase`` is the
+unittest base class (``self.client``, ``self.server``, ``self.app``). The pytest plugin
 (``squall.testing.pytest_plugin``, loaded automatically) provides the ``squall_client``,
 ``squall_server``, ``squall_raw_server``, ``squall_unused_port`` and ``squall_loop`` fixtures.
 See docs/testing.md.
@@ -17,9 +18,11 @@ from .mocked import make_mocked_request
 from .server import BaseTestServer, RawTestServer, TestServer, unused_port
 
 if TYPE_CHECKING:
+    from .case import AioHTTPTestCase, unittest_run_loop
     from .client import TestClient
 
 __all__ = (
+    "AioHTTPTestCase",
     "BaseTestServer",
     "RawTestServer",
     "TestClient",
@@ -28,14 +31,19 @@ __all__ = (
     "make_mocked_request",
     "setup_test_loop",
     "teardown_test_loop",
+    "unittest_run_loop",
     "unused_port",
 )
 
 
 def __getattr__(name: str) -> Any:
-    # TestClient imports aiohttp: only when it is asked for.
+    # TestClient imports aiohttp (and AioHTTPTestCase uses it): only when asked for.
     if name == "TestClient":
         from .client import TestClient
 
         return TestClient
+    if name in ("AioHTTPTestCase", "unittest_run_loop"):
+        from . import case
+
+        return getattr(case, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,6 +28,7 @@ from .compression import (
     vary_on_encoding,
 )
 from .headers import ETAG_ANY, ETag, parse_etags
+from .jsondumps import dumps as fast_dumps
 from .keys import ResponseKey
 from .state import StateMapping
 
@@ -53,6 +54,13 @@ def _ctype_line(value: str) -> bytes:
     return line
 
 
+# Response(text=...)'s Content-Type for no content_type (None) and the usual ones.
+_TEXT_CTYPES: dict[str | None, str] = {
+    None: "text/plain; charset=utf-8",
+    "text/plain": "text/plain; charset=utf-8",
+    "text/html": "text/html; charset=utf-8",
+    "application/json": "application/json; charset=utf-8",
+}
 _OK_PREFIXES: dict[str, bytes] = {}
 
 
@@ -601,18 +609,23 @@ class Response(StreamResponse):
         if (
             body is None
             and headers is None
-            and content_type is None
             and charset is None
             and reason is None
             and zlib_executor_size is None
             and zlib_executor is None
             and type(text) is str
             and type(status) is int
-        ):  # the common case, Response(text=...): no parsing, no header mapping
-            self._status = status
-            self._ctype = "text/plain; charset=utf-8"
-            self._body = text.encode()
-            return
+        ):  # the common cases, text= with no type or a usual one: no parsing, no header mapping
+            ctype = (
+                _TEXT_CTYPES.get(content_type)
+                if content_type is None or type(content_type) is str
+                else None
+            )
+            if ctype is not None:
+                self._status = status
+                self._ctype = ctype
+                self._body = text.encode()
+                return
         if body is not None and text is not None:
             raise ValueError("body and text are not allowed together")
         if zlib_executor_size is not None:
@@ -833,7 +846,7 @@ def json_response(
     if data is not None:
         if text or body:
             raise ValueError("only one of data, text, or body should be specified")
-        text = dumps(data)
+        text = fast_dumps(data) if dumps is json.dumps else dumps(data)
     return Response(
         text=text,
         body=body,

@@ -22,6 +22,7 @@ from ..http.websocket import (
 from ..http.writer import CLOCK, encode_headers, status_line
 from ..http.ws_channel import EOF, ERROR, SMALL_HEADS, WebSocketChannel
 from .exceptions import HTTPBadRequest, HTTPException, HTTPUpgradeRequired
+from .jsondumps import dumps as fast_dumps
 from .response import StreamResponse
 
 if TYPE_CHECKING:
@@ -331,7 +332,9 @@ class WebSocketResponse(StreamResponse):
         *,
         dumps: Callable[[Any], str] = json.dumps,
     ) -> None:
-        await self.send_str(dumps(data), compress=compress)
+        await self.send_str(
+            fast_dumps(data) if dumps is json.dumps else dumps(data), compress=compress
+        )
 
     async def send_json_bytes(
         self, data: Any, compress: int | None = None, *, dumps: Callable[[Any], bytes]

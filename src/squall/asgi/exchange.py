@@ -37,6 +37,8 @@ _NO_BODY_STATUSES = frozenset((204, 304))
 _bad_name = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]").search
 _bad_value = re.compile(rb"[\x00\r\n]").search
 _digits = re.compile(rb"[0-9]+").fullmatch
+# Header names seen valid, lower-cased: applications send the same few names on every response.
+_NAMES: dict[bytes, bytes] = {}
 
 
 def _disconnect() -> Message:
@@ -222,11 +224,17 @@ class Exchange:
         has_date = has_server = False
         length = -1
         for name, value in self.headers:
-            if _bad_name(name) or not name or _bad_value(value):
+            lname = _NAMES.get(name) if type(name) is bytes else None
+            if lname is None:
+                if _bad_name(name) or not name:
+                    raise RuntimeError(f"Invalid character in response header {name!r}")
+                lname = name.lower()
+                if type(name) is bytes and len(_NAMES) < 512:
+                    _NAMES[name] = lname
+            if _bad_value(value):
                 raise RuntimeError(f"Invalid character in response header {name!r}")
             size = len(name)
             if size == 14 or size == 10 or size == 17 or size == 4 or size == 6:
-                lname = name.lower()
                 if lname == b"content-length":
                     if not _digits(value.strip()) or length >= 0:
                         raise RuntimeError(f"Invalid Content-Length {value!r}")

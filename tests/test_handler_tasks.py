@@ -136,9 +136,9 @@ def test_pipelined_suspending_and_eager_handlers_in_order(srv: ServerThread) -> 
 
 def test_without_eager_start_everything_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
     """Where asyncio lacks _enter_task, handlers start in the worker task instead."""
-    import squall.http.protocol as protocol
+    import squall.http.running as running
 
-    monkeypatch.setattr(protocol, "EAGER", False)
+    monkeypatch.setattr(running, "EAGER", False)
     app = web.Application(middlewares=[set_request_id])
     app.add_routes([web.get("/timeout/sync", timeout_sync), web.get("/context", context)])
     with serve(app) as server, httpx.Client(base_url=server.url) as client:

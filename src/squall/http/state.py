@@ -1,0 +1,136 @@
+"""The state of one HTTP/1.x connection, shared by the layers :class:`HttpProtocol` is built of.
+
+Every attribute is declared (``__slots__``) and given its initial value here; the layers above
+(output, closing, running, parsing, protocol) hold only methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections import deque
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httptools
+
+from .errors import BadRequest
+from .message import RawRequest
+
+if TYPE_CHECKING:
+    from .server import HttpServer
+
+
+class UpgradeSink(Protocol):
+    """Where the bytes of an upgraded connection go (e.g. a WebSocket channel)."""
+
+    def data_received(self, data: bytes) -> None: ...
+    def eof_received(self) -> None: ...
+    def connection_lost(self, exc: BaseException | None) -> None: ...
+    def going_away(self) -> None:
+        """The server is shutting down: say goodbye in the other protocol's terms."""
+
+
+# Reasons reading from the socket is paused; reading resumes when none is left.
+_PAUSE_PIPELINE = 1  # the queue of parsed requests is full
+_PAUSE_BODY = 2  # the running handler has not read the body buffered so far
+_PAUSE_WRITE = 4  # the transport's write buffer is full: queued requests wait (not reading)
+_PAUSE_STOP = 8  # no more requests will be read on this connection
+_READ_PAUSES = _PAUSE_PIPELINE | _PAUSE_BODY | _PAUSE_STOP
+
+
+class ConnectionState(asyncio.Protocol):
+    """The attributes of one connection (see the protocol module for the layers using them)."""
+
+    __slots__ = (
+        "_active",
+        "_admitted",
+        "_body_seen",
+        "_body_since",
+        "_closing",
+        "_completed",
+        "_connection_field",
+        "_ctx",
+        "_cur",
+        "_data",
+        "_deadline",
+        "_discarding",
+        "_drain_waiters",
+        "_gathering",
+        "_good_host",
+        "_handler",
+        "_handoff",
+        "_head_bytes",
+        "_head_size",
+        "_headers",
+        "_in_head",
+        "_limits",
+        "_lingering",
+        "_loop",
+        "_lost",
+        "_out",
+        "_out_size",
+        "_parser",
+        "_paused",
+        "_pending_error",
+        "_pipeline",
+        "_server",
+        "_sink",
+        "_stall_since",
+        "_stall_size",
+        "_transport",
+        "_upgrade_tail",
+        "_url",
+        "_wakeup",
+        "_worker",
+        "_wrote",
+        "peername",
+        "sockname",
+    )
+
+    def __init__(self, server: HttpServer) -> None:
+        self._server = server
+        self._loop = server.loop
+        self._limits = server.limits
+        self._handler = server.handler
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._in_head = False
+        self._head_bytes = 0
+        self._head_size = 0
+        self._connection_field = False
+        self._body_seen = -1
+        self._body_since = 0.0
+        self._completed = 0
+        self._good_host = b""
+        self._cur: RawRequest | None = None
+        self._data = b""
+        self._gathering = False
+        self._out: list[bytes] = []
+        self._out_size = 0
+        self._active: RawRequest | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._ctx: contextvars.Context | None = None
+        self._handoff: tuple[Coroutine[Any, Any, None], Any] | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        # Requests parsed while one is being answered; the shared empty tuple until the first
+        # one queues (most connections never pipeline: a deque each costs ~760 bytes idle).
+        self._pipeline: deque[RawRequest] | tuple[()] = ()
+        self._pending_error: BadRequest | None = None
+        self._closing = False
+        self._lingering = False
+        self._discarding = False
+        self._paused = 0
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._lost: asyncio.Future[None] | None = None
+        self._deadline = 0.0
+        self._wrote = False
+        self._sink: UpgradeSink | None = None
+        self._upgrade_tail = b""
+        self._admitted = False
+        self._stall_since = 0.0  # when the write buffer last filled up without draining since
+        self._stall_size = 0
+        self.peername: Any = None
+        self.sockname: Any = None

@@ -1,7 +1,8 @@
-"""In-process hot-path timing: the seed route (and /json) driven through HttpProtocol with a fake transport.
+"""In-process hot-path timing: the seed route and /json driven through HttpProtocol.
 
-No sockets and no second core: what remains is squall's own work per request (parse, dispatch,
-routing, handler, serialisation). Use it before and after a hot-path change, beside `make bench`:
+A fake transport, no sockets and no second core: what remains is squall's own work per request
+(parse, dispatch, routing, handler, serialisation). Use it before and after a hot-path change,
+beside `make bench`:
 
     taskset -c 0 .venv/bin/python benchmarks/inprocess.py [requests-per-round/100]
 """
@@ -69,11 +70,13 @@ async def main(hundreds: int) -> None:
         for _ in range(7):
             done: asyncio.Future[float] = loop.create_future()
 
-            def run(fut: asyncio.Future[float] = done, data: bytes = request) -> None:
+            def run(
+                fut: asyncio.Future[float] = done, data: bytes = request, conn: Any = proto
+            ) -> None:
                 # From a plain loop callback, as the loop calls data_received (never in a task).
                 t0 = time.perf_counter()
                 for _ in range(count):
-                    proto.data_received(data)
+                    conn.data_received(data)
                 fut.set_result(time.perf_counter() - t0)
 
             loop.call_soon(run)

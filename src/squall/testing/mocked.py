@@ -13,8 +13,9 @@ from yarl import URL
 from ..http.message import RawRequest
 from ..http.streams import EMPTY_PAYLOAD, StreamReader
 from ..web.app import Application
+from ..web.matchinfo import UrlMappingMatchInfo
 from ..web.request import HttpVersion, HttpVersion11, Request
-from ..web.routing import AbstractRoute, UrlMappingMatchInfo
+from ..web.routes import AbstractRoute
 
 if TYPE_CHECKING:
     from ..http.protocol import HttpProtocol

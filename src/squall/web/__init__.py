@@ -66,11 +66,14 @@ from .exceptions import (
 )
 from .fileresponse import FileResponse
 from .handler import PayloadAccessError
+from .jsonresponse import json_bytes_response, json_response
 from .keys import AppKey, NotAppKeyWarning, RequestKey, ResponseKey
 from .lowlevel import Server, ServerRunner
+from .matchinfo import UrlMappingMatchInfo
 from .middlewares import middleware, normalize_path_middleware
 from .request import BaseRequest, FileField, Request
-from .response import ContentCoding, Response, StreamResponse, json_bytes_response, json_response
+from .resources import AbstractResource, DynamicResource, PlainResource, Resource
+from .response import ContentCoding, Response, StreamResponse
 from .routedef import (
     AbstractRouteDef,
     RouteDef,
@@ -87,21 +90,13 @@ from .routedef import (
     static,
     view,
 )
-from .routing import (
-    AbstractResource,
-    AbstractRoute,
-    DynamicResource,
-    PlainResource,
-    Resource,
-    ResourceRoute,
-    UrlDispatcher,
-    UrlMappingMatchInfo,
-    View,
-)
+from .routes import AbstractRoute, ResourceRoute
+from .routing import UrlDispatcher
 from .run import run_app
 from .runner import AppRunner, BaseRunner, BaseSite, GracefulExit, SockSite, TCPSite, UnixSite
 from .staticfiles import StaticResource
 from .subapps import PrefixedSubAppResource
+from .views import View
 from .websocket import WebSocketReady, WebSocketResponse, WSCloseCode, WSMessage, WSMsgType
 
 __all__ = (

@@ -9,12 +9,13 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from .keys import AppKey, NotAppKeyWarning
+from .matchinfo import UrlMappingMatchInfo
 from .middlewares import Handler, compose, compose_apps
-from .routing import UrlDispatcher, UrlMappingMatchInfo
+from .routing import UrlDispatcher
 from .subapps import Domain, MaskDomain, MatchedSubAppResource, PrefixedSubAppResource
 
 if TYPE_CHECKING:
-    from .routing import AbstractRoute
+    from .routes import AbstractRoute
 
 __all__ = ("AppKey", "Application", "CleanupError", "NotAppKeyWarning")
 

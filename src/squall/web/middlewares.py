@@ -8,7 +8,7 @@ from functools import partial, update_wrapper
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .exceptions import HTTPMove, HTTPPermanentRedirect
-from .routing import SystemRoute
+from .matchinfo import SystemRoute
 
 if TYPE_CHECKING:
     from .app import Application

@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from ..http.message import RawRequest
     from ..http.protocol import HttpProtocol
     from .app import Application
+    from .matchinfo import UrlMappingMatchInfo
     from .response import StreamResponse
-    from .routing import UrlMappingMatchInfo
 
 __all__ = ("BaseRequest", "FileField", "HttpVersion", "HttpVersion10", "HttpVersion11", "Request")
 

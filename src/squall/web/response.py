@@ -1,35 +1,26 @@
-"""StreamResponse, Response and json_response, serialised straight to the connection.
+"""StreamResponse and Response, serialised straight to the connection.
 
 Headers stay unbuilt until someone touches ``.headers``: the common response (a status, a body and a
 content type) is written as one pre-assembled byte string in a single ``transport.write``.
+
+A response's other concerns are mixins of their own: header accessors (``response_headers.py``),
+cookies (``response_cookies.py``) and compression (``response_compression.py``). JSON responses
+are made in ``jsonresponse.py``.
 """
 
 from __future__ import annotations
 
-import datetime
-import json
-import math
-import warnings
-from collections.abc import Callable
 from concurrent.futures import Executor
-from email.utils import formatdate
-from http.cookies import Morsel, SimpleCookie
 from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 
 from ..http.writer import CLOCK, REASONS, encode_headers, status_line
-from .compression import (
-    EXECUTOR_THRESHOLD,
-    Compressor,
-    ContentCoding,
-    available,
-    negotiate,
-    vary_on_encoding,
-)
-from .headers import ETAG_ANY, ETag, parse_etags
-from .jsondumps import dumps as fast_dumps
+from .compression import Compressor, ContentCoding
 from .keys import ResponseKey
+from .response_compression import CompressionMixin
+from .response_cookies import CookieMixin
+from .response_headers import _EMPTY_BODY_STATUSES, HeadersMixin
 from .state import StateMapping
 
 if TYPE_CHECKING:
@@ -37,12 +28,11 @@ if TYPE_CHECKING:
     from ..http.protocol import HttpProtocol
     from .request import BaseRequest
 
-__all__ = ("ContentCoding", "Response", "StreamResponse", "json_response")
+__all__ = ("ContentCoding", "Response", "StreamResponse")
 
 LooseHeaders = Any
 
 _CTYPE_LINES: dict[str, bytes] = {}
-_EMPTY_BODY_STATUSES = frozenset((204, 304))
 
 
 def _ctype_line(value: str) -> bytes:
@@ -74,19 +64,7 @@ def _ok_prefix(ctype: str) -> bytes:
     return prefix
 
 
-def _parse_ctype(value: str | None) -> tuple[str, dict[str, str]]:
-    if not value:
-        return "application/octet-stream", {}
-    mime, _, rest = value.partition(";")
-    params: dict[str, str] = {}
-    for item in rest.split(";"):
-        key, sep, val = item.partition("=")
-        if sep:
-            params[key.strip().lower()] = val.strip().strip('"')
-    return mime.strip().lower(), params
-
-
-class StreamResponse(StateMapping):
+class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
     """A response whose body is written piece by piece after :meth:`prepare`."""
 
     _key_class = ResponseKey
@@ -94,9 +72,7 @@ class StreamResponse(StateMapping):
     _seen_str_keys: set[str] = set()
 
     # Defaults live on the class: a response assigns only what differs (fewer stores per request).
-    _headers: CIMultiDict[str] | None = None
-    _ctype: str | None = None  # the Content-Type value while no header mapping exists yet
-    _cookies: SimpleCookie | None = None
+    # (The mixins keep theirs: _headers and _ctype, _cookies, the compression settings.)
     _state: dict[str, Any] | None = None
     _req: BaseRequest | None = None
     _conn: HttpProtocol | None = None
@@ -108,14 +84,6 @@ class StreamResponse(StateMapping):
     _send_body = True
     _reason: str | None = None  # None: the standard phrase for the status
     _body: bytes | None = None
-    _compression = False
-    _compression_force: ContentCoding | None = None
-    _compression_strategy: int | None = None
-    # Set while the body is compressed as it is written; _send_body is then False, so the plain
-    # write path stays as it is and write()/write_eof() hand the body to the compressor instead.
-    _compressor: Compressor | None = None
-    _zlib_executor_size: int | None = EXECUTOR_THRESHOLD  # Response(zlib_executor_size=...)
-    _zlib_executor: Executor | None = None
     # Prepared, or compression pending: the request handler must finish it with awaits
     # (prepare/write_eof), not Response._send_whole.
     _async_send = False
@@ -155,188 +123,6 @@ class StreamResponse(StateMapping):
             raise ValueError("Reason cannot contain \\r or \\n")
         self._reason = reason
 
-    # -- headers --------------------------------------------------------------------------
-
-    @property
-    def headers(self) -> CIMultiDict[str]:
-        headers = self._headers
-        if headers is None:
-            headers = self._headers = CIMultiDict()
-            if self._ctype is not None:
-                headers["Content-Type"] = self._ctype
-                self._ctype = None
-        return headers
-
-    def _get_ctype(self) -> str | None:
-        if self._headers is None:
-            return self._ctype
-        return self._headers.get("Content-Type")
-
-    def _set_ctype(self, value: str) -> None:
-        if self._headers is None:
-            self._ctype = value
-        else:
-            self._headers["Content-Type"] = value
-
-    @property
-    def content_type(self) -> str:
-        return _parse_ctype(self._get_ctype())[0]
-
-    @content_type.setter
-    def content_type(self, value: str) -> None:
-        params = _parse_ctype(self._get_ctype())[1] if self._get_ctype() else {}
-        charset = params.get("charset")
-        self._set_ctype(f"{value}; charset={charset}" if charset else str(value))
-
-    @property
-    def charset(self) -> str | None:
-        return _parse_ctype(self._get_ctype())[1].get("charset")
-
-    @charset.setter
-    def charset(self, value: str | None) -> None:
-        ctype = self.content_type
-        if ctype == "application/octet-stream":
-            raise RuntimeError(
-                "Setting charset for application/octet-stream doesn't make sense, "
-                "setup content_type first"
-            )
-        self._set_ctype(f"{ctype}; charset={value.lower()}" if value else ctype)
-
-    @property
-    def content_length(self) -> int | None:
-        value = self._headers.get("Content-Length") if self._headers is not None else None
-        return int(value) if value is not None else None
-
-    @content_length.setter
-    def content_length(self, value: int | None) -> None:
-        if value is None:
-            self.headers.pop("Content-Length", None)
-        else:
-            if self._chunked:
-                raise RuntimeError("You can't set content length when chunked encoding is enable")
-            self.headers["Content-Length"] = str(int(value))
-
-    @property
-    def last_modified(self) -> datetime.datetime | None:
-        from email.utils import parsedate_to_datetime
-
-        value = self._headers.get("Last-Modified") if self._headers is not None else None
-        if value is None:
-            return None
-        try:
-            return parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-
-    @last_modified.setter
-    def last_modified(self, value: int | float | datetime.datetime | str | None) -> None:
-        if value is None:
-            self.headers.pop("Last-Modified", None)
-        elif isinstance(value, (int, float)):
-            self.headers["Last-Modified"] = formatdate(math.ceil(value), usegmt=True)
-        elif isinstance(value, datetime.datetime):
-            self.headers["Last-Modified"] = formatdate(value.timestamp(), usegmt=True)
-        else:
-            self.headers["Last-Modified"] = value
-
-    @property
-    def etag(self) -> ETag | None:
-        """The ETag header as an :class:`ETag` (``W/`` prefix for weak tags)."""
-        value = self._headers.get("ETag") if self._headers is not None else None
-        if value is None:
-            return None
-        tags = parse_etags(value)
-        return tags[0] if tags else None
-
-    @etag.setter
-    def etag(self, value: ETag | str | None) -> None:
-        if value is None:
-            self.headers.pop("ETag", None)
-        elif isinstance(value, str) and value == ETAG_ANY:
-            self.headers["ETag"] = ETAG_ANY
-        elif isinstance(value, str):
-            self.headers["ETag"] = f'"{value}"'
-        elif isinstance(value, ETag):
-            self.headers["ETag"] = f'{"W/" if value.is_weak else ""}"{value.value}"'
-        else:
-            raise ValueError(f"Unsupported etag type: {type(value)}; str, ETag or None")
-
-    # -- cookies --------------------------------------------------------------------------
-
-    @property
-    def cookies(self) -> SimpleCookie:
-        if self._cookies is None:
-            self._cookies = SimpleCookie()
-        return self._cookies
-
-    def set_cookie(
-        self,
-        name: str,
-        value: str,
-        *,
-        expires: str | None = None,
-        domain: str | None = None,
-        max_age: int | str | None = None,
-        path: str = "/",
-        secure: bool | None = None,
-        httponly: bool | None = None,
-        version: str | None = None,
-        samesite: str | None = None,
-        partitioned: bool | None = None,
-    ) -> None:
-        """Set a cookie, as aiohttp's ``set_cookie`` does (same keywords, same defaults)."""
-        cookies = self.cookies
-        old = cookies.get(name)
-        if old is not None and old.coded_value == "":
-            cookies.pop(name, None)
-        cookies[name] = value
-        c: Morsel[str] = cookies[name]
-        if expires is not None:
-            c["expires"] = expires
-        elif c.get("expires") == "Thu, 01 Jan 1970 00:00:00 GMT":
-            del c["expires"]
-        if domain is not None:
-            c["domain"] = domain
-        if max_age is not None:
-            c["max-age"] = str(max_age)
-        elif "max-age" in c:
-            del c["max-age"]
-        c["path"] = path
-        if secure is not None:
-            c["secure"] = secure
-        if httponly is not None:
-            c["httponly"] = httponly
-        if version is not None:
-            c["version"] = version
-        if samesite is not None:
-            c["samesite"] = samesite
-        if partitioned:
-            c["partitioned"] = True
-
-    def del_cookie(
-        self,
-        name: str,
-        *,
-        domain: str | None = None,
-        path: str = "/",
-        secure: bool | None = None,
-        httponly: bool | None = None,
-        samesite: str | None = None,
-    ) -> None:
-        """Ask the client to drop a cookie (an expired, empty one)."""
-        self.cookies.pop(name, None)
-        self.set_cookie(
-            name,
-            "",
-            max_age=0,
-            expires="Thu, 01 Jan 1970 00:00:00 GMT",
-            domain=domain,
-            path=path,
-            secure=secure,
-            httponly=httponly,
-            samesite=samesite,
-        )
-
     # -- connection -----------------------------------------------------------------------
 
     @property
@@ -354,60 +140,6 @@ class StreamResponse(StateMapping):
         if self._headers is not None and "Content-Length" in self._headers:
             raise RuntimeError("You can't enable chunked encoding when a content length is set")
         self._chunked = True
-
-    @property
-    def compression(self) -> bool:
-        return self._compression
-
-    def enable_compression(
-        self, force: bool | ContentCoding | None = None, strategy: int | None = None
-    ) -> None:
-        """Compress the body: with ``force``, or with the coding Accept-Encoding allows.
-
-        ``strategy`` is zlib's (``zlib.Z_DEFAULT_STRATEGY`` when None). A negotiated response also
-        gets ``Vary: Accept-Encoding``. Takes effect when the response is prepared.
-        """
-        if isinstance(force, bool):
-            warnings.warn("Using boolean for force is deprecated #3318", DeprecationWarning, 2)
-            force = ContentCoding.deflate if force else ContentCoding.identity
-        elif force is not None and not isinstance(force, ContentCoding):
-            raise AssertionError("force should one of None, bool or ContentEncoding")
-        elif force is not None and not available(force):
-            raise RuntimeError(
-                f"Cannot compress with {force.value}: install "
-                + ("brotli (or brotlicffi)" if force is ContentCoding.br else "zstandard")
-            )
-        self._compression = True
-        self._compression_force = force
-        self._compression_strategy = strategy
-        self._async_send = True
-
-    def _select_coding(self, request: BaseRequest) -> ContentCoding | None:
-        """The coding to compress with (None: none), with the headers that announce it.
-
-        Statuses that carry no body (1xx, 204, 304) are left untouched.
-        """
-        status = self._status
-        if status < 200 or status in _EMPTY_BODY_STATUSES:
-            return None
-        coding = self._compression_force
-        if coding is None:
-            vary_on_encoding(self.headers)
-            coding = negotiate(", ".join(request.headers.getall("Accept-Encoding", ())))
-        if coding is None or coding is ContentCoding.identity:
-            return None
-        headers = self.headers
-        headers["Content-Encoding"] = coding.value
-        headers.popall("Content-Length", None)
-        return coding
-
-    def _start_compressor(self, coding: ContentCoding) -> None:
-        """After the head: compress the body as it is written (unless none is sent)."""
-        if self._send_body:
-            self._compressor = Compressor(
-                coding, self._compression_strategy, self._zlib_executor_size, self._zlib_executor
-            )
-            self._send_body = False
 
     @property
     def prepared(self) -> bool:
@@ -521,15 +253,6 @@ class StreamResponse(StateMapping):
             parts.append(b"Connection: keep-alive\r\n")
         parts.append(b"\r\n")
         return b"".join(parts)
-
-    def _cookie_lines(self) -> bytes:
-        """The ``Set-Cookie`` header lines of the cookies set on this response."""
-        cookies = self._cookies
-        if not cookies:
-            return b""
-        return encode_headers(
-            ("Set-Cookie", cookie.output(header="")[1:]) for cookie in cookies.values()
-        )
 
     def _stream_framing(self, raw: RawRequest, parts: list[bytes]) -> None:
         """A body of unknown length: chunked on HTTP/1.1, close-delimited on HTTP/1.0."""
@@ -806,52 +529,3 @@ def _invite_body(request: BaseRequest) -> None:
     if send_continue is not None:
         body._continue = None
         send_continue()
-
-
-_SENTINEL: Any = object()
-
-
-def json_bytes_response(
-    data: Any = _SENTINEL,
-    *,
-    dumps: Callable[[Any], bytes],
-    body: bytes | None = None,
-    status: int = 200,
-    reason: str | None = None,
-    headers: LooseHeaders | None = None,
-    content_type: str = "application/json",
-) -> Response:
-    """A JSON response from an encoder that returns bytes (orjson...), as aiohttp's."""
-    if data is not _SENTINEL:
-        if body is not None:
-            raise ValueError("only one of data or body should be specified")
-        body = dumps(data)
-    return Response(
-        body=body, status=status, reason=reason, headers=headers, content_type=content_type
-    )
-
-
-def json_response(
-    data: Any = None,
-    *,
-    text: str | None = None,
-    body: bytes | None = None,
-    status: int = 200,
-    reason: str | None = None,
-    headers: LooseHeaders | None = None,
-    content_type: str = "application/json",
-    dumps: Any = json.dumps,
-) -> Response:
-    """A JSON response, as aiohttp's ``json_response``."""
-    if data is not None:
-        if text or body:
-            raise ValueError("only one of data, text, or body should be specified")
-        text = fast_dumps(data) if dumps is json.dumps else dumps(data)
-    return Response(
-        text=text,
-        body=body,
-        status=status,
-        reason=reason,
-        headers=headers,
-        content_type=content_type,
-    )

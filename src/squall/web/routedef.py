@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
-from .routing import METH_ANY
+from .routes import METH_ANY
 
 if TYPE_CHECKING:
-    from .routing import AbstractRoute, UrlDispatcher
+    from .routes import AbstractRoute
+    from .routing import UrlDispatcher
 
 __all__ = (
     "AbstractRouteDef",

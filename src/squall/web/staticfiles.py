@@ -22,16 +22,10 @@ from yarl import URL
 
 from .exceptions import HTTPForbidden, HTTPNotFound
 from .fileresponse import DEFAULT_CHUNK_SIZE, FileResponse
+from .matchinfo import UrlMappingMatchInfo, matched
+from .resources import PrefixResource, _quote_path, _unquote_path_safe
 from .response import Response, StreamResponse
-from .routing import (
-    AbstractRoute,
-    PrefixResource,
-    ResourceRoute,
-    UrlMappingMatchInfo,
-    _quote_path,
-    _unquote_path_safe,
-    matched,
-)
+from .routes import AbstractRoute, ResourceRoute
 
 if TYPE_CHECKING:
     from .request import Request

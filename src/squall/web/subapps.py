@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 from yarl import URL
 
 from .exceptions import HTTPMethodNotAllowed
-from .routing import AbstractResource, AbstractRoute, PrefixResource, UrlMappingMatchInfo
+from .matchinfo import UrlMappingMatchInfo
+from .resources import AbstractResource, PrefixResource
+from .routes import AbstractRoute
 
 if TYPE_CHECKING:
     from .app import Application

@@ -1,0 +1,147 @@
+"""Match info: what a lookup in the router answers (the route and the variables it matched).
+
+A lookup that finds no route answers :class:`MatchInfoError`, whose :class:`SystemRoute` raises the
+404 or 405. :func:`matched` builds the match info of a found route on the request path's budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from yarl import URL
+
+from .exceptions import HTTPException
+from .routes import METH_ANY, AbstractRoute, Handler
+
+if TYPE_CHECKING:
+    from .app import Application
+    from .request import Request
+    from .response import StreamResponse
+
+__all__ = ("MatchInfoError", "SystemRoute", "UrlMappingMatchInfo", "matched")
+
+
+class SystemRoute(AbstractRoute):
+    """The route of a 404 or 405: its handler raises the HTTP exception."""
+
+    def __init__(self, http_exception: HTTPException) -> None:
+        super().__init__(METH_ANY, self._handle)
+        self._http_exception = http_exception
+
+    async def _handle(self, request: Request) -> StreamResponse:
+        raise self._http_exception
+
+    @property
+    def name(self) -> None:
+        return None
+
+    def get_info(self) -> dict[str, Any]:
+        return {"http_exception": self._http_exception}
+
+    def url_for(self, *args: str, **kwargs: str) -> URL:
+        raise RuntimeError(".url_for() is not allowed for SystemRoute")
+
+    @property
+    def status(self) -> int:
+        return self._http_exception.status
+
+    @property
+    def reason(self) -> str:
+        return self._http_exception.reason
+
+    def __repr__(self) -> str:
+        return f"<SystemRoute {self.status}: {self.reason}>"
+
+
+class UrlMappingMatchInfo(dict[str, str]):
+    """The variables a route matched, plus the route and the application stack."""
+
+    __slots__ = ("_apps", "_current_app", "_frozen", "_route")
+
+    def __init__(self, match_dict: dict[str, str], route: AbstractRoute) -> None:
+        super().__init__(match_dict)
+        self._route = route
+        self._apps: list[Application] = []
+        self._current_app: Application | None = None
+        self._frozen = False
+
+    @property
+    def handler(self) -> Handler:
+        return self._route.handler
+
+    @property
+    def route(self) -> AbstractRoute:
+        return self._route
+
+    @property
+    def expect_handler(self) -> Callable[[Request], Awaitable[StreamResponse | None]]:
+        return self._route.handle_expect_header
+
+    @property
+    def http_exception(self) -> HTTPException | None:
+        return None
+
+    def get_info(self) -> dict[str, Any]:
+        return self._route.get_info()
+
+    @property
+    def apps(self) -> tuple[Application, ...]:
+        return tuple(self._apps)
+
+    def add_app(self, app: Application) -> None:
+        if self._frozen:
+            raise RuntimeError("Cannot change apps stack after .freeze() call")
+        if self._current_app is None:
+            self._current_app = app
+        self._apps.insert(0, app)
+
+    @property
+    def current_app(self) -> Application:
+        assert self._current_app is not None
+        return self._current_app
+
+    @current_app.setter
+    def current_app(self, app: Application) -> None:
+        self._current_app = app
+
+    def freeze(self) -> None:
+        self._frozen = True
+
+    def __repr__(self) -> str:
+        return f"<MatchInfo {dict.__repr__(self)}: {self._route}>"
+
+
+class _Matched(UrlMappingMatchInfo):
+    """A route's match info as the router builds it: dict's own constructor, then the slots
+    stored directly (a third of the cost of ``UrlMappingMatchInfo(match_dict, route)``)."""
+
+    __slots__ = ()
+    __init__ = dict.__init__
+
+
+def matched(match_dict: dict[str, str], route: AbstractRoute) -> UrlMappingMatchInfo:
+    """``UrlMappingMatchInfo(match_dict, route)``, on the request path's budget."""
+    info: UrlMappingMatchInfo = _Matched(match_dict)
+    info._route = route
+    info._apps = []
+    info._current_app = None
+    info._frozen = False
+    return info
+
+
+class MatchInfoError(UrlMappingMatchInfo):
+    """The match info of a request no route took (404) or took with another method (405)."""
+
+    __slots__ = ("_exception",)
+
+    def __init__(self, http_exception: HTTPException) -> None:
+        self._exception = http_exception
+        super().__init__({}, SystemRoute(http_exception))
+
+    @property
+    def http_exception(self) -> HTTPException:
+        return self._exception
+
+    def __repr__(self) -> str:
+        return f"<MatchInfoError {self._exception.status}: {self._exception.reason}>"

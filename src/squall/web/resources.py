@@ -1,0 +1,289 @@
+"""Resources: a path (plain or with ``{variables}``) or a prefix, with its routes per method.
+
+A resource matches a routing path and picks the route for the method (``_resolve``, the hot path);
+the router (``routing.py``) decides which resources to try.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sized
+from typing import TYPE_CHECKING, Any
+
+from yarl import URL
+
+from .matchinfo import UrlMappingMatchInfo, matched
+from .routes import METH_ANY, AbstractRoute, ResourceRoute
+
+if TYPE_CHECKING:
+    from .request import Request
+
+__all__ = (
+    "AbstractResource",
+    "DynamicResource",
+    "PlainResource",
+    "PrefixResource",
+    "Resource",
+)
+
+ROUTE_RE = re.compile(r"(\{[_a-zA-Z][^{}]*(?:\{[^{}]*\}[^{}]*)*\})")
+PATH_SEP = re.escape("/")
+
+
+def _unquote_path_safe(value: str) -> str:
+    """Match values come from ``path_safe`` (``%2F`` and ``%25`` still encoded): finish decoding."""
+    if "%" not in value:
+        return value
+    return value.replace("%2F", "/").replace("%25", "%")
+
+
+def _quote_path(value: str) -> str:
+    """Percent-encode what a path may not carry as is (``/`` stays, as in aiohttp's url_for)."""
+    return URL.build(path=value, encoded=False).raw_path
+
+
+def _requote_path(value: str) -> str:
+    """Encode what must be encoded but keep the ``%XX`` escapes already there."""
+    result = _quote_path(value)
+    return result.replace("%25", "%") if "%" in value else result
+
+
+_NO_METHODS: set[str] = set()  # "no route here": shared, never changed (callers copy to merge)
+
+
+class AbstractResource(Sized, Iterable[AbstractRoute]):
+    """A path (or prefix) with its routes."""
+
+    _indexed = True  # found by the path walk; False: tried on every request (a domain rule)
+
+    def __init__(self, *, name: str | None = None) -> None:
+        self._name = name
+
+    @property
+    def name(self) -> str | None:
+        return self._name
+
+    @property
+    @abc.abstractmethod
+    def canonical(self) -> str: ...
+
+    @abc.abstractmethod
+    def url_for(self, **kwargs: str) -> URL: ...
+
+    @abc.abstractmethod
+    def get_info(self) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def raw_match(self, path: str) -> bool: ...
+
+    @abc.abstractmethod
+    def add_prefix(self, prefix: str) -> None: ...
+
+    def freeze(self) -> None:
+        pass
+
+    async def resolve(self, request: Request) -> tuple[UrlMappingMatchInfo | None, set[str]]:
+        return self._resolve_request(request.method, request._path_safe, request)
+
+    @abc.abstractmethod
+    def _resolve(self, method: str, path: str) -> tuple[UrlMappingMatchInfo | None, set[str]]:
+        """Match on the method and routing path alone (the hot path)."""
+
+    def _resolve_request(
+        self, method: str, path: str, request: Request
+    ) -> tuple[UrlMappingMatchInfo | None, set[str]]:
+        """Match when something besides the path decides (a domain rule); ``_resolve`` here."""
+        return self._resolve(method, path)
+
+    def _uses_request(self) -> bool:
+        """True if matching needs more of the request than method and path (domain rules)."""
+        return False
+
+
+class Resource(AbstractResource):
+    """A resource with routes per method."""
+
+    def __init__(self, *, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self._routes: dict[str, ResourceRoute] = {}
+        self._any_route: ResourceRoute | None = None
+        self._allowed_methods: set[str] = set()
+
+    def add_route(
+        self,
+        method: str,
+        handler: Any,
+        *,
+        expect_handler: Callable[[Request], Awaitable[Any]] | None = None,
+    ) -> ResourceRoute:
+        route = self._routes.get(method.upper(), self._any_route)
+        if route is not None:
+            raise RuntimeError(
+                f"Added route will never be executed, method {route.method} is already registered"
+            )
+        route_obj = ResourceRoute(method, handler, expect_handler=expect_handler, resource=self)
+        self.register_route(route_obj)
+        return route_obj
+
+    def register_route(self, route: ResourceRoute) -> None:
+        if route.method == METH_ANY:
+            self._any_route = route
+        self._allowed_methods.add(route.method)
+        self._routes[route.method] = route
+
+    @abc.abstractmethod
+    def _match(self, path: str) -> dict[str, str] | None: ...
+
+    def _resolve(self, method: str, path: str) -> tuple[UrlMappingMatchInfo | None, set[str]]:
+        match_dict = self._match(path)
+        if match_dict is None:
+            return None, _NO_METHODS
+        route = self._routes.get(method, self._any_route)
+        if route is not None:
+            return matched(match_dict, route), self._allowed_methods
+        return None, self._allowed_methods
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+    def __iter__(self) -> Iterator[AbstractRoute]:
+        return iter(self._routes.values())
+
+
+class PlainResource(Resource):
+    """A fixed path."""
+
+    def __init__(self, path: str, *, name: str | None = None) -> None:
+        super().__init__(name=name)
+        assert not path or path.startswith("/")
+        self._path = path
+
+    @property
+    def canonical(self) -> str:
+        return self._path
+
+    def freeze(self) -> None:
+        if not self._path:
+            self._path = "/"
+
+    def add_prefix(self, prefix: str) -> None:
+        self._path = prefix + self._path
+
+    def _match(self, path: str) -> dict[str, str] | None:
+        return {} if self._path == path else None
+
+    def raw_match(self, path: str) -> bool:
+        return self._path == path
+
+    def get_info(self) -> dict[str, Any]:
+        return {"path": self._path}
+
+    def url_for(self) -> URL:  # type: ignore[override]
+        return URL.build(path=self._path, encoded=True)
+
+    def __repr__(self) -> str:
+        name = f"'{self.name}' " if self.name is not None else ""
+        return f"<PlainResource {name} {self._path}>"
+
+
+class DynamicResource(Resource):
+    """A path with ``{name}`` or ``{name:regex}`` variables."""
+
+    DYN = re.compile(r"\{(?P<var>[_a-zA-Z][_a-zA-Z0-9]*)\}")
+    DYN_WITH_RE = re.compile(r"\{(?P<var>[_a-zA-Z][_a-zA-Z0-9]*):(?P<re>.+)\}")
+    GOOD = r"[^{}/]+"
+
+    def __init__(self, path: str, *, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self._orig_path = path
+        pattern = ""
+        formatter = ""
+        for part in ROUTE_RE.split(path):
+            match = self.DYN.fullmatch(part)
+            if match:
+                pattern += "(?P<{}>{})".format(match.group("var"), self.GOOD)
+                formatter += "{" + match.group("var") + "}"
+                continue
+            match = self.DYN_WITH_RE.fullmatch(part)
+            if match:
+                pattern += "(?P<{var}>{re})".format(**match.groupdict())
+                formatter += "{" + match.group("var") + "}"
+                continue
+            if "{" in part or "}" in part:
+                raise ValueError(f"Invalid path '{path}'['{part}']")
+            part = _requote_path(part)
+            formatter += part
+            pattern += re.escape(part)
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"Bad pattern '{pattern}': {exc}") from None
+        self._pattern = compiled
+        self._formatter = formatter
+        self._has_groups = bool(compiled.groupindex)
+
+    @property
+    def canonical(self) -> str:
+        return self._formatter
+
+    def add_prefix(self, prefix: str) -> None:
+        self._pattern = re.compile(re.escape(prefix) + self._pattern.pattern)
+        self._formatter = prefix + self._formatter
+
+    def _match(self, path: str) -> dict[str, str] | None:
+        match = self._pattern.fullmatch(path)
+        if match is None:
+            return None
+        if "%" not in path:
+            return match.groupdict()
+        return {key: _unquote_path_safe(value) for key, value in match.groupdict().items()}
+
+    def _resolve(self, method: str, path: str) -> tuple[UrlMappingMatchInfo | None, set[str]]:
+        # Resource._resolve with _match inline: the route lookup of most requests ends here.
+        match = self._pattern.fullmatch(path)
+        if match is None:
+            return None, _NO_METHODS
+        route = self._routes.get(method, self._any_route)
+        if route is None:
+            return None, self._allowed_methods
+        values = match.groupdict()
+        if "%" in path:
+            values = {key: _unquote_path_safe(value) for key, value in values.items()}
+        return matched(values, route), self._allowed_methods
+
+    def raw_match(self, path: str) -> bool:
+        return self._orig_path == path
+
+    def get_info(self) -> dict[str, Any]:
+        return {"formatter": self._formatter, "pattern": self._pattern}
+
+    def url_for(self, **parts: str) -> URL:
+        url = self._formatter.format_map({k: _quote_path(v) for k, v in parts.items()})
+        return URL.build(path=url, encoded=True)
+
+    def __repr__(self) -> str:
+        name = f"'{self.name}' " if self.name is not None else ""
+        return f"<DynamicResource {name} {self._formatter}>"
+
+
+class PrefixResource(AbstractResource):
+    """A resource for every path under a prefix (sub-applications, static files)."""
+
+    def __init__(self, prefix: str, *, name: str | None = None) -> None:
+        assert not prefix or prefix.startswith("/"), prefix
+        assert prefix in ("", "/") or not prefix.endswith("/"), prefix
+        super().__init__(name=name)
+        self._prefix = _requote_path(prefix)
+        self._prefix2 = self._prefix + "/"
+
+    @property
+    def canonical(self) -> str:
+        return self._prefix
+
+    def add_prefix(self, prefix: str) -> None:
+        self._prefix = prefix + self._prefix
+        self._prefix2 = self._prefix + "/"
+
+    def raw_match(self, path: str) -> bool:
+        return False

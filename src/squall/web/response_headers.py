@@ -1,0 +1,143 @@
+"""A response's header accessors: ``headers`` and the typed views of single headers.
+
+:class:`HeadersMixin` is part of :class:`~squall.web.response.StreamResponse`. While no one has
+touched ``.headers``, the only header a response has is its Content-Type, kept as a plain string
+(``_ctype``); the mapping is made on first access.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from email.utils import formatdate
+
+from multidict import CIMultiDict
+
+from .headers import ETAG_ANY, ETag, parse_etags
+
+# Statuses whose responses carry no body (and so no Content-Length or made-up Content-Type).
+_EMPTY_BODY_STATUSES = frozenset((204, 304))
+
+
+def _parse_ctype(value: str | None) -> tuple[str, dict[str, str]]:
+    if not value:
+        return "application/octet-stream", {}
+    mime, _, rest = value.partition(";")
+    params: dict[str, str] = {}
+    for item in rest.split(";"):
+        key, sep, val = item.partition("=")
+        if sep:
+            params[key.strip().lower()] = val.strip().strip('"')
+    return mime.strip().lower(), params
+
+
+class HeadersMixin:
+    """``headers`` and its typed views: content type, charset, length, Last-Modified, ETag."""
+
+    _headers: CIMultiDict[str] | None = None
+    _ctype: str | None = None  # the Content-Type value while no header mapping exists yet
+    _chunked: bool  # StreamResponse's
+
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = CIMultiDict()
+            if self._ctype is not None:
+                headers["Content-Type"] = self._ctype
+                self._ctype = None
+        return headers
+
+    def _get_ctype(self) -> str | None:
+        if self._headers is None:
+            return self._ctype
+        return self._headers.get("Content-Type")
+
+    def _set_ctype(self, value: str) -> None:
+        if self._headers is None:
+            self._ctype = value
+        else:
+            self._headers["Content-Type"] = value
+
+    @property
+    def content_type(self) -> str:
+        return _parse_ctype(self._get_ctype())[0]
+
+    @content_type.setter
+    def content_type(self, value: str) -> None:
+        params = _parse_ctype(self._get_ctype())[1] if self._get_ctype() else {}
+        charset = params.get("charset")
+        self._set_ctype(f"{value}; charset={charset}" if charset else str(value))
+
+    @property
+    def charset(self) -> str | None:
+        return _parse_ctype(self._get_ctype())[1].get("charset")
+
+    @charset.setter
+    def charset(self, value: str | None) -> None:
+        ctype = self.content_type
+        if ctype == "application/octet-stream":
+            raise RuntimeError(
+                "Setting charset for application/octet-stream doesn't make sense, "
+                "setup content_type first"
+            )
+        self._set_ctype(f"{ctype}; charset={value.lower()}" if value else ctype)
+
+    @property
+    def content_length(self) -> int | None:
+        value = self._headers.get("Content-Length") if self._headers is not None else None
+        return int(value) if value is not None else None
+
+    @content_length.setter
+    def content_length(self, value: int | None) -> None:
+        if value is None:
+            self.headers.pop("Content-Length", None)
+        else:
+            if self._chunked:
+                raise RuntimeError("You can't set content length when chunked encoding is enable")
+            self.headers["Content-Length"] = str(int(value))
+
+    @property
+    def last_modified(self) -> datetime.datetime | None:
+        from email.utils import parsedate_to_datetime
+
+        value = self._headers.get("Last-Modified") if self._headers is not None else None
+        if value is None:
+            return None
+        try:
+            return parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+
+    @last_modified.setter
+    def last_modified(self, value: int | float | datetime.datetime | str | None) -> None:
+        if value is None:
+            self.headers.pop("Last-Modified", None)
+        elif isinstance(value, (int, float)):
+            self.headers["Last-Modified"] = formatdate(math.ceil(value), usegmt=True)
+        elif isinstance(value, datetime.datetime):
+            self.headers["Last-Modified"] = formatdate(value.timestamp(), usegmt=True)
+        else:
+            self.headers["Last-Modified"] = value
+
+    @property
+    def etag(self) -> ETag | None:
+        """The ETag header as an :class:`ETag` (``W/`` prefix for weak tags)."""
+        value = self._headers.get("ETag") if self._headers is not None else None
+        if value is None:
+            return None
+        tags = parse_etags(value)
+        return tags[0] if tags else None
+
+    @etag.setter
+    def etag(self, value: ETag | str | None) -> None:
+        if value is None:
+            self.headers.pop("ETag", None)
+        elif isinstance(value, str) and value == ETAG_ANY:
+            self.headers["ETag"] = ETAG_ANY
+        elif isinstance(value, str):
+            self.headers["ETag"] = f'"{value}"'
+        elif isinstance(value, ETag):
+            self.headers["ETag"] = f'{"W/" if value.is_weak else ""}"{value.value}"'
+        else:
+            raise ValueError(f"Unsupported etag type: {type(value)}; str, ETag or None")

@@ -10,6 +10,7 @@ header fields and a 64 KiB head (test_malformed.py), 200 trailer fields and a 70
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -77,3 +78,19 @@ def test_ten_thousand_tiny_headers_in_many_reads_are_431(both: tuple[AppServer, 
     out = raw_request(both[1].port, pieces, timeout=3)
     assert out.startswith(b"HTTP/1.1 431 "), out[:100]
     assert time.monotonic() - start < 3
+
+
+def test_an_endless_trailer_field_is_cut_off(both: tuple[AppServer, AppServer]) -> None:
+    """httptools keeps a trailer field whole until it ends: without a bound on the bytes of a
+    body message that are not body, one request could fill memory. aiohttp's parser stops it at
+    its field size limit; squall at max_head_size (64 KiB) of chunk framing and trailers, and
+    answers while the client is still sending (before the fix: no answer, memory growing)."""
+    head = b"POST /json HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", both[1].port), timeout=5) as sock:
+        sock.sendall(head + b"3\r\nabc\r\n0\r\nX-Trailer: ")
+        for _ in range(32):  # 512 KiB of one field, never ended
+            sock.sendall(b"v" * 16384)
+        sock.settimeout(3)  # answered now, not after the 60 s body timeout
+        out = sock.recv(65536)
+    assert out.startswith(b"HTTP/1.1 400 "), out[:100]
+    assert raw_request(both[1].port, b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n").endswith(b"ok")

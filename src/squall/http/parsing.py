@@ -149,6 +149,7 @@ class ParserLayer(HandlerLayer):
             self._dispatch(req)
 
     def on_body(self, body: bytes) -> None:
+        self._head_bytes = -1  # progress: data_received restarts its count of non-body bytes
         cur = self._cur
         if cur is not None and not self._discarding:
             cur.body.feed_data(body)

@@ -81,7 +81,8 @@ class HttpProtocol(ParserLayer):
             self._sink.data_received(data)
             return
         continuing = self._in_head
-        mid_message = continuing or self._cur is not None
+        cur = self._cur
+        mid_message = continuing or cur is not None
         completed = self._completed
         self._data = data
         self._gathering = True
@@ -120,6 +121,15 @@ class HttpProtocol(ParserLayer):
                         self._refuse(BadRequest(431, "Request header fields too large"))
                 if not self._deadline and not self._closing:
                     self._deadline = self._loop.time() + self._limits.header_timeout
+            elif cur is not None and self._cur is cur:  # a body message still arriving
+                if self._head_bytes < 0:  # on_body saw body bytes in this read
+                    self._head_bytes = 0
+                else:
+                    # Chunk framing and trailer fields only: httptools buffers a trailer field
+                    # whole, so these are bounded like a head that spans reads.
+                    self._head_bytes += len(data)
+                    if self._head_bytes > self._limits.max_head_size:
+                        self._refuse(BadRequest(431, "Request trailer fields too large"))
         finally:
             self._data = b""
             out = self._out

@@ -49,22 +49,27 @@ class ParserLayer(HandlerLayer):
         self._url = url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Called once per field (browsers send 10-20): the sizes of the head's fields are
+        # checked in one pass in on_headers_complete; the count here bounds the list in memory.
         if value and value[-1] in (32, 9):  # llhttp keeps trailing whitespace
             value = value.rstrip(b" \t")
         headers = self._headers
-        limits = self._limits
-        size = len(name)
-        if size == 10 and name[0] | 0x20 == 99:  # C...: perhaps Connection (on_headers_complete)
-            self._connection_field = True
-        size += len(value)
-        if size > limits.max_field_size:
-            raise BadRequest(431, "Request header field too large")
-        if len(headers) >= limits.max_headers:
+        if len(headers) >= self._limits.max_headers:
             raise BadRequest(431, "Too many request header fields")
-        total = self._head_size = self._head_size + size + 4
+        if len(name) == 10 and name[0] | 0x20 == 99:  # C...: perhaps Connection
+            self._connection_field = True  # (see on_headers_complete)
+        if not self._in_head:  # a trailer field: no on_headers_complete will check it
+            self._check_field_sizes(len(name) + len(value) + 4)
+        headers.append((name, value))
+
+    def _check_field_sizes(self, size: int) -> None:
+        """One field of ``size`` bytes (with ": " and CRLF) more: within the limits?"""
+        limits = self._limits
+        if size - 4 > limits.max_field_size:
+            raise BadRequest(431, "Request header field too large")
+        total = self._head_size = self._head_size + size
         if total > limits.max_head_size:
             raise BadRequest(431, "Request header fields too large")
-        headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -94,8 +99,14 @@ class ParserLayer(HandlerLayer):
         has_length = False
         expect = False
         upgrade = method == b"CONNECT"  # llhttp's upgrade needs this or an Upgrade field
+        max_field = self._limits.max_field_size
+        total = 0
         for name, value in headers:
             size = len(name)
+            field = size + len(value)
+            if field > max_field:
+                raise BadRequest(431, "Request header field too large")
+            total += field
             if size == 4:
                 if name.lower() == b"host":
                     host += 1
@@ -117,6 +128,9 @@ class ParserLayer(HandlerLayer):
                     expect = True
             elif size == 7:
                 upgrade = upgrade or name.lower() == b"upgrade"
+        self._head_size = total = total + 4 * len(headers)  # trailers are counted on top
+        if total > self._limits.max_head_size:
+            raise BadRequest(431, "Request header fields too large")
         if host > 1 or (host == 0 and version == "1.1"):
             raise BadRequest(400, "Missing or duplicated Host header")
         if not url.startswith(b"/"):

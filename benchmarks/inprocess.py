@@ -47,6 +47,21 @@ async def handle(request: web.Request) -> web.Response:
     return web.Response(text=f"Hello, {name}!")
 
 
+# What a browser sends (wrk sends only Host): per-field costs show here.
+BROWSER_GET = (
+    b"GET /World HTTP/1.1\r\nHost: example.com:8080\r\nConnection: keep-alive\r\n"
+    b"Cache-Control: max-age=0\r\n"
+    b'sec-ch-ua: "Chromium";v="124", "Not-A.Brand";v="99"\r\nsec-ch-ua-mobile: ?0\r\n'
+    b'sec-ch-ua-platform: "Linux"\r\nUpgrade-Insecure-Requests: 1\r\n'
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    b"Chrome/124.0 Safari/537.36\r\n"
+    b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+    b"Sec-Fetch-Site: none\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-User: ?1\r\n"
+    b"Sec-Fetch-Dest: document\r\nAccept-Encoding: gzip, deflate, br\r\n"
+    b"Accept-Language: en-US,en;q=0.9\r\n\r\n"
+)
+
+
 async def json_handle(request: web.Request) -> web.Response:
     return web.json_response({"message": "Hello, World!"})
 
@@ -62,6 +77,7 @@ async def main(hundreds: int) -> None:
     for label, request in (
         ("seed hello", b"GET /World HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"),
         ("json", b"GET /json HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"),
+        ("seed hello, a browser's 15 fields", BROWSER_GET),
     ):
         proto = runner.server()
         transport = FakeTransport()

@@ -276,3 +276,23 @@ def test_http_version_seen_with_and_without_connection_fields(server: ServerThre
     for version in (b"HTTP/2.0", b"HTTP/0.9"):
         data = raw_request(server.port, b"GET /info/v " + version + b"\r\nHost: x\r\n\r\n")
         assert data.startswith(b"HTTP/1.1 505 "), (version, data)
+
+
+def test_request_headers_keep_case_order_and_duplicates_across_requests() -> None:
+    """request.headers decodes each field name once per process (istr, cached): the mapping
+    must still be case-insensitive, keep the names as sent, their order and duplicates."""
+    from squall.http.message import RawRequest
+    from squall.http.streams import EMPTY_PAYLOAD
+    from squall.web.request import Request
+
+    fields = [(b"Host", b"x"), (b"X-Dup", b"1"), (b"x-dup", b"2"), (b"ACCEPT", b"a\xc3\xa9")]
+    for _ in range(2):  # the second time the names come from the cache
+        raw = RawRequest("GET", b"/", "1.1", list(fields), True, False, False, EMPTY_PAYLOAD)
+        headers = Request(raw, None, None).headers  # type: ignore[arg-type]
+        assert list(headers.items()) == [
+            ("Host", "x"),
+            ("X-Dup", "1"),
+            ("x-dup", "2"),
+            ("ACCEPT", "a\u00e9"),
+        ]
+        assert headers.getall("X-DUP") == ["1", "2"] and headers["accept"] == "a\u00e9"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness import idle, multi, report, wrk, ws
 from harness.procs import PINNING, Server, cpu_busy, free_port, raise_nofile
-from harness.servers import ECHO_SIZE, SERVERS_DIR, SPECS, Spec, check
+from harness.servers import ECHO_SIZE, SERVERS_DIR, SPECS, Spec, check, ready
 from harness.ws import QUICK_WS_SCENARIOS, WS_SCENARIOS, WS_SPECS
 
 HERE = Path(__file__).resolve().parent
@@ -111,10 +111,7 @@ def bench_server(
     port = free_port()
     server = Server(spec.command(port), SERVERS_DIR, port, logs / f"{spec.name}.log")
     try:
-        problem = server.wait_ready() or check(port, ("hello",), retry_for=10.0).get("hello")
-        if problem:
-            result.note(f"skipped: {problem}")
-            result.skipped = True
+        if not ready(server, port, result):
             return
         measured = not opts.quick or spec.quick
         if opts.idle and spec.idle and measured:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from harness import wrk
 from harness.procs import Server, free_port, tree_pids
-from harness.servers import PY, SERVERS_DIR, Spec, check, granian
+from harness.servers import PY, SERVERS_DIR, Spec, check, granian, ready
 
 if TYPE_CHECKING:
     from harness.report import ServerResult
@@ -85,10 +85,7 @@ def bench_server(spec: Spec, opts: Namespace, result: ServerResult, logs: Path) 
     port = free_port()
     server = Server(spec.command(port), SERVERS_DIR, port, logs / f"{spec.name}.log", CORES)
     try:
-        problem = server.wait_ready() or check(port, ("hello",), retry_for=10.0).get("hello")
-        if problem:
-            result.note(f"skipped: {problem}")
-            result.skipped = True
+        if not ready(server, port, result):
             return
         result.add("rss_mib", server.rss() / 2**20)
         problems = check(port, ("json", "echo"))

@@ -1,5 +1,7 @@
 """The servers under test: how to start each, what it needs, and a check of its answers."""
 
+from __future__ import annotations
+
 import http.client
 import importlib.util
 import json
@@ -7,6 +9,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.procs import Server
+    from harness.report import ServerResult
 
 SERVERS_DIR = Path(__file__).resolve().parent.parent / "servers"
 ECHO_SIZE = 1024 * 1024
@@ -119,6 +126,15 @@ def _probe(port: int, name: str) -> str | None:
     except ValueError:
         answer = data
     return None if answer == expected else f"{method} {path} answered {data[:40]!r}"
+
+
+def ready(server: Server, port: int, result: ServerResult) -> bool:
+    """Wait for ``server`` to serve hello; if it does not, note why and mark ``result`` skipped."""
+    problem = server.wait_ready() or check(port, ("hello",), retry_for=10.0).get("hello")
+    if problem:
+        result.note(f"skipped: {problem}")
+        result.skipped = True
+    return not problem
 
 
 def check(port: int, names: tuple[str, ...], retry_for: float = 0.0) -> dict[str, str]:

@@ -6,24 +6,36 @@ PY     := $(VENV)/bin/python
 
 .PHONY: run test lint bench bench-quick fuzz soak clean
 
+# Dependencies first (scripts/requirements.py reads them from pyproject.toml), then squall itself:
+# installed, not editable, because its request path is compiled where the machine can (setup.py);
+# reinstalled whenever a source changes. `SQUALL_NO_COMPILE=1 make ...` installs pure Python.
+SOURCES := $(shell find src -name '*.py') setup.py pyproject.toml
+
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PYTHON) scripts/requirements.py | $(PY) -m pip install -q -r /dev/stdin
 	touch $@
 
 $(VENV)/.test: $(VENV)/.base
-	$(PY) -m pip install -q -e '.[test]'
+	$(PYTHON) scripts/requirements.py test | $(PY) -m pip install -q -r /dev/stdin
 	touch $@
 
 $(VENV)/.bench: $(VENV)/.test
-	$(PY) -m pip install -q -e '.[bench]'
+	$(PYTHON) scripts/requirements.py bench | $(PY) -m pip install -q -r /dev/stdin
 	touch $@
 
-run: $(VENV)/.base
+$(VENV)/.squall: $(VENV)/.base $(SOURCES)
+	$(PY) -m pip install -q --no-deps --force-reinstall .
+	touch $@
+
+run: $(VENV)/.squall
 	$(PY) examples/seed.py
 
-test: $(VENV)/.test
+# The suite runs twice: on the sources as Python (PYTHONPATH=src: the pure-Python fallback, and
+# what a developer just edited), then on the installed package (compiled, where it could be).
+test: $(VENV)/.test $(VENV)/.squall
+	PYTHONPATH=src $(PY) -m pytest -q
 	$(PY) -m pytest -q
 	$(PY) -m ruff check .
 	$(PY) -m mypy
@@ -32,18 +44,18 @@ lint: $(VENV)/.test
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-bench: $(VENV)/.bench
+bench: $(VENV)/.bench $(VENV)/.squall
 	$(PY) benchmarks/run.py
 
-bench-quick: $(VENV)/.bench
+bench-quick: $(VENV)/.bench $(VENV)/.squall
 	$(PY) benchmarks/run.py --quick
 
 # A long random fuzzing campaign (SQUALL_FUZZ examples per property; `make test` runs a short,
 # deterministic one) and a mixed-load soak of one server (SOAK_SECONDS, 10 minutes by default).
-fuzz: $(VENV)/.test
+fuzz: $(VENV)/.test $(VENV)/.squall
 	SQUALL_FUZZ=$${SQUALL_FUZZ:-5000} $(PY) -m pytest -q tests/test_fuzz.py tests/test_fuzz_multipart.py
 
-soak: $(VENV)/.test
+soak: $(VENV)/.test $(VENV)/.squall
 	$(PY) benchmarks/soak.py
 
 clean:

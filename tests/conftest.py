@@ -7,15 +7,52 @@ import contextlib
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-import squall  # noqa: F401  (installs uvloop as the policy, as users get it)
+import squall  # (installs uvloop as the policy, as users get it)
 from squall import web
 
 from .apps import make_app
 from .loop_thread import LoopThread
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "squall"
+
+
+def _stale_install() -> list[str]:
+    """The sources that differ between src/ and the installed squall under test (if it is one).
+
+    `make test` runs the suite on src/ (PYTHONPATH=src) and on the installed, compiled package,
+    which it reinstalls when a source changes; a plain `pytest` after an edit would otherwise
+    test the old installed code without a word.
+    """
+    installed = Path(squall.__file__).resolve().parent
+    if installed == SRC:
+        return []
+    return [
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if not (installed / path.relative_to(SRC)).is_file()
+        or (installed / path.relative_to(SRC)).read_bytes() != path.read_bytes()
+    ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    stale = _stale_install()
+    if stale:
+        pytest.exit(
+            f"the installed squall differs from src/ ({', '.join(stale[:3])}...): run `make test`,"
+            " or `PYTHONPATH=src pytest` to test the sources as Python",
+            returncode=4,
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    where = "src/" if Path(squall.__file__).resolve().parent == SRC else "installed"
+    build = "compiled (mypyc)" if squall.COMPILED else "pure Python"
+    return f"squall: {where}, {build}"
 
 
 class ServerThread(LoopThread):

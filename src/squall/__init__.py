@@ -12,6 +12,10 @@ from ._loop import install_uvloop
 install_uvloop()
 
 from . import web  # noqa: E402
+from .http import running as _running  # noqa: E402
 from .web.websocket import WSCloseCode, WSMessage, WSMsgType  # noqa: E402  (aiohttp.WSMsgType...)
 
-__all__ = ("WSCloseCode", "WSMessage", "WSMsgType", "__version__", "web")
+#: Whether this install runs its request path compiled by mypyc (setup.py) or as Python.
+COMPILED: bool = not _running.__file__.endswith(".py")
+
+__all__ = ("COMPILED", "WSCloseCode", "WSMessage", "WSMsgType", "__version__", "web")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from ssl import SSLContext
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 from yarl import URL
@@ -18,7 +18,6 @@ from ..web.request import HttpVersion, HttpVersion11, Request
 from ..web.routes import AbstractRoute
 
 if TYPE_CHECKING:
-    from ..http.protocol import HttpProtocol
     from ..web.response import StreamResponse
 
 __all__ = ("MockedConnection", "MockedTransport", "make_mocked_request")
@@ -177,7 +176,7 @@ def make_mocked_request(
         )
     if app is None:
         app = Application()
-    request = Request(raw, cast("HttpProtocol", protocol), app, client_max_size)
+    request = Request(raw, protocol, app, client_max_size)
     info = UrlMappingMatchInfo(dict(match_info or {}), _MockedRoute(method))
     info.add_app(app)
     request._match_info = info

@@ -17,13 +17,14 @@ import re
 import stat
 from dataclasses import dataclass
 from mimetypes import MimeTypes
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from ..http.sendfile import read_file, send_file
 from .headers import ETAG_ANY, ETag, parse_http_date
 from .response import LooseHeaders, StreamResponse, _invite_body
 
 if TYPE_CHECKING:
+    from ..http.protocol import HttpProtocol
     from .request import BaseRequest
 
 __all__ = ("FileResponse",)
@@ -267,7 +268,8 @@ class FileResponse(StreamResponse):
                 await self.write(data)
         elif count and self._send_body:
             assert self._conn is not None
-            await send_file(self._conn, fd, start, count, self._chunk_size)
+            conn = cast("HttpProtocol", self._conn)  # sendfile needs the real connection
+            await send_file(conn, fd, start, count, self._chunk_size)
             self._body_length = count
         await StreamResponse.write_eof(self)
 

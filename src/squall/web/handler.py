@@ -12,6 +12,7 @@ import time
 from logging import INFO
 from typing import TYPE_CHECKING, cast
 
+from .._mypyc import mypyc_attr
 from ..http.errors import RequestPayloadError
 from ..http.proxy import TrustedProxies, forwarding
 from .exceptions import HTTPException, HTTPInternalServerError
@@ -19,8 +20,8 @@ from .request import BaseRequest, Request, payload_error
 from .response import Response, StreamResponse
 
 if TYPE_CHECKING:
+    from ..http.connection import Connection
     from ..http.message import RawRequest
-    from ..http.protocol import HttpProtocol
     from .access_log import AccessLogger
     from .app import Application
 
@@ -32,6 +33,7 @@ class PayloadAccessError(Exception):
     a body read after the response gets what the handler left, then EOF)."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class AppHandler:
     """What :class:`~squall.http.HttpServer` calls for each request of one Application."""
 
@@ -62,7 +64,7 @@ class AppHandler:
         # Signals are frozen with the app, so whether any on_response_prepare exists is fixed.
         self._prepare_hooks = any(a.on_response_prepare for a in app._with_subapps())
 
-    async def __call__(self, raw: RawRequest, conn: HttpProtocol) -> None:
+    async def __call__(self, raw: RawRequest, conn: Connection) -> None:
         log_enabled = self._log_enabled
         start = time.perf_counter() if log_enabled is not None and log_enabled(INFO) else 0.0
         app = self._app

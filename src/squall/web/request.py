@@ -8,12 +8,13 @@ import json
 import sys
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from urllib.parse import parse_qsl
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy, istr
 from yarl import URL
 
+from .._mypyc import mypyc_attr
 from ..http.errors import RequestPayloadError
 from ..http.streams import EMPTY_PAYLOAD, StreamReader
 from .exceptions import (
@@ -38,8 +39,8 @@ from .state import StateMapping
 from .subapps import ChainMapProxy
 
 if TYPE_CHECKING:
+    from ..http.connection import Connection
     from ..http.message import RawRequest
-    from ..http.protocol import HttpProtocol
     from .app import Application
     from .matchinfo import UrlMappingMatchInfo
     from .response import StreamResponse
@@ -67,13 +68,14 @@ def _decode(value: bytes) -> str:
     return value.decode("utf-8", "surrogateescape")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class BaseRequest(StateMapping):
     """An incoming request: aiohttp's ``BaseRequest`` API."""
 
-    _key_class = RequestKey
-    _key_anchor = "request-s-storage"
+    _key_class: ClassVar[type[RequestKey[Any]]] = RequestKey
+    _key_anchor: ClassVar[str] = "request-s-storage"
     _content: StreamReader  # set on first use of .content (never in __init__: hot path)
-    _seen_str_keys: set[str] = set()
+    _seen_str_keys: ClassVar[set[str]] = set()
 
     __slots__ = (
         "_app",
@@ -100,7 +102,7 @@ class BaseRequest(StateMapping):
     def __init__(
         self,
         raw: RawRequest,
-        conn: HttpProtocol,
+        conn: Connection,
         app: Application,
         client_max_size: int = 1024**2,
     ) -> None:
@@ -298,7 +300,7 @@ class BaseRequest(StateMapping):
         return self._conn.transport
 
     @property
-    def protocol(self) -> HttpProtocol:
+    def protocol(self) -> Connection:
         return self._conn
 
     @property
@@ -606,6 +608,7 @@ def payload_error(exc: RequestPayloadError) -> HTTPException:
     return HTTPBadRequest(text=f"Malformed request body: {exc}")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Request(BaseRequest):
     """The request handlers receive: a BaseRequest that knows its route and application."""
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sized
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from yarl import URL
 
+from .._mypyc import mypyc_attr
 from .matchinfo import UrlMappingMatchInfo, matched
 from .routes import METH_ANY, AbstractRoute, ResourceRoute
 
@@ -52,10 +53,12 @@ def _requote_path(value: str) -> str:
 _NO_METHODS: set[str] = set()  # "no route here": shared, never changed (callers copy to merge)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class AbstractResource(Sized, Iterable[AbstractRoute]):
     """A path (or prefix) with its routes."""
 
-    _indexed = True  # found by the path walk; False: tried on every request (a domain rule)
+    # Found by the path walk; False: tried on every request (a domain rule).
+    _indexed: ClassVar[bool] = True
 
     def __init__(self, *, name: str | None = None) -> None:
         self._name = name
@@ -101,6 +104,7 @@ class AbstractResource(Sized, Iterable[AbstractRoute]):
         return False
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Resource(AbstractResource):
     """A resource with routes per method."""
 
@@ -151,6 +155,7 @@ class Resource(AbstractResource):
         return iter(self._routes.values())
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class PlainResource(Resource):
     """A fixed path."""
 
@@ -187,12 +192,15 @@ class PlainResource(Resource):
         return f"<PlainResource {name} {self._path}>"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class DynamicResource(Resource):
     """A path with ``{name}`` or ``{name:regex}`` variables."""
 
-    DYN = re.compile(r"\{(?P<var>[_a-zA-Z][_a-zA-Z0-9]*)\}")
-    DYN_WITH_RE = re.compile(r"\{(?P<var>[_a-zA-Z][_a-zA-Z0-9]*):(?P<re>.+)\}")
-    GOOD = r"[^{}/]+"
+    DYN: ClassVar[re.Pattern[str]] = re.compile(r"\{(?P<var>[_a-zA-Z][_a-zA-Z0-9]*)\}")
+    DYN_WITH_RE: ClassVar[re.Pattern[str]] = re.compile(
+        r"\{(?P<var>[_a-zA-Z][_a-zA-Z0-9]*):(?P<re>.+)\}"
+    )
+    GOOD: ClassVar[str] = r"[^{}/]+"
 
     def __init__(self, path: str, *, name: str | None = None) -> None:
         super().__init__(name=name)
@@ -267,6 +275,7 @@ class DynamicResource(Resource):
         return f"<DynamicResource {name} {self._formatter}>"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class PrefixResource(AbstractResource):
     """A resource for every path under a prefix (sub-applications, static files)."""
 

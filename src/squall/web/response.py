@@ -11,7 +11,7 @@ are made in ``jsonresponse.py``.
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from multidict import CIMultiDict
 
@@ -24,8 +24,8 @@ from .response_headers import _EMPTY_BODY_STATUSES, HeadersMixin
 from .state import StateMapping
 
 if TYPE_CHECKING:
+    from ..http.connection import Connection
     from ..http.message import RawRequest
-    from ..http.protocol import HttpProtocol
     from .request import BaseRequest
 
 __all__ = ("ContentCoding", "Response", "StreamResponse")
@@ -69,13 +69,13 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
 
     _key_class = ResponseKey
     _key_anchor = "response-s-storage"
-    _seen_str_keys: set[str] = set()
+    _seen_str_keys: ClassVar[set[str]] = set()
 
     # Defaults live on the class: a response assigns only what differs (fewer stores per request).
     # (The mixins keep theirs: _headers and _ctype, _cookies, the compression settings.)
     _state: dict[str, Any] | None = None
     _req: BaseRequest | None = None
-    _conn: HttpProtocol | None = None
+    _conn: Connection | None = None
     _chunked = False
     _chunked_wire = False
     _keep_alive: bool | None = None

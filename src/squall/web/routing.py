@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Container, Iterable, Iterator, 
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._mypyc import mypyc_attr
 from .exceptions import HTTPMethodNotAllowed, HTTPNotFound
 from .matchinfo import MatchInfoError, UrlMappingMatchInfo
 from .matchinfo import SystemRoute as SystemRoute
@@ -50,6 +51,7 @@ _NAME_SPLIT_RE = re.compile(r"[.:-]")
 _V = TypeVar("_V")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class _ListView(Sized, Iterable[_V], Container[_V]):
     """A read-only view of a list: length, iteration and membership."""
 
@@ -68,12 +70,14 @@ class _ListView(Sized, Iterable[_V], Container[_V]):
         return item in self._items
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class ResourcesView(_ListView[AbstractResource]):
     """``router.resources()``: a live, read-only view of the registered resources."""
 
     __slots__ = ()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RoutesView(_ListView[AbstractRoute]):
     """``router.routes()``: the routes of every resource, as they were when it was made."""
 
@@ -83,6 +87,7 @@ class RoutesView(_ListView[AbstractRoute]):
         super().__init__([route for resource in resources for route in resource])
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class UrlDispatcher(Mapping[str, AbstractResource]):
     """The router: ``app.router``. A mapping of route names to resources."""
 

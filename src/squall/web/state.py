@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, MutableMapping
-from typing import Any
+from typing import Any, ClassVar
 
 from .keys import BaseKey, NotAppKeyWarning
 
@@ -18,9 +18,9 @@ class StateMapping(MutableMapping[Any, Any]):
 
     __slots__ = ()
     _state: dict[Any, Any] | None
-    _key_class: type[BaseKey[Any]] = BaseKey
-    _key_anchor = ""
-    _seen_str_keys: set[str]
+    _key_class: ClassVar[type[BaseKey[Any]]] = BaseKey
+    _key_anchor: ClassVar[str] = ""
+    _seen_str_keys: ClassVar[set[str]]
 
     def __getitem__(self, key: Any) -> Any:
         if self._state is None:

@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable, Iterable
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from ..http.websocket import (
     OP_BINARY,
@@ -26,6 +26,7 @@ from .jsondumps import dumps as fast_dumps
 from .response import StreamResponse
 
 if TYPE_CHECKING:
+    from ..http.protocol import HttpProtocol
     from .request import BaseRequest
 
 __all__ = (
@@ -230,7 +231,7 @@ class WebSocketResponse(StreamResponse):
         self._compress = deflate.wbits if deflate is not None else 0
         conn.write(self._ws_head())
         channel = self._channel = WebSocketChannel(
-            conn,
+            cast("HttpProtocol", conn),  # a real connection: mocked requests have no WebSocket
             max_size=self._max_msg_size,
             deflate=deflate,
             autoping=self._autoping,

@@ -51,16 +51,16 @@ _TEXT_CTYPES: dict[str | None, str] = {
     "text/html": "text/html; charset=utf-8",
     "application/json": "application/json; charset=utf-8",
 }
-_OK_PREFIXES: dict[str, bytes] = {}
+OK_PREFIXES: dict[str, bytes] = {}
 
 
-def _ok_prefix(ctype: str) -> bytes:
+def ok_prefix(ctype: str) -> bytes:
     """``HTTP/1.1 200 OK``, the Content-Type line and ``Content-Length: `` for ``ctype``."""
-    prefix = _OK_PREFIXES.get(ctype)
+    prefix = OK_PREFIXES.get(ctype)
     if prefix is None:
         prefix = status_line("1.1", 200) + _ctype_line(ctype) + b"Content-Length: "
-        if len(_OK_PREFIXES) < 256:
-            _OK_PREFIXES[ctype] = prefix
+        if len(OK_PREFIXES) < 256:
+            OK_PREFIXES[ctype] = prefix
     return prefix
 
 
@@ -481,28 +481,6 @@ class Response(StreamResponse):
         self._req = request
         conn = self._conn = request._conn
         body = self._body
-        raw = request._raw
-        ctype = self._ctype
-        if (  # the most common answer of all: 200, a typed body, keep-alive HTTP/1.1
-            body is not None
-            and ctype is not None
-            and self._status == 200
-            and self._reason is None
-            and self._headers is None
-            and self._cookies is None
-            and self._keep_alive is None
-            and not self._chunked
-            and raw.keep_alive
-            and raw.version == "1.1"
-            and raw.method != "HEAD"
-        ):
-            self._eof_sent = True
-            size = self._body_length = len(body)
-            conn.write(
-                b"%b%d\r\n%b\r\n%b"
-                % (_OK_PREFIXES.get(ctype) or _ok_prefix(ctype), size, CLOCK.date_server, body)
-            )
-            return
         length = None if self._chunked else (len(body) if body is not None else 0)
         head = self._head(request, length)
         self._eof_sent = True

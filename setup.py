@@ -2,12 +2,12 @@
 
 squall is pure Python, and every module keeps working as Python. When the build can, it also
 compiles the modules below with mypyc (the compiler that comes with mypy) into C extensions that
-sit beside their .py files and take precedence on import; a request then costs ~20% less CPU in
-squall's own code (docs/design.md, "The compiled build"). Any failure (no C compiler, no Python
-headers, mypyc refusing a module) installs the pure-Python package with a warning instead, and
-``SQUALL_NO_COMPILE=1`` asks for the pure-Python build outright. ``squall.COMPILED`` says which
-one is installed. Only the hot path is compiled: the modules every request runs, none that users
-subclass without a hint (``squall._mypyc.mypyc_attr``) or that depend on CPython-only tricks.
+sit beside their .py files and take precedence on import: squall's own work per request costs
+15-30% less (docs/design.md, "The compiled build"). Any failure (no C compiler, no Python
+headers, mypyc refusing a module) installs the pure-Python package instead, with a warning in the
+build's output (``pip install -v``); ``SQUALL_NO_COMPILE=1`` asks for pure Python outright.
+``squall.COMPILED`` says which build runs. Only the request path is compiled, and none of the
+modules whose classes cannot be native (see docs/design.md).
 """
 
 from __future__ import annotations

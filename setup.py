@@ -30,6 +30,8 @@ COMPILED = (
     "http/running.py",
     "http/state.py",
     "http/writer.py",
+    "asgi/exchange.py",
+    "asgi/handler.py",
     "web/handler.py",
     "web/request.py",
     "web/resources.py",

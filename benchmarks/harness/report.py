@@ -5,6 +5,7 @@ import importlib.metadata
 import platform
 import statistics
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,22 @@ def versions() -> dict[str, str]:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             found[name] = "not installed"
+    if found.get("squall", "not installed") != "not installed":
+        found["squall"] += " (compiled)" if _squall_compiled() else " (pure Python)"
     found["wrk"] = wrk.version()
     return found
+
+
+def _squall_compiled() -> bool:
+    """Whether the squall the servers import is the mypyc-compiled build (setup.py)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import squall; print(squall.COMPILED)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done.stdout.strip() == "True"
 
 
 def git_commit(repo: Path) -> str:

@@ -41,17 +41,15 @@ MiB = 1024 * 1024
 class AiohttpServerThread(ServerThread):
     """The conftest server thread, serving with aiohttp (reference mode only)."""
 
-    async def _serve(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def serve(self, stop: asyncio.Event) -> None:
         runner = aiohttp_web.AppRunner(self.app, **self.runner_kwargs)  # type: ignore[arg-type]
         self.runner = runner  # type: ignore[assignment]
         await runner.setup()
         site = aiohttp_web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         self.port = runner.addresses[0][1]
-        self._ready.set()
-        await self._stop.wait()
+        self.ready()
+        await stop.wait()
         await runner.cleanup()
 
 
@@ -425,7 +423,7 @@ def test_request_host_and_url_follow_the_host_header(api: ServerThread) -> None:
 def test_request_host_without_host_header_is_the_local_address(api: ServerThread) -> None:
     """HTTP/1.0 may omit Host: aiohttp 3.14 then gives the address the request came in on."""
     head, body = raw(api, b"GET /info/h HTTP/1.0\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200 ")
+    assert head.startswith((b"HTTP/1.0 200 ", b"HTTP/1.1 200 "))  # the version: compat.md
     assert json.loads(body)["host"] == "127.0.0.1"
 
 
@@ -783,6 +781,23 @@ def test_middlewares_first_listed_runs_outermost(api: ServerThread) -> None:
     r = fetch("GET", api.url + "/trail")
     assert r.text == "outer,inner"
     assert r.headers.getall("X-Trail") == ["inner", "outer"]
+
+
+def test_middleware_sets_an_attribute_of_its_own_on_the_request() -> None:
+    # aiohttp's Request takes attributes of the application's own (a DeprecationWarning in its
+    # debug mode only); an auth middleware's `request.user = ...` is common.
+    @web.middleware
+    async def auth(request: Any, handler: Any) -> Any:
+        request.user = "alice"
+        return await handler(request)
+
+    async def whoami(request: Any) -> Any:
+        return web.Response(text=f"{request.user} {getattr(request, 'missing', '-')}")
+
+    app = web.Application(middlewares=[auth])
+    app.router.add_get("/", whoami)
+    with serve_any(app) as srv:
+        assert fetch("GET", srv.url + "/").text == "alice -"
 
 
 def _not_found_app() -> Any:

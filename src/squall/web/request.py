@@ -78,6 +78,7 @@ class BaseRequest(StateMapping):
     _seen_str_keys: ClassVar[set[str]] = set()
 
     __slots__ = (
+        "__dict__",  # attributes of the application's own (request.user = ...), as aiohttp allows
         "_app",
         "_client_max_size",
         "_conn",

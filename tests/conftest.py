@@ -19,6 +19,7 @@ from .apps import make_app
 from .loop_thread import LoopThread
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "squall"
+UNDER_TEST = Path(squall.__file__).resolve().parent  # src/, or an installed copy
 
 
 def _stale_install() -> list[str]:
@@ -28,15 +29,14 @@ def _stale_install() -> list[str]:
     which it reinstalls when a source changes; a plain `pytest` after an edit would otherwise
     test the old installed code without a word.
     """
-    installed = Path(squall.__file__).resolve().parent
-    if installed == SRC:
+    if UNDER_TEST == SRC:
         return []
-    return [
-        str(path.relative_to(SRC))
-        for path in SRC.rglob("*.py")
-        if not (installed / path.relative_to(SRC)).is_file()
-        or (installed / path.relative_to(SRC)).read_bytes() != path.read_bytes()
-    ]
+    stale = []
+    for path in SRC.rglob("*.py"):
+        copy = UNDER_TEST / path.relative_to(SRC)
+        if not copy.is_file() or copy.read_bytes() != path.read_bytes():
+            stale.append(str(path.relative_to(SRC)))
+    return stale
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    where = "src/" if Path(squall.__file__).resolve().parent == SRC else "installed"
+    where = "src/" if UNDER_TEST == SRC else "installed"
     build = "compiled (mypyc)" if squall.COMPILED else "pure Python"
     return f"squall: {where}, {build}"
 

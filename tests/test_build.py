@@ -6,12 +6,12 @@ from __future__ import annotations
 import ast
 import importlib
 import os
-from pathlib import Path
 
 import squall
 
-ROOT = Path(__file__).resolve().parent.parent
-SRC = ROOT / "src" / "squall"
+from .conftest import SRC, UNDER_TEST
+
+ROOT = SRC.parent.parent
 
 
 def compiled_paths() -> list[str]:
@@ -35,7 +35,7 @@ def test_compiled_modules_all_or_none() -> None:
 
 
 def test_the_build_under_test() -> None:
-    if Path(squall.__file__).resolve().parent == SRC and not any(SRC.rglob("*.so")):
+    if UNDER_TEST == SRC and not any(SRC.rglob("*.so")):
         assert not squall.COMPILED  # the sources as Python: the fallback where nothing compiles
     elif os.environ.get("SQUALL_EXPECT_COMPILED"):
         assert squall.COMPILED, "CI expects the compiled build: see the pip install's warnings"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sized
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from yarl import URL
 
@@ -50,7 +50,8 @@ def _requote_path(value: str) -> str:
     return result.replace("%25", "%") if "%" in value else result
 
 
-_NO_METHODS: set[str] = set()  # "no route here": shared, never changed (callers copy to merge)
+# "No route here": shared, never changed (callers copy to merge).
+_NO_METHODS: Final[set[str]] = set()
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -207,22 +208,29 @@ class DynamicResource(Resource):
         self._orig_path = path
         pattern = ""
         formatter = ""
+        # The same path as literals and {name} variables, for _split_match (None: the regex).
+        parts: list[str] | None = []
         for part in ROUTE_RE.split(path):
             match = self.DYN.fullmatch(part)
             if match:
                 pattern += "(?P<{}>{})".format(match.group("var"), self.GOOD)
                 formatter += "{" + match.group("var") + "}"
+                if parts is not None:
+                    parts.append(match.group("var"))
                 continue
             match = self.DYN_WITH_RE.fullmatch(part)
             if match:
                 pattern += "(?P<{var}>{re})".format(**match.groupdict())
                 formatter += "{" + match.group("var") + "}"
+                parts = None
                 continue
             if "{" in part or "}" in part:
                 raise ValueError(f"Invalid path '{path}'['{part}']")
             part = _requote_path(part)
             formatter += part
             pattern += re.escape(part)
+            if parts is not None:
+                parts.append(part)
         try:
             compiled = re.compile(pattern)
         except re.error as exc:
@@ -230,6 +238,7 @@ class DynamicResource(Resource):
         self._pattern = compiled
         self._formatter = formatter
         self._has_groups = bool(compiled.groupindex)
+        self._split: tuple[str, tuple[tuple[str, str], ...]] | None = _splittable(parts)
 
     @property
     def canonical(self) -> str:
@@ -238,24 +247,62 @@ class DynamicResource(Resource):
     def add_prefix(self, prefix: str) -> None:
         self._pattern = re.compile(re.escape(prefix) + self._pattern.pattern)
         self._formatter = prefix + self._formatter
+        if self._split is not None:
+            self._split = (prefix + self._split[0], self._split[1])
 
     def _match(self, path: str) -> dict[str, str] | None:
-        match = self._pattern.fullmatch(path)
-        if match is None:
-            return None
+        if self._split is not None:
+            values = self._split_match(path)
+            if values is None:
+                return None
+        else:
+            match = self._pattern.fullmatch(path)
+            if match is None:
+                return None
+            values = match.groupdict()
         if "%" not in path:
-            return match.groupdict()
-        return {key: _unquote_path_safe(value) for key, value in match.groupdict().items()}
+            return values
+        return {key: _unquote_path_safe(value) for key, value in values.items()}
+
+    def _split_match(self, path: str) -> dict[str, str] | None:
+        """The regex's answer by string search, for the usual paths (see ``_splittable``)."""
+        split = self._split
+        assert split is not None
+        head, rest = split
+        if not path.startswith(head):
+            return None
+        values: dict[str, str] = {}
+        pos = len(head)
+        size = len(path)
+        for name, literal in rest:
+            end = path.find("/", pos)
+            if end < 0:
+                end = size
+            if end == pos:
+                return None
+            value = path[pos:end]
+            if "{" in value or "}" in value:
+                return None
+            values[name] = value
+            if literal and not path.startswith(literal, end):
+                return None
+            pos = end + len(literal)
+        return values if pos == size else None
 
     def _resolve(self, method: str, path: str) -> tuple[UrlMappingMatchInfo | None, set[str]]:
         # Resource._resolve with _match inline: the route lookup of most requests ends here.
-        match = self._pattern.fullmatch(path)
-        if match is None:
-            return None, _NO_METHODS
+        if self._split is not None:
+            values = self._split_match(path)
+            if values is None:
+                return None, _NO_METHODS
+        else:
+            match = self._pattern.fullmatch(path)
+            if match is None:
+                return None, _NO_METHODS
+            values = match.groupdict()
         route = self._routes.get(method, self._any_route)
         if route is None:
             return None, self._allowed_methods
-        values = match.groupdict()
         if "%" in path:
             values = {key: _unquote_path_safe(value) for key, value in values.items()}
         return matched(values, route), self._allowed_methods
@@ -273,6 +320,23 @@ class DynamicResource(Resource):
     def __repr__(self) -> str:
         name = f"'{self.name}' " if self.name is not None else ""
         return f"<DynamicResource {name} {self._formatter}>"
+
+
+def _splittable(parts: list[str] | None) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    """A path of literals and ``{name}`` variables (``parts`` alternate, literal first) as the
+    leading literal and (variable, literal after it) pairs, if string search matches it exactly
+    as its regex does: each variable (``[^{}/]+``) runs to the next ``/`` or the end, so it must
+    be followed by the end or a literal that starts with ``/``. Else None (the regex decides).
+    """
+    if parts is None:
+        return None
+    rest: list[tuple[str, str]] = []
+    for i in range(1, len(parts), 2):
+        literal = parts[i + 1]
+        if literal[:1] != "/" and (literal or i + 2 < len(parts)):
+            return None
+        rest.append((parts[i], literal))
+    return parts[0], tuple(rest)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)

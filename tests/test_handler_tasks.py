@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+import squall
 from squall import web
 
 from .conftest import ServerThread, serve
@@ -134,6 +135,9 @@ def test_pipelined_suspending_and_eager_handlers_in_order(srv: ServerThread) -> 
     assert len(bodies) == len(paths) + 1
 
 
+@pytest.mark.skipif(
+    squall.COMPILED, reason="EAGER is a C constant when compiled: tested on the pure-Python run"
+)
 def test_without_eager_start_everything_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
     """Where asyncio lacks _enter_task, handlers start in the worker task instead."""
     import squall.http.running as running

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ..http.errors import RequestPayloadError, error_response
 from ..http.streams import EMPTY_PAYLOAD
@@ -27,18 +27,18 @@ __all__ = ("DONE", "STREAMING", "Exchange")
 log = logging.getLogger("squall.asgi")
 
 # Progress of one response.
-_IDLE = 0  # nothing sent by the application yet
-_STARTED = 1  # http.response.start received; the head is held until the first body message
-STREAMING = 2  # the head is on the wire; more body to come
-DONE = 3  # the last body message was sent (or the response was given up)
+_IDLE: Final = 0  # nothing sent by the application yet
+_STARTED: Final = 1  # http.response.start received; the head is held until the first body message
+STREAMING: Final = 2  # the head is on the wire; more body to come
+DONE: Final = 3  # the last body message was sent (or the response was given up)
 
-_NO_BODY_STATUSES = frozenset((204, 304))
+_NO_BODY_STATUSES: Final = frozenset((204, 304))
 
 _bad_name = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]").search
 _bad_value = re.compile(rb"[\x00\r\n]").search
 _digits = re.compile(rb"[0-9]+").fullmatch
 # Header names seen valid, lower-cased: applications send the same few names on every response.
-_NAMES: dict[bytes, bytes] = {}
+_NAMES: Final[dict[bytes, bytes]] = {}
 
 
 def _disconnect() -> Message:

@@ -8,7 +8,7 @@ connection's task, eagerly while it does not suspend.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_to_bytes
 
 from ..http.proxy import TrustedProxies, forwarding
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ("ASGIHandler",)
 
-_PATH_CACHE_MAX = 1024
+_PATH_CACHE_MAX: Final = 1024
 
 
 class ASGIHandler:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 from .errors import BadRequest, RequestPayloadError, error_response
 from .output import OutputLayer
@@ -11,7 +12,8 @@ from .streams import EMPTY_PAYLOAD, StreamReader
 
 log = logging.getLogger("squall.server")
 
-_LINGER = 2.0  # seconds to keep reading after a closing answer, so the client sees it (no RST)
+# Seconds to keep reading after a closing answer, so the client sees it (no RST).
+_LINGER: Final = 2.0
 
 
 class ClosingLayer(OutputLayer):

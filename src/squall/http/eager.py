@@ -10,20 +10,26 @@ worker's context. If the handler suspends, the worker task carries the coroutine
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Generator
-from typing import Any
+import asyncio.tasks
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, Final, cast
 
-__all__ = ("EAGER", "NOT_STARTED", "Resume", "enter_task", "leave_task")
+__all__ = ("EAGER", "NEXT", "NOT_STARTED", "Resume", "enter_task", "leave_task")
 
-try:  # CPython's task bookkeeping: the same calls the event loop makes around each Task step
-    from asyncio.tasks import _enter_task as enter_task
-    from asyncio.tasks import _leave_task as leave_task
-except ImportError:  # pragma: no cover - an asyncio without them: never run eagerly
-    enter_task = leave_task = None  # type: ignore[assignment]
+# Final: the compiled build reads these as C statics, not by name from a module dict.
 
-EAGER = enter_task is not None and leave_task is not None
+# CPython's task bookkeeping: the same calls the event loop makes around each Task step
+# (None in an asyncio without them: then handlers are never run eagerly).
+_TaskStep = Callable[[Any, Any], None]
+enter_task: Final = cast(_TaskStep, getattr(asyncio.tasks, "_enter_task", None))
+leave_task: Final = cast(_TaskStep, getattr(asyncio.tasks, "_leave_task", None))
 
-NOT_STARTED = object()
+EAGER: Final = enter_task is not None and leave_task is not None
+
+NEXT: Final = next
+"""The builtin, for stepping a coroutine without StopIteration at its end (running.py)."""
+
+NOT_STARTED: Final = object()
 """Handed over in place of the awaited object when the coroutine has not been stepped yet."""
 
 
@@ -67,4 +73,3 @@ class Resume:
                     waiting = coro.throw(error)
                 except StopIteration:
                     return
-

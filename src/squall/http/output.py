@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Final
 
 from .state import _PAUSE_BODY, _PAUSE_WRITE, _READ_PAUSES, ConnectionState
 
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_OUT_LIMIT = 65536  # bytes gathered during one data_received before writing anyway
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+_OUT_LIMIT: Final = 65536  # bytes gathered during one data_received before writing anyway
 
 
 class OutputLayer(ConnectionState):

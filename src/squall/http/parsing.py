@@ -7,6 +7,7 @@ the version, RTSP/ICE request lines.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from .errors import BadRequest
 from .message import RawRequest
@@ -16,10 +17,12 @@ from .streams import EMPTY_PAYLOAD, StreamReader
 
 # Keep these here, not imported: CPython compiles ``name.method()`` on an imported name as an
 # attribute load and a call, binding a method object each time (measured: ~1% of a request).
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+_METHODS: Final = {
+    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+}
 
 # uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986 3.2.2): IP-literal, IPv4 or reg-name.
-_HOST = re.compile(
+_HOST: Final = re.compile(
     rb"(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)"  # IP-literal | name
     rb"(?::[0-9]*)?"  # port
 )

@@ -10,7 +10,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .closing import ClosingLayer
-from .eager import EAGER, NOT_STARTED, Resume, enter_task, leave_task
+from .eager import EAGER, NEXT, NOT_STARTED, Resume, enter_task, leave_task
 from .errors import error_response
 from .message import RawRequest
 from .state import _PAUSE_BODY, _PAUSE_PIPELINE, _PAUSE_WRITE
@@ -89,9 +89,10 @@ class HandlerLayer(ClosingLayer):
                 return
             waiting: Any = NOT_STARTED
             try:
-                waiting = self._ctx.run(coro.send, None)  # type: ignore[union-attr]
-            except StopIteration:
-                pass
+                # next(), not coro.send(None): a finished handler ends the step without raising
+                # StopIteration, which costs ~7% of a request (compiled: a traceback entry).
+                step = coro.__await__()
+                waiting = self._ctx.run(NEXT, step, NOT_STARTED)  # type: ignore[union-attr]
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as exc:

@@ -10,7 +10,7 @@ import asyncio
 import contextvars
 from collections import deque
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import httptools
 
@@ -32,11 +32,11 @@ class UpgradeSink(Protocol):
 
 
 # Reasons reading from the socket is paused; reading resumes when none is left.
-_PAUSE_PIPELINE = 1  # the queue of parsed requests is full
-_PAUSE_BODY = 2  # the running handler has not read the body buffered so far
-_PAUSE_WRITE = 4  # the transport's write buffer is full: queued requests wait (not reading)
-_PAUSE_STOP = 8  # no more requests will be read on this connection
-_READ_PAUSES = _PAUSE_PIPELINE | _PAUSE_BODY | _PAUSE_STOP
+_PAUSE_PIPELINE: Final = 1  # the queue of parsed requests is full
+_PAUSE_BODY: Final = 2  # the running handler has not read the body buffered so far
+_PAUSE_WRITE: Final = 4  # the transport's write buffer is full: queued requests wait (not reading)
+_PAUSE_STOP: Final = 8  # no more requests will be read on this connection
+_READ_PAUSES: Final = _PAUSE_PIPELINE | _PAUSE_BODY | _PAUSE_STOP
 
 
 class ConnectionState(asyncio.Protocol):

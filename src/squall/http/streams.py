@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import Protocol
+from typing import Final, Protocol
+
+from .._mypyc import mypyc_attr
 
 
 class EofStream(Exception):
@@ -19,6 +21,7 @@ class FlowControl(Protocol):
     def resume_reading_body(self) -> None: ...
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class StreamReader:
     """Buffered body bytes fed by the protocol and read by the handler.
 
@@ -299,4 +302,4 @@ class _EmptyStreamReader(StreamReader):
         pass
 
 
-EMPTY_PAYLOAD: StreamReader = _EmptyStreamReader()
+EMPTY_PAYLOAD: Final[StreamReader] = _EmptyStreamReader()

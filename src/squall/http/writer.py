@@ -8,14 +8,15 @@ import time
 from collections.abc import Iterable
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Final
 
 from .. import __version__
 
-SERVER_SOFTWARE = f"Python/{sys.version_info[0]}.{sys.version_info[1]} squall/{__version__}"
+SERVER_SOFTWARE: Final = f"Python/{sys.version_info[0]}.{sys.version_info[1]} squall/{__version__}"
 
-REASONS: dict[int, str] = {s.value: s.phrase for s in HTTPStatus}
+REASONS: Final[dict[int, str]] = {s.value: s.phrase for s in HTTPStatus}
 
-_STATUS_LINES: dict[tuple[str, int], bytes] = {}
+_STATUS_LINES: Final[dict[tuple[str, int], bytes]] = {}
 
 
 def status_line(version: str, status: int, reason: str | None = None) -> bytes:
@@ -62,7 +63,7 @@ class Clock:
             self.date_server = f"Date: {date}\r\nServer: {SERVER_SOFTWARE}\r\n".encode("ascii")
 
 
-CLOCK = Clock()
+CLOCK: Final = Clock()
 
 _bad_header_char = re.compile(r"[\x00\r\n]").search
 _bad_name_char = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]").search

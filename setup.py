@@ -29,6 +29,7 @@ COMPILED = (
     "http/parsing.py",
     "http/protocol.py",
     "http/running.py",
+    "http/server.py",
     "http/state.py",
     "http/streams.py",
     "http/writer.py",

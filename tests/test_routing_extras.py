@@ -533,3 +533,68 @@ def test_empty_path_is_the_root_or_the_prefix() -> None:
         assert get(srv.url + "/").text == "root [root] level=None"
         assert str(root.router["home"].url_for()) == "/"
         assert str(sub.router["home"].url_for()) == "/sub"
+
+
+# -- variable routes ------------------------------------------------------------------------------
+
+VARIABLE_ROUTES = {
+    "/p1/{x}": [("/p1/abc", {"x": "abc"}), ("/p1/", None), ("/p1/a/b", None)],
+    "/p2/{x}/b/{y}": [("/p2/1/b/2", {"x": "1", "y": "2"}), ("/p2/1/b/", None), ("/p2/1/c/2", None)],
+    "/p3/{id}/": [("/p3/7/", {"id": "7"}), ("/p3/7", None), ("/p3//", None)],
+    "/p4/{a}/x{b}": [("/p4/q/xr", {"a": "q", "b": "r"}), ("/p4/q/x", None), ("/p4/q/yr", None)],
+    "/p5/{x}.json": [
+        ("/p5/f.json", {"x": "f"}),
+        ("/p5/f.j.json", {"x": "f.j"}),
+        ("/p5/.json", None),
+    ],
+    r"/p6/{x:\d+}": [("/p6/12", {"x": "12"}), ("/p6/1a", None)],
+    "/p7/{x}": [
+        ("/p7/a%2Fb", {"x": "a/b"}),  # an encoded slash stays in its variable
+        ("/p7/caf%C3%A9", {"x": "café"}),
+        ("/p7/100%25", {"x": "100%"}),
+        ("/p7/%7Bx%7D", None),  # braces never match a plain variable
+    ],
+}
+
+
+def test_variable_routes_match_as_aiohttps() -> None:
+    """What each kind of variable route matches (squall searches plain ``{name}`` paths without
+    the regex: the answers must be the regex's)."""
+
+    async def values(request: Any) -> Any:
+        return web.json_response(dict(request.match_info))
+
+    app = web.Application()
+    for route in VARIABLE_ROUTES:
+        app.router.add_get(route, values)
+    with serve_any(app) as srv:
+        for cases in VARIABLE_ROUTES.values():
+            for path, expected in cases:
+                r = get(srv.url + path)
+                got = r.json() if r.status_code == 200 else r.status_code
+                assert got == (expected if expected is not None else 404), path
+
+
+@pytest.mark.skipif(REFERENCE, reason="squall's own matcher against its own regex")
+def test_plain_variables_found_by_search_as_by_the_regex() -> None:
+    import random
+
+    from squall.web.resources import DynamicResource
+
+    async def handler(request: Any) -> Any: ...
+
+    shapes = ["/{n}", "/a/{x}/b", "/a/{x}/b/{y}", "/{x}/{y}", "/u/{id}/", "/{a}/x{b}", "/é/{a}"]
+    pieces = ["/", "a", "b", "x", "y", "{", "}", ".", "%2F", "%25", "é", " ", "1", "u", ""]
+    rng = random.Random(4)
+    for shape in shapes:
+        resource = DynamicResource(shape)
+        resource.add_route("GET", handler)
+        assert resource._split is not None, shape  # (the shapes the search decides)
+        for _ in range(3000):
+            path = "/" + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+            match = resource._pattern.fullmatch(path)
+            regex = None if match is None else match.groupdict()
+            if regex is not None and "%" in path:
+                regex = {k: v.replace("%2F", "/").replace("%25", "%") for k, v in regex.items()}
+            info, _ = resource._resolve("GET", path)
+            assert (None if info is None else dict(info)) == regex, (shape, path)

@@ -111,7 +111,7 @@ class ParserLayer(HandlerLayer):
                 raise BadRequest(431, "Request header field too large")
             total += field
             if size == 4:
-                if name.lower() == b"host":
+                if name == b"Host" or name.lower() == b"host":
                     host += 1
                     if value != self._good_host:
                         if not _HOST.fullmatch(value):

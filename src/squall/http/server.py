@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from .._mypyc import mypyc_attr
 from .limits import Limits
 from .message import RawRequest
 from .protocol import HttpProtocol
@@ -16,6 +17,7 @@ RequestHandler = Callable[[RawRequest, HttpProtocol], Coroutine[Any, Any, None]]
 """What an application layer gives the wire: a coroutine per request that writes its response."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class HttpServer:
     """Creates an :class:`HttpProtocol` per accepted connection and keeps the connection set.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from logging import INFO
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from .._mypyc import mypyc_attr
 from ..http.errors import RequestPayloadError
@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from .app import Application
 
 server_logger = logging.getLogger("squall.server")
+
+# What the fast path below reads per request, Final: the compiled build holds them as C
+# statics (a name imported from a Python module is looked up in the module dict each time).
+_RESPONSE: Final = Response
+_OK_PREFIXES: Final = OK_PREFIXES
 
 
 class PayloadAccessError(Exception):
@@ -103,7 +108,7 @@ class AppHandler:
             resp = _internal_error(request)
         try:
             # _async_send: prepared by the handler, or to be compressed (response.py)
-            if type(resp) is Response and not resp._async_send and not self._prepare_hooks:
+            if type(resp) is _RESPONSE and not resp._async_send and not self._prepare_hooks:
                 body = resp._body
                 ctype = resp._ctype
                 if (  # the most common answer of all: 200, a typed body, keep-alive HTTP/1.1
@@ -123,7 +128,7 @@ class AppHandler:
                     resp._conn = conn
                     resp._eof_sent = True
                     size = resp._body_length = len(body)
-                    prefix = OK_PREFIXES.get(ctype) or ok_prefix(ctype)
+                    prefix = _OK_PREFIXES.get(ctype) or ok_prefix(ctype)
                     conn.write(b"%b%d\r\n%b\r\n%b" % (prefix, size, CLOCK.date_server, body))
                 else:
                     resp._send_whole(request)  # without another coroutine

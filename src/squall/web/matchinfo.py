@@ -130,6 +130,16 @@ def matched(match_dict: dict[str, str], route: AbstractRoute) -> UrlMappingMatch
     return info
 
 
+def matched_empty(route: AbstractRoute) -> UrlMappingMatchInfo:
+    """``matched({}, route)`` without the copy: the router stores the variables into it."""
+    info: UrlMappingMatchInfo = _Matched()
+    info._route = route
+    info._apps = []
+    info._current_app = None
+    info._frozen = False
+    return info
+
+
 class MatchInfoError(UrlMappingMatchInfo):
     """The match info of a request no route took (404) or took with another method (405)."""
 

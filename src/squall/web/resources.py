@@ -9,12 +9,12 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sized
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
 
 from yarl import URL
 
 from .._mypyc import mypyc_attr
-from .matchinfo import UrlMappingMatchInfo, matched
+from .matchinfo import UrlMappingMatchInfo, matched, matched_empty
 from .routes import METH_ANY, AbstractRoute, ResourceRoute
 
 if TYPE_CHECKING:
@@ -252,8 +252,8 @@ class DynamicResource(Resource):
 
     def _match(self, path: str) -> dict[str, str] | None:
         if self._split is not None:
-            values = self._split_match(path)
-            if values is None:
+            values: dict[str, str] = {}
+            if not self._split_match(path, values):
                 return None
         else:
             match = self._pattern.fullmatch(path)
@@ -264,14 +264,14 @@ class DynamicResource(Resource):
             return values
         return {key: _unquote_path_safe(value) for key, value in values.items()}
 
-    def _split_match(self, path: str) -> dict[str, str] | None:
-        """The regex's answer by string search, for the usual paths (see ``_splittable``)."""
+    def _split_match(self, path: str, values: dict[str, str]) -> bool:
+        """The regex's answer by string search, for the usual paths (see ``_splittable``): True
+        if ``path`` matches, with the variables stored into ``values``."""
         split = self._split
         assert split is not None
         head, rest = split
         if not path.startswith(head):
-            return None
-        values: dict[str, str] = {}
+            return False
         pos = len(head)
         size = len(path)
         for name, literal in rest:
@@ -279,28 +279,36 @@ class DynamicResource(Resource):
             if end < 0:
                 end = size
             if end == pos:
-                return None
+                return False
             value = path[pos:end]
             if "{" in value or "}" in value:
-                return None
+                return False
             values[name] = value
             if literal and not path.startswith(literal, end):
-                return None
+                return False
             pos = end + len(literal)
-        return values if pos == size else None
+        return pos == size
 
     def _resolve(self, method: str, path: str) -> tuple[UrlMappingMatchInfo | None, set[str]]:
         # Resource._resolve with _match inline: the route lookup of most requests ends here.
+        route = self._routes.get(method, self._any_route)
+        if self._split is not None and "%" not in path:
+            # The common case: the variables go straight into the match info.
+            info: dict[str, str] = {} if route is None else matched_empty(route)
+            if not self._split_match(path, info):
+                return None, _NO_METHODS
+            if route is None:
+                return None, self._allowed_methods
+            return cast(UrlMappingMatchInfo, info), self._allowed_methods
         if self._split is not None:
-            values = self._split_match(path)
-            if values is None:
+            values: dict[str, str] = {}
+            if not self._split_match(path, values):
                 return None, _NO_METHODS
         else:
             match = self._pattern.fullmatch(path)
             if match is None:
                 return None, _NO_METHODS
             values = match.groupdict()
-        route = self._routes.get(method, self._any_route)
         if route is None:
             return None, self._allowed_methods
         if "%" in path:

@@ -670,6 +670,18 @@ def test_json_response(api: ServerThread) -> None:
     assert r.json() == {"a": [1, 2], "b": "\xe9"}
 
 
+def test_response_arguments_are_keyword_only() -> None:
+    """As aiohttp's (squall declares them otherwise, for speed: see response.KEYWORDS_ONLY)."""
+    with pytest.raises(TypeError):
+        web.Response(b"body")
+    with pytest.raises(TypeError):
+        web.Response(None, 200)
+    with pytest.raises(TypeError):
+        web.json_response({"a": 1}, "text")
+    assert web.json_response(data={"a": 1}).text == '{"a": 1}'
+    assert web.Response(status=201, text="x").status == 201
+
+
 # -- StreamResponse -------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .jsondumps import dumps as fast_dumps
-from .response import LooseHeaders, Response
+from .response import KEYWORDS_ONLY, LooseHeaders, Response
 
 __all__ = ("json_bytes_response", "json_response")
 
@@ -36,7 +36,7 @@ def json_bytes_response(
 
 def json_response(
     data: Any = None,
-    *,
+    _positional: Any = KEYWORDS_ONLY,  # (see KEYWORDS_ONLY)
     text: str | None = None,
     body: bytes | None = None,
     status: int = 200,
@@ -46,10 +46,14 @@ def json_response(
     dumps: Any = json.dumps,
 ) -> Response:
     """A JSON response, as aiohttp's ``json_response``."""
+    if _positional is not KEYWORDS_ONLY:
+        raise TypeError("json_response() takes one positional argument (data)")
     if data is not None:
         if text or body:
             raise ValueError("only one of data, text, or body should be specified")
         text = fast_dumps(data) if dumps is json.dumps else dumps(data)
+    if body is None and status == 200 and reason is None and headers is None:
+        return Response(text=text, content_type=content_type)  # (fewer names to match)
     return Response(
         text=text,
         body=body,

@@ -53,6 +53,15 @@ _TEXT_CTYPES: dict[str | None, str] = {
 }
 OK_PREFIXES: dict[str, bytes] = {}
 
+KEYWORDS_ONLY: Any = object()
+"""The default of a positional-only guard before arguments aiohttp declares keyword-only.
+
+Python fills an omitted keyword-only argument from a dict of defaults, one lookup each on every
+call (~45 ns for ``Response(text=...)``, which omits eight); positional-or-keyword ones come from
+a tuple. So ``Response`` and ``json_response`` declare theirs positional-or-keyword behind a
+guard: a positional argument lands in the guard and is refused, as aiohttp refuses it.
+"""
+
 
 def ok_prefix(ctype: str) -> bytes:
     """``HTTP/1.1 200 OK``, the Content-Type line and ``Content-Length: `` for ``ctype``."""
@@ -318,7 +327,8 @@ class Response(StreamResponse):
 
     def __init__(
         self,
-        *,
+        _positional: Any = KEYWORDS_ONLY,
+        /,
         body: Any = None,
         status: int = 200,
         reason: str | None = None,
@@ -329,6 +339,8 @@ class Response(StreamResponse):
         zlib_executor_size: int | None = None,
         zlib_executor: Executor | None = None,
     ) -> None:
+        if _positional is not KEYWORDS_ONLY:
+            raise TypeError(f"{type(self).__name__}() takes keyword arguments only")
         if (
             body is None
             and headers is None

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
+
+TICK: Final = 1.0
+"""Seconds between two looks at the connections' deadlines (the server's tick). A deadline
+reckoned from the last tick's clock (``HttpServer.now``) instead of the loop's is set this much
+later, so that it is never early."""
 
 
 @dataclass(slots=True)

@@ -40,6 +40,7 @@ class HttpServer:
         self.connections: set[HttpProtocol] = set()
         self.admitted = 0  # connections counted against limits.max_connections
         self.closing = False
+        self.now = 0.0  # the loop's clock at the last tick (see TICK)
         self._tick_handle: asyncio.TimerHandle | None = None
         self._tick()
 
@@ -48,7 +49,7 @@ class HttpServer:
 
     def _tick(self) -> None:
         loop = self.loop
-        now = loop.time()
+        now = self.now = loop.time()
         CLOCK.update()
         for conn in [
             c for c in self.connections if (c._deadline and c._deadline <= now) or c._stall_since

@@ -7,9 +7,8 @@ Every attribute is declared (``__slots__``) and given its initial value here; th
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import httptools
@@ -50,7 +49,6 @@ class ConnectionState(asyncio.Protocol):
         "_closing",
         "_completed",
         "_connection_field",
-        "_ctx",
         "_cur",
         "_data",
         "_deadline",
@@ -63,6 +61,7 @@ class ConnectionState(asyncio.Protocol):
         "_head_bytes",
         "_head_size",
         "_headers",
+        "_in_context",
         "_in_head",
         "_limits",
         "_lingering",
@@ -112,7 +111,8 @@ class ConnectionState(asyncio.Protocol):
         self._out_size = 0
         self._active: RawRequest | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._ctx: contextvars.Context | None = None
+        # The worker task's context's run(): the eager step of a handler runs in that context.
+        self._in_context: Callable[..., Any] | None = None
         self._handoff: tuple[Coroutine[Any, Any, None], Any] | None = None
         self._wakeup: asyncio.Future[None] | None = None
         # Requests parsed while one is being answered; the shared empty tuple until the first

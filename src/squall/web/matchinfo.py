@@ -120,19 +120,10 @@ class _Matched(UrlMappingMatchInfo):
     __init__ = dict.__init__
 
 
-def matched(match_dict: dict[str, str], route: AbstractRoute) -> UrlMappingMatchInfo:
-    """``UrlMappingMatchInfo(match_dict, route)``, on the request path's budget."""
-    info: UrlMappingMatchInfo = _Matched(match_dict)
-    info._route = route
-    info._apps = []
-    info._current_app = None
-    info._frozen = False
-    return info
-
-
-def matched_empty(route: AbstractRoute) -> UrlMappingMatchInfo:
-    """``matched({}, route)`` without the copy: the router stores the variables into it."""
-    info: UrlMappingMatchInfo = _Matched()
+def matched(route: AbstractRoute, match_dict: dict[str, str] | None = None) -> UrlMappingMatchInfo:
+    """``UrlMappingMatchInfo(match_dict or {}, route)``, on the request path's budget (without
+    ``match_dict``, the router stores the variables into it)."""
+    info: UrlMappingMatchInfo = _Matched() if match_dict is None else _Matched(match_dict)
     info._route = route
     info._apps = []
     info._current_app = None

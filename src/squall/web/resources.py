@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
 from yarl import URL
 
 from .._mypyc import mypyc_attr
-from .matchinfo import UrlMappingMatchInfo, matched, matched_empty
+from .matchinfo import UrlMappingMatchInfo, matched
 from .routes import METH_ANY, AbstractRoute, ResourceRoute
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class Resource(AbstractResource):
             return None, _NO_METHODS
         route = self._routes.get(method, self._any_route)
         if route is not None:
-            return matched(match_dict, route), self._allowed_methods
+            return matched(route, match_dict or None), self._allowed_methods
         return None, self._allowed_methods
 
     def __len__(self) -> int:
@@ -290,30 +290,22 @@ class DynamicResource(Resource):
         return pos == size
 
     def _resolve(self, method: str, path: str) -> tuple[UrlMappingMatchInfo | None, set[str]]:
-        # Resource._resolve with _match inline: the route lookup of most requests ends here.
+        # Resource._resolve, with the match of most requests inline.
         route = self._routes.get(method, self._any_route)
         if self._split is not None and "%" not in path:
             # The common case: the variables go straight into the match info.
-            info: dict[str, str] = {} if route is None else matched_empty(route)
+            info: dict[str, str] = {} if route is None else matched(route)
             if not self._split_match(path, info):
                 return None, _NO_METHODS
             if route is None:
                 return None, self._allowed_methods
             return cast(UrlMappingMatchInfo, info), self._allowed_methods
-        if self._split is not None:
-            values: dict[str, str] = {}
-            if not self._split_match(path, values):
-                return None, _NO_METHODS
-        else:
-            match = self._pattern.fullmatch(path)
-            if match is None:
-                return None, _NO_METHODS
-            values = match.groupdict()
+        values = self._match(path)
+        if values is None:
+            return None, _NO_METHODS
         if route is None:
             return None, self._allowed_methods
-        if "%" in path:
-            values = {key: _unquote_path_safe(value) for key, value in values.items()}
-        return matched(values, route), self._allowed_methods
+        return matched(route, values), self._allowed_methods
 
     def raw_match(self, path: str) -> bool:
         return self._orig_path == path

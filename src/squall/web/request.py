@@ -151,7 +151,7 @@ class BaseRequest(StateMapping):
         """Compute ``path`` and the routing path (returned); plain ASCII skips yarl entirely."""
         target = self._raw.target.decode("latin-1")  # never fails; non-ASCII goes the long way
         path = target.partition("?")[0] if "?" in target else target
-        if path[:1] == "/" and path.isascii() and "%" not in path and "#" not in target:
+        if path.startswith("/") and path.isascii() and "%" not in path and "#" not in target:
             self._path = self._path_safe_value = path  # nothing to decode: as sent
             return path
         url = self.rel_url

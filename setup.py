@@ -36,6 +36,7 @@ COMPILED = (
     "asgi/exchange.py",
     "asgi/handler.py",
     "web/handler.py",
+    "web/jsondumps.py",
     "web/request.py",
     "web/resources.py",
     "web/routing.py",

@@ -30,6 +30,28 @@ def test_same_text_as_json_dumps(value: Any) -> None:
     assert dumps(value) == json.dumps(value)
 
 
+flat_values = (
+    st.none() | st.booleans() | st.integers() | st.text() | st.floats() | st.lists(st.none())
+)
+flat_keys = st.text() | st.integers() | st.none()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(flat_keys, flat_values, max_size=5))
+def test_small_flat_dicts_same_text_as_json_dumps(value: dict[Any, Any]) -> None:
+    """Small dicts of str keys and str/int/bool/None values are encoded by hand (_flat)."""
+    assert dumps(value) == json.dumps(value)
+
+
+def test_small_flat_dicts_go_the_short_way() -> None:
+    assert jsondumps._flat({"message": "Hello, World!"}) == '{"message": "Hello, World!"}'
+    assert jsondumps._flat({"a": True, "b": None, "c": -(10**30), "é": "\u2603"}) == json.dumps(
+        {"a": True, "b": None, "c": -(10**30), "é": "\u2603"}
+    )
+    for other in ({1: "x"}, {"a": 1.5}, {"a": []}, {"a": {}}):
+        assert jsondumps._flat(other) is None  # the C encoder's
+
+
 def test_same_errors_and_no_stale_marks_after_them() -> None:
     loop: list[Any] = []
     loop.append(loop)

@@ -237,7 +237,6 @@ class DynamicResource(Resource):
             raise ValueError(f"Bad pattern '{pattern}': {exc}") from None
         self._pattern = compiled
         self._formatter = formatter
-        self._has_groups = bool(compiled.groupindex)
         self._split: tuple[str, tuple[tuple[str, str], ...]] | None = _splittable(parts)
 
     @property

@@ -47,6 +47,7 @@ class AppHandler:
         "_access_log",
         "_app",
         "_client_max_size",
+        "_composed",
         "_log_enabled",
         "_prepare_hooks",
         "_resolve",
@@ -62,6 +63,7 @@ class AppHandler:
         self._app = app
         self._trusted = trusted_proxies
         self._client_max_size = app._client_max_size
+        self._composed = app._composed  # (filled as routes are first used; never replaced)
         router = app.router  # the request is looked at only when a domain rule needs it
         self._resolve = router._resolve_request if router._uses_request() else router._resolve
         self._access_log = access_log
@@ -89,7 +91,7 @@ class AppHandler:
             if raw.expect_continue:
                 resp = await match_info.expect_handler(request)
             if resp is None:
-                handler = app._composed.get(match_info._route)
+                handler = self._composed.get(match_info._route)
                 if handler is None:
                     handler = app._handler_for(match_info)
                 resp = await handler(request)
@@ -107,31 +109,23 @@ class AppHandler:
                 return
             resp = _internal_error(request)
         try:
-            # _async_send: prepared by the handler, or to be compressed (response.py)
-            if type(resp) is _RESPONSE and not resp._async_send and not self._prepare_hooks:
-                body = resp._body
-                ctype = resp._ctype
-                if (  # the most common answer of all: 200, a typed body, keep-alive HTTP/1.1
-                    body is not None
-                    and ctype is not None
-                    and resp._status == 200
-                    and resp._reason is None
-                    and resp._headers is None
-                    and resp._cookies is None
-                    and resp._keep_alive is None
-                    and not resp._chunked
-                    and raw.keep_alive
-                    and raw.version == "1.1"
-                    and raw.method != "HEAD"
-                ):  # here, not in a method of Response: one call less (and compiled, setup.py)
-                    resp._req = request
-                    resp._conn = conn
-                    resp._eof_sent = True
-                    size = resp._body_length = len(body)
-                    prefix = _OK_PREFIXES.get(ctype) or ok_prefix(ctype)
-                    conn.write(b"%b%d\r\n%b\r\n%b" % (prefix, size, CLOCK.date_server, body))
-                else:
-                    resp._send_whole(request)  # without another coroutine
+            if type(resp) is not _RESPONSE or self._prepare_hooks:
+                resp = await self._send(request, resp)
+            elif (  # the most common answer of all: a 200 of a typed body, keep-alive HTTP/1.1
+                resp._plain  # (a 200 with nothing but a type and a body: see response.py)
+                and raw.keep_alive
+                and raw.version == "1.1"
+                and raw.method != "HEAD"
+            ):  # here, not in a method of Response: one call less (and compiled, setup.py)
+                body = cast(bytes, resp._body)  # (never None while _plain)
+                ctype = cast(str, resp._ctype)
+                resp._req = request  # (not _conn: only a response still being written needs it)
+                resp._eof_sent = True
+                size = resp._body_length = len(body)
+                prefix = _OK_PREFIXES.get(ctype) or ok_prefix(ctype)
+                conn.write(b"%b%d\r\n%b\r\n%b" % (prefix, size, CLOCK.date_server, body))
+            elif not resp._async_send:  # (prepared by the handler, or to be compressed)
+                resp._send_whole(request)  # without another coroutine
             else:
                 resp = await self._send(request, resp)
         except (ConnectionResetError, RequestPayloadError):

@@ -96,6 +96,11 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
     # Prepared, or compression pending: the request handler must finish it with awaits
     # (prepare/write_eof), not Response._send_whole.
     _async_send = False
+    # True only while a Response is a 200 described by its status, content type and body alone,
+    # as its constructor's fast path makes it: every change to its head (status, headers,
+    # cookies, force_close, chunking, compression, prepare) clears it. So the request handler
+    # checks one attribute, not nine, before writing the commonest answer (web/handler.py).
+    _plain = False
 
     def __init__(
         self,
@@ -128,6 +133,7 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
                 "Cannot change the response status code after the headers have been sent"
             )
         self._status = int(status)
+        self._plain = False
         if reason is not None and ("\r" in reason or "\n" in reason):
             raise ValueError("Reason cannot contain \\r or \\n")
         self._reason = reason
@@ -140,6 +146,7 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
 
     def force_close(self) -> None:
         self._keep_alive = False
+        self._plain = False
 
     @property
     def chunked(self) -> bool:
@@ -149,6 +156,7 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         if self._headers is not None and "Content-Length" in self._headers:
             raise RuntimeError("You can't enable chunked encoding when a content length is set")
         self._chunked = True
+        self._plain = False
 
     @property
     def prepared(self) -> bool:
@@ -360,6 +368,7 @@ class Response(StreamResponse):
                 self._status = status
                 self._ctype = ctype
                 self._body = text.encode()
+                self._plain = status == 200
                 return
         if body is not None and text is not None:
             raise ValueError("body and text are not allowed together")
@@ -399,6 +408,7 @@ class Response(StreamResponse):
     def body(self, body: Any) -> None:
         if body is None:
             self._body = None
+            self._plain = False
         elif isinstance(body, bytes):
             self._body = body
         elif isinstance(body, (bytearray, memoryview)):
@@ -441,6 +451,7 @@ class Response(StreamResponse):
         if self._req is not None or self._eof_sent:
             return None
         self._async_send = True
+        self._plain = False
         # Compression is set up before the on_response_prepare signal, as in aiohttp.
         coding = await self._compress(request) if self._compression else None
         await request._prepare_hook(self)

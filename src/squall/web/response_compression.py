@@ -41,6 +41,7 @@ class CompressionMixin:
     _status: int
     _send_body: bool
     _async_send: bool
+    _plain: bool  # StreamResponse's
     if TYPE_CHECKING:
 
         @property
@@ -72,6 +73,7 @@ class CompressionMixin:
         self._compression_force = force
         self._compression_strategy = strategy
         self._async_send = True
+        self._plain = False
 
     def _select_coding(self, request: BaseRequest) -> ContentCoding | None:
         """The coding to compress with (None: none), with the headers that announce it.

@@ -15,11 +15,13 @@ class CookieMixin:
     """The cookies a response sets, kept in a :class:`~http.cookies.SimpleCookie` made on demand."""
 
     _cookies: SimpleCookie | None = None
+    _plain: bool  # StreamResponse's
 
     @property
     def cookies(self) -> SimpleCookie:
         if self._cookies is None:
             self._cookies = SimpleCookie()
+            self._plain = False
         return self._cookies
 
     def set_cookie(

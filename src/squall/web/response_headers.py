@@ -37,12 +37,14 @@ class HeadersMixin:
     _headers: CIMultiDict[str] | None = None
     _ctype: str | None = None  # the Content-Type value while no header mapping exists yet
     _chunked: bool  # StreamResponse's
+    _plain: bool  # StreamResponse's
 
     @property
     def headers(self) -> CIMultiDict[str]:
         headers = self._headers
         if headers is None:
             headers = self._headers = CIMultiDict()
+            self._plain = False
             if self._ctype is not None:
                 headers["Content-Type"] = self._ctype
                 self._ctype = None

@@ -1,0 +1,97 @@
+"""Instructions per request on the in-process hot path, counted by valgrind (callgrind).
+
+Wall-clock timings on a shared virtual machine move by 10-20% from minute to minute; the number
+of instructions a request executes does not (with a fixed hash seed, it repeats to within a few
+instructions). So a hot-path change of 1-2% shows here where ``inprocess.py`` cannot see it:
+
+    python benchmarks/instructions.py [seed|json|browser] [--python PY] [--path DIR]
+
+It runs ``inprocess.py``'s requests through ``HttpProtocol.data_received`` twice under
+callgrind, N1 and N2 times, and prints (I(N2) - I(N1)) / (N2 - N1): start-up cancels out.
+``--path`` puts a directory first on PYTHONPATH (``src`` for the pure-Python build, or another
+install to compare). Needs valgrind (Debian: ``apt-get install valgrind``); ~30 s a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+DRIVER = """
+import asyncio, sys
+sys.path.insert(0, {here!r})
+import inprocess
+from squall import web
+
+async def main(which, count):
+    app = web.Application()
+    app.add_routes(
+        [web.get("/json", inprocess.json_handle), web.get("/{{name}}", inprocess.handle)]
+    )
+    runner = web.AppRunner(app)
+    await runner.setup()
+    proto = runner.server()
+    proto.connection_made(inprocess.FakeTransport())
+    data = {{
+        "seed": b"GET /World HTTP/1.1\\r\\nHost: 127.0.0.1:8080\\r\\n\\r\\n",
+        "json": b"GET /json HTTP/1.1\\r\\nHost: 127.0.0.1:8080\\r\\n\\r\\n",
+        "browser": inprocess.BROWSER_GET,
+    }}[which]
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def run():  # from a plain loop callback, as the loop calls data_received
+        for _ in range(count):
+            proto.data_received(data)
+        done.set_result(None)
+
+    loop.call_soon(run)
+    await done
+    await runner.cleanup()
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def count(python: str, driver: Path, which: str, n: int, path: str | None) -> int:
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    if path:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, env.get("PYTHONPATH")]))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
+             python, str(driver), which, str(n)],
+            env=env, capture_output=True, text=True, check=True,
+        )
+    match = re.search(r"Collected : ([\d,]+)", out.stderr)
+    if match is None:
+        raise SystemExit(f"no instruction count in valgrind's output:\n{out.stderr[-2000:]}")
+    return int(match.group(1).replace(",", ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("which", nargs="?", default="seed", choices=("seed", "json", "browser"))
+    parser.add_argument("--python", default=sys.executable, help="the Python to measure")
+    parser.add_argument("--path", help="a directory to put first on PYTHONPATH")
+    parser.add_argument("--n1", type=int, default=1000)
+    parser.add_argument("--n2", type=int, default=6000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        driver = Path(tmp) / "driver.py"
+        driver.write_text(DRIVER.format(here=str(HERE)))
+        low = count(args.python, driver, args.which, args.n1, args.path)
+        high = count(args.python, driver, args.which, args.n2, args.path)
+    per = (high - low) / (args.n2 - args.n1)
+    print(f"{per:,.0f} instructions per request, {args.which}")
+
+
+if __name__ == "__main__":
+    main()

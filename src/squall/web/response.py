@@ -44,9 +44,9 @@ def _ctype_line(value: str) -> bytes:
     return line
 
 
-# Response(text=...)'s Content-Type for no content_type (None) and the usual ones.
-_TEXT_CTYPES: dict[str | None, str] = {
-    None: "text/plain; charset=utf-8",
+# Response(text=...)'s Content-Type for no content_type and the usual ones.
+_TEXT_PLAIN = "text/plain; charset=utf-8"
+_TEXT_CTYPES: dict[str, str] = {
     "text/plain": "text/plain; charset=utf-8",
     "text/html": "text/html; charset=utf-8",
     "application/json": "application/json; charset=utf-8",
@@ -83,6 +83,7 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
     # Defaults live on the class: a response assigns only what differs (fewer stores per request).
     # (The mixins keep theirs: _headers and _ctype, _cookies, the compression settings.)
     _state: dict[str, Any] | None = None
+    _status = 200
     _req: BaseRequest | None = None
     _conn: Connection | None = None
     _chunked = False
@@ -357,19 +358,25 @@ class Response(StreamResponse):
             and zlib_executor_size is None
             and zlib_executor is None
             and type(text) is str
-            and type(status) is int
         ):  # the common cases, text= with no type or a usual one: no parsing, no header mapping
-            ctype = (
-                _TEXT_CTYPES.get(content_type)
-                if content_type is None or type(content_type) is str
-                else None
-            )
+            if content_type is None:
+                ctype: str | None = _TEXT_PLAIN
+            elif type(content_type) is str:
+                ctype = _TEXT_CTYPES.get(content_type)
+            else:
+                ctype = None
             if ctype is not None:
-                self._status = status
-                self._ctype = ctype
-                self._body = text.encode()
-                self._plain = status == 200
-                return
+                # (Each bytecode counts here: this is most handlers' one call into squall.)
+                if status == 200:  # _status stays the class default
+                    self._ctype = ctype
+                    self._body = text.encode()
+                    self._plain = True
+                    return
+                if type(status) is int:
+                    self._status = status
+                    self._ctype = ctype
+                    self._body = text.encode()
+                    return
         if body is not None and text is not None:
             raise ValueError("body and text are not allowed together")
         if zlib_executor_size is not None:

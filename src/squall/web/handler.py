@@ -46,11 +46,12 @@ class AppHandler:
     __slots__ = (
         "_access_log",
         "_app",
+        "_by_request",
         "_client_max_size",
         "_composed",
         "_log_enabled",
         "_prepare_hooks",
-        "_resolve",
+        "_router",
         "_trusted",
     )
 
@@ -64,8 +65,9 @@ class AppHandler:
         self._trusted = trusted_proxies
         self._client_max_size = app._client_max_size
         self._composed = app._composed  # (filled as routes are first used; never replaced)
-        router = app.router  # the request is looked at only when a domain rule needs it
-        self._resolve = router._resolve_request if router._uses_request() else router._resolve
+        # The router itself, not a bound method: the compiled build calls it natively.
+        self._router = app.router
+        self._by_request = self._router._uses_request()  # (only a domain rule needs the request)
         self._access_log = access_log
         # AccessLogger.enabled without the property: the level is asked on every request.
         self._log_enabled = access_log.logger.isEnabledFor if access_log is not None else None
@@ -81,7 +83,12 @@ class AppHandler:
             request._overrides = forwarding(self._trusted, conn.peername, raw.headers)
         resp: StreamResponse | None = None
         try:
-            match_info = self._resolve(raw.method, request._split_target(), request)
+            if self._by_request:
+                match_info = self._router._resolve_request(
+                    raw.method, request._split_target(), request
+                )
+            else:
+                match_info = self._router._resolve(raw.method, request._split_target())
             # add_app(app) and freeze(), inline: the match info is new, never frozen
             if match_info._current_app is None:
                 match_info._current_app = app
@@ -112,13 +119,13 @@ class AppHandler:
             if type(resp) is not _RESPONSE or self._prepare_hooks:
                 resp = await self._send(request, resp)
             elif (  # the most common answer of all: a 200 of a typed body, keep-alive HTTP/1.1
-                resp._plain  # (a 200 with nothing but a type and a body: see response.py)
+                (plain := resp._plain)  # (a 200 of a type and a body alone: see response.py)
                 and raw.keep_alive
                 and raw.version == "1.1"
                 and raw.method != "HEAD"
             ):  # here, not in a method of Response: one call less (and compiled, setup.py)
                 body = cast(bytes, resp._body)  # (never None while _plain)
-                ctype = cast(str, resp._ctype)
+                ctype = cast(str, plain)  # (_plain is the type while it is set)
                 resp._req = request  # (not _conn: only a response still being written needs it)
                 resp._eof_sent = True
                 size = resp._body_length = len(body)

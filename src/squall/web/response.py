@@ -97,11 +97,12 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
     # Prepared, or compression pending: the request handler must finish it with awaits
     # (prepare/write_eof), not Response._send_whole.
     _async_send = False
-    # True only while a Response is a 200 described by its status, content type and body alone,
-    # as its constructor's fast path makes it: every change to its head (status, headers,
-    # cookies, force_close, chunking, compression, prepare) clears it. So the request handler
-    # checks one attribute, not nine, before writing the commonest answer (web/handler.py).
-    _plain = False
+    # Its Content-Type value only while a Response is a 200 described by its status, content
+    # type and body alone, as its constructor's fast path makes it; else False. Every change to
+    # its head (status, type, headers, cookies, force_close, chunking, compression, prepare)
+    # clears it. So the request handler reads one attribute, not ten, before writing the
+    # commonest answer (web/handler.py).
+    _plain: str | bool = False
 
     def __init__(
         self,
@@ -370,7 +371,7 @@ class Response(StreamResponse):
                 if status == 200:  # _status stays the class default
                     self._ctype = ctype
                     self._body = text.encode()
-                    self._plain = True
+                    self._plain = ctype
                     return
                 if type(status) is int:
                     self._status = status

@@ -123,9 +123,13 @@ class UrlDispatcher(Mapping[str, AbstractResource]):
                         return match_info
                     if methods:
                         allowed = methods if allowed is None else allowed | methods
-            if part == "/" or not part:
-                break
-            part = part.rpartition("/")[0] or "/"
+            cut = part.rfind("/")
+            if cut <= 0:  # "/" or "" was the last to try
+                if part == "/" or not part:
+                    break
+                part = "/"
+            else:
+                part = part[:cut]
         if allowed:
             return MatchInfoError(HTTPMethodNotAllowed(method, allowed))
         return MatchInfoError(HTTPNotFound())

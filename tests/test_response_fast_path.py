@@ -51,6 +51,9 @@ def _changes() -> dict[str, Callable[[Any], Any]]:
     def content_type(resp: Any) -> None:
         resp.content_type = "text/html"
 
+    def charset(resp: Any) -> None:
+        resp.charset = "latin-1"
+
     def body(resp: Any) -> None:
         resp.body = b"other bytes"
 
@@ -62,7 +65,7 @@ def _changes() -> dict[str, Callable[[Any], Any]]:
 
     return {f.__name__: f for f in (
         status, reason, header, headers_read, cookie, close, chunked, compressed, content_type,
-        body, no_body, last_modified,
+        charset, body, no_body, last_modified,
     )}
 
 
@@ -114,6 +117,8 @@ def test_a_change_after_construction_is_sent(port: int, name: str) -> None:
         body = gzip.decompress(body)
     if name == "content_type":
         assert headers["Content-Type"] == "text/html; charset=utf-8"
+    elif name == "charset":
+        assert headers["Content-Type"] == "text/plain; charset=latin-1"
     else:
         assert headers["Content-Type"] == "text/plain; charset=utf-8"
     if name == "last_modified":

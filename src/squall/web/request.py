@@ -149,9 +149,12 @@ class BaseRequest(StateMapping):
 
     def _split_target(self) -> str:
         """Compute ``path`` and the routing path (returned); plain ASCII skips yarl entirely."""
-        target = self._raw.target.decode("latin-1")  # never fails; non-ASCII goes the long way
+        try:  # (not isascii(): a method call where decode is a C function of the build)
+            target = self._raw.target.decode("ascii")
+        except UnicodeDecodeError:  # non-ASCII bytes: yarl's way below
+            target = ""
         path = target.partition("?")[0] if "?" in target else target
-        if path.startswith("/") and path.isascii() and "%" not in path and "#" not in target:
+        if path.startswith("/") and "%" not in path and "#" not in target:
             self._path = self._path_safe_value = path  # nothing to decode: as sent
             return path
         url = self.rel_url

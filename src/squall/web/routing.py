@@ -123,13 +123,10 @@ class UrlDispatcher(Mapping[str, AbstractResource]):
                         return match_info
                     if methods:
                         allowed = methods if allowed is None else allowed | methods
+            if part == "/" or not part:
+                break
             cut = part.rfind("/")
-            if cut <= 0:  # "/" or "" was the last to try
-                if part == "/" or not part:
-                    break
-                part = "/"
-            else:
-                part = part[:cut]
+            part = part[:cut] if cut > 0 else "/"
         if allowed:
             return MatchInfoError(HTTPMethodNotAllowed(method, allowed))
         return MatchInfoError(HTTPNotFound())

@@ -208,6 +208,28 @@ def test_sub_application_routes_404_405_and_current_app() -> None:
         assert get(srv.url + "/sub/x", method="HEAD").status_code == 200
 
 
+def test_the_match_info_a_handler_sees_is_frozen_with_its_app_stack() -> None:
+    async def inspect(request: Any) -> Any:
+        info = request.match_info
+        try:
+            info.add_app(request.app)
+            frozen = "no"
+        except RuntimeError:
+            frozen = "yes"
+        names = ",".join(app[NAME] for app in info.apps)
+        return web.Response(text=f"{info.current_app[NAME]} [{names}] frozen={frozen}")
+
+    root = named("root")
+    root.router.add_get("/here", inspect)
+    sub = named("sub")
+    sub.router.add_get("/here", inspect)
+    root.add_subapp("/sub", sub)
+    with serve_any(root) as srv:
+        for _ in range(2):  # (the second time, the route's composed handler is cached)
+            assert get(srv.url + "/here").text == "root [root] frozen=yes"
+            assert get(srv.url + "/sub/here").text == "sub [root,sub] frozen=yes"
+
+
 def test_middlewares_of_sub_applications_run_after_the_parents() -> None:
     trail: list[str] = []
 

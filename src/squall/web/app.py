@@ -400,7 +400,7 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
         composed = self._composed.get(route)
         if composed is None:
             handler = route.handler
-            apps = match_info._apps
+            apps = match_info.apps
             if len(apps) > 1:
                 composed = compose_apps(handler, apps)
             elif self._middlewares:

@@ -57,14 +57,19 @@ class SystemRoute(AbstractRoute):
 class UrlMappingMatchInfo(dict[str, str]):
     """The variables a route matched, plus the route and the application stack."""
 
-    __slots__ = ("_apps", "_current_app", "_frozen", "_route")
+    # The application stack is ``_root`` (the application that answers the request, set by
+    # the server once the route is found, which also freezes the stack) before ``_apps``, the
+    # sub-applications a lookup went through, outermost first: one store per request, not an
+    # insert into a list and a freeze.
+    __slots__ = ("_apps", "_current_app", "_frozen", "_root", "_route")
 
     def __init__(self, match_dict: dict[str, str], route: AbstractRoute) -> None:
         super().__init__(match_dict)
         self._route = route
-        self._apps: list[Application] = []
+        self._apps: tuple[Application, ...] = ()
         self._current_app: Application | None = None
         self._frozen = False
+        self._root: Application | None = None
 
     @property
     def handler(self) -> Handler:
@@ -87,19 +92,23 @@ class UrlMappingMatchInfo(dict[str, str]):
 
     @property
     def apps(self) -> tuple[Application, ...]:
-        return tuple(self._apps)
+        root = self._root
+        return self._apps if root is None else (root, *self._apps)
 
     def add_app(self, app: Application) -> None:
-        if self._frozen:
+        if self._frozen or self._root is not None:
             raise RuntimeError("Cannot change apps stack after .freeze() call")
         if self._current_app is None:
             self._current_app = app
-        self._apps.insert(0, app)
+        self._apps = (app, *self._apps)
 
     @property
     def current_app(self) -> Application:
-        assert self._current_app is not None
-        return self._current_app
+        app = self._current_app
+        if app is None:
+            app = self._root
+        assert app is not None
+        return app
 
     @current_app.setter
     def current_app(self, app: Application) -> None:
@@ -125,9 +134,10 @@ def matched(route: AbstractRoute, match_dict: dict[str, str] | None = None) -> U
     ``match_dict``, the router stores the variables into it)."""
     info: UrlMappingMatchInfo = _Matched() if match_dict is None else _Matched(match_dict)
     info._route = route
-    info._apps = []
+    info._apps = ()
     info._current_app = None
     info._frozen = False
+    info._root = None
     return info
 
 

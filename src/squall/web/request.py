@@ -447,7 +447,7 @@ class BaseRequest(StateMapping):
         match_info = self._match_info
         if match_info is None:
             return ChainMapProxy((self._app,))
-        apps = match_info._apps
+        apps = match_info.apps
         app = self.app
         return ChainMapProxy(reversed(apps[: apps.index(app) + 1]))
 
@@ -597,7 +597,7 @@ class BaseRequest(StateMapping):
         match_info = self._match_info
         if match_info is None:
             return
-        for app in match_info._apps:
+        for app in match_info.apps:
             signal = app.on_response_prepare
             if signal:
                 await signal.send(self, response)

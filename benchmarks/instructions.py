@@ -4,10 +4,12 @@ Wall-clock timings on a shared virtual machine move by 10-20% from minute to min
 of instructions a request executes does not (with a fixed hash seed, it repeats to within a few
 instructions). So a hot-path change of 1-2% shows here where ``inprocess.py`` cannot see it:
 
-    python benchmarks/instructions.py [seed|json|browser] [--python PY] [--path DIR]
+    python benchmarks/instructions.py [seed|json|browser|floor] [--python PY] [--path DIR]
 
 It runs ``inprocess.py``'s requests through ``HttpProtocol.data_received`` twice under
 callgrind, N1 and N2 times, and prints (I(N2) - I(N1)) / (N2 - N1): start-up cancels out.
+``floor`` counts the same hello request through the floor server's Protocol
+(``servers/floor.py``): the user-space budget squall's request is measured against.
 ``--path`` puts a directory first on PYTHONPATH (``src`` for the pure-Python build, or another
 install to compare). Needs valgrind (Debian: ``apt-get install valgrind``); ~30 s a run.
 """
@@ -59,6 +61,18 @@ async def main(which, count):
 asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """
 
+FLOOR_DRIVER = """
+import sys
+sys.path[:0] = [{here!r}, {servers!r}]
+import floor, inprocess
+
+proto = floor.Floor()
+proto.connection_made(inprocess.FakeTransport())
+data = b"GET /World HTTP/1.1\\r\\nHost: 127.0.0.1:8080\\r\\n\\r\\n"
+for _ in range(int(sys.argv[2])):
+    proto.data_received(data)
+"""
+
 
 def count(python: str, driver: Path, which: str, n: int, path: str | None) -> int:
     env = dict(os.environ, PYTHONHASHSEED="0")
@@ -78,7 +92,9 @@ def count(python: str, driver: Path, which: str, n: int, path: str | None) -> in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("which", nargs="?", default="seed", choices=("seed", "json", "browser"))
+    parser.add_argument(
+        "which", nargs="?", default="seed", choices=("seed", "json", "browser", "floor")
+    )
     parser.add_argument("--python", default=sys.executable, help="the Python to measure")
     parser.add_argument("--path", help="a directory to put first on PYTHONPATH")
     parser.add_argument("--n1", type=int, default=1000)
@@ -86,7 +102,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         driver = Path(tmp) / "driver.py"
-        driver.write_text(DRIVER.format(here=str(HERE)))
+        source = FLOOR_DRIVER if args.which == "floor" else DRIVER
+        driver.write_text(source.format(here=str(HERE), servers=str(HERE / "servers")))
         low = count(args.python, driver, args.which, args.n1, args.path)
         high = count(args.python, driver, args.which, args.n2, args.path)
     per = (high - low) / (args.n2 - args.n1)

@@ -73,12 +73,12 @@ class AppHandler:
         self._router = app.router
         self._by_request = self._router._uses_request()  # (only a domain rule needs the request)
         self._access_log = access_log
-        # AccessLogger.enabled without the property: the level is asked on every request.
-        self._log_enabled = access_log.logger.isEnabledFor if access_log is not None else None
+        # AccessLogger.enabled without the property: the level is asked on every request ...
+        logger = access_log.logger if access_log is not None else None
+        self._log_enabled = logger.isEnabledFor if logger is not None else None
         # ... and the logger's own cache of that answer, read directly when the logger is a
         # plain Logger: a cached False is the answer whatever else holds, and a dict lookup
         # instead of a Python call is ~5% of a request with access logging off (the default).
-        logger = access_log.logger if access_log is not None else None
         cache = getattr(logger, "_cache", None)
         plain = isinstance(logger, logging.Logger) and (
             type(logger).isEnabledFor is logging.Logger.isEnabledFor

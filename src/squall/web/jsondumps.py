@@ -87,7 +87,7 @@ def _dumps(obj: Any) -> str:
 
 def _agrees() -> bool:
     probe: dict[str, Any] = {"a": [1, 2.5, -0.0, 1e300, None, True, False]}
-    probe["é\n\""] = {"x": "\u2603" + chr(0xD83D)}  # (a lone surrogate: chr() for mypyc)
+    probe['é\n"'] = {"x": "\u2603" + chr(0xD83D)}  # (a lone surrogate: chr() for mypyc)
     probe["n"] = [float("nan"), float("inf"), -float("inf"), 10**30]
     samples: tuple[Any, ...] = (probe, "s", 1, 1.5, None, [], {})
     try:

@@ -59,16 +59,19 @@ class UrlMappingMatchInfo(dict[str, str]):
 
     # The application stack is ``_root`` (the application that answers the request, set by
     # the server once the route is found, which also freezes the stack) before ``_apps``, the
-    # sub-applications a lookup went through, outermost first: one store per request, not an
-    # insert into a list and a freeze.
-    __slots__ = ("_apps", "_current_app", "_frozen", "_root", "_route")
+    # sub-applications a lookup went through, outermost first. Only ``_route`` and ``_root`` are
+    # stored for every request; the rest are class-level defaults until a sub-application's
+    # lookup or a middleware sets them (then in ``__dict__``): each store costs the compiled
+    # request path a generic attribute store.
+    __slots__ = ("__dict__", "_root", "_route")
+
+    _apps: tuple[Application, ...] = ()
+    _current_app: Application | None = None
+    _frozen = False
 
     def __init__(self, match_dict: dict[str, str], route: AbstractRoute) -> None:
         super().__init__(match_dict)
         self._route = route
-        self._apps: tuple[Application, ...] = ()
-        self._current_app: Application | None = None
-        self._frozen = False
         self._root: Application | None = None
 
     @property
@@ -134,9 +137,6 @@ def matched(route: AbstractRoute, match_dict: dict[str, str] | None = None) -> U
     ``match_dict``, the router stores the variables into it)."""
     info: UrlMappingMatchInfo = _Matched() if match_dict is None else _Matched(match_dict)
     info._route = route
-    info._apps = ()
-    info._current_app = None
-    info._frozen = False
     info._root = None
     return info
 

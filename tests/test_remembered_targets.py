@@ -1,0 +1,233 @@
+"""The handler remembers what a request target resolved to (web/handler.py, ``_remember``).
+
+A request for a target seen before skips the path decoding and the router. Each test asks the
+same target several times over one keep-alive connection (the first asks the router, the rest
+use what it remembered) and checks that every answer is the one the router would give.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import httpx
+import pytest
+
+from squall import web
+from squall.web.handler import SEEN_MAX, SEEN_TARGET_MAX, AppHandler
+
+from .conftest import ServerThread, serve
+
+TIMEOUT = 5.0
+
+
+def handler_of(server: ServerThread) -> AppHandler:
+    assert server.runner is not None and server.runner.server is not None
+    handler = server.runner.server.handler
+    assert isinstance(handler, AppHandler)
+    return handler
+
+
+def remembered(server: ServerThread) -> dict[bytes, Any]:
+    handler = handler_of(server)
+    return dict(server.call(lambda: dict(handler._seen)))
+
+
+def test_each_request_gets_its_own_match_info() -> None:
+    async def handle(request: web.Request) -> web.Response:
+        info = request.match_info
+        seen = dict(info)
+        info["name"] = "changed"  # a handler may change its match info: the next one is fresh
+        info["extra"] = "x"
+        return web.json_response(
+            {
+                "seen": seen,
+                "path": request.path,
+                "raw_path": request.raw_path,
+                "query": dict(request.query),
+                "apps": len(info.apps),
+                "current": info.current_app is request.app,
+                "frozen": _frozen(info),
+                "route": info.route.resource.canonical,
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/hello/{name}", handle)
+    with serve(app) as server, httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
+        for _ in range(3):
+            body = client.get("/hello/World?x=1").json()
+            assert body == {
+                "seen": {"name": "World"},
+                "path": "/hello/World",
+                "raw_path": "/hello/World?x=1",
+                "query": {"x": "1"},
+                "apps": 1,
+                "current": True,
+                "frozen": True,
+                "route": "/hello/{name}",
+            }
+        assert b"/hello/World?x=1" in remembered(server)
+
+
+def _frozen(info: web.UrlMappingMatchInfo) -> bool:
+    try:
+        info.add_app(web.Application())
+    except RuntimeError:
+        return True
+    return False
+
+
+def test_the_method_is_part_of_what_is_remembered() -> None:
+    async def read(request: web.Request) -> web.Response:
+        return web.Response(text=f"read {request.match_info['id']}")
+
+    async def write(request: web.Request) -> web.Response:
+        return web.Response(text=f"write {request.match_info['id']}")
+
+    app = web.Application()
+    app.router.add_get("/item/{id}", read)
+    app.router.add_post("/item/{id}", write)
+    with serve(app) as server, httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
+        for _ in range(2):
+            assert client.get("/item/7").text == "read 7"
+            assert client.post("/item/7").text == "write 7"
+            assert client.head("/item/7").status_code == 200  # GET's route answers HEAD
+            assert client.put("/item/7").status_code == 405
+            assert client.get("/item/7").text == "read 7"
+
+
+def test_escaped_and_plain_paths_are_decoded_the_same_way_on_every_request() -> None:
+    async def handle(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"path": request.path, "name": request.match_info.get("name"), "url": str(request.url)}
+        )
+
+    app = web.Application()
+    app.router.add_get("/a/{name}", handle)
+    app.router.add_get("/plain path", handle)
+    with serve(app) as server, httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
+        for _ in range(3):
+            body = client.get("/a/caf%C3%A9%20x").json()
+            assert body["path"] == "/a/café x"
+            assert body["name"] == "café x"
+            assert body["url"].endswith("/a/caf%C3%A9%20x")
+            body = client.get("/plain%20path").json()
+            assert body == {"path": "/plain path", "name": None, "url": body["url"]}
+            assert client.get("/a/x%2Fy").json()["name"] == "x/y"
+
+
+def test_middlewares_run_on_every_request() -> None:
+    calls: list[str] = []
+
+    @web.middleware
+    async def outer(request: web.Request, handler: Any) -> web.StreamResponse:
+        calls.append("outer")
+        resp = await handler(request)
+        resp.headers["X-Outer"] = "1"
+        return resp
+
+    async def handle(request: web.Request) -> web.Response:
+        calls.append("handler")
+        return web.Response(text="ok")
+
+    app = web.Application(middlewares=[outer])
+    app.router.add_get("/{name}", handle)
+    with serve(app) as server, httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
+        for _ in range(3):
+            resp = client.get("/x")
+            assert resp.text == "ok" and resp.headers["X-Outer"] == "1"
+    assert calls == ["outer", "handler"] * 3
+
+
+def test_sub_application_routes_are_resolved_each_time() -> None:
+    async def handle(request: web.Request) -> web.Response:
+        info = request.match_info
+        return web.json_response(
+            {
+                "apps": len(info.apps),
+                "current": info.current_app is sub,
+                "app": request.app is sub,
+                "name": info["name"],
+            }
+        )
+
+    sub = web.Application()
+    sub.router.add_get("/{name}", handle)
+    app = web.Application()
+    app.add_subapp("/sub", sub)
+    with serve(app) as server, httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
+        for _ in range(3):
+            body = client.get("/sub/x").json()
+            assert body == {"apps": 2, "current": True, "app": True, "name": "x"}
+        assert remembered(server) == {}
+
+
+def test_not_found_and_static_resources_are_not_remembered(tmp_path: Any) -> None:
+    (tmp_path / "f.txt").write_text("file")
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/only", handle)
+    app.router.add_static("/static", tmp_path)
+    with serve(app) as server, httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
+        for _ in range(2):
+            assert client.get("/missing").status_code == 404
+            assert client.post("/only").status_code == 405
+            assert client.get("/static/f.txt").text == "file"
+            assert client.get("/only").text == "ok"
+        assert list(remembered(server)) == [b"/only"]
+
+
+def test_what_is_remembered_is_bounded() -> None:
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(text=request.match_info["name"])
+
+    app = web.Application()
+    app.router.add_get("/{name}", handle)
+    with serve(app) as server:
+        # Distinct targets, pipelined on one connection: the memory never holds more than
+        # SEEN_MAX of them, and none longer than SEEN_TARGET_MAX bytes.
+        count = SEEN_MAX + 200
+        targets = [f"/n{i}".encode() for i in range(count)]
+        long_target = b"/" + b"x" * SEEN_TARGET_MAX
+        targets.append(long_target)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+            for start in range(0, len(targets), 100):
+                batch = targets[start : start + 100]
+                sock.sendall(b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % t for t in batch))
+                data = b""
+                while data.count(b"HTTP/1.1 200 OK") < len(batch) or not data.endswith(
+                    batch[-1][1:]
+                ):
+                    chunk = sock.recv(65536)
+                    assert chunk, data[-200:]
+                    data += chunk
+                assert data.count(b"HTTP/1.1 200 OK") == len(batch)
+        seen = remembered(server)
+        assert 0 < len(seen) <= SEEN_MAX
+        assert long_target not in seen
+        assert all(len(t) <= SEEN_TARGET_MAX for t in seen)
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_remembered_route_answers_like_the_first_time(method: str) -> None:
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(text=f"Hello, {request.match_info.get('name', 'Anonymous')}!")
+
+    app = web.Application()
+    app.router.add_get("/{name}", handle)
+    app.router.add_get("/", handle)
+    with serve(app) as server, httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
+        first = [client.request(method, p) for p in ("/World", "/")]
+        again = [client.request(method, p) for p in ("/World", "/")]
+        for a, b in zip(first, again, strict=True):
+            assert (a.status_code, a.content, a.headers.get("Content-Length")) == (
+                b.status_code,
+                b.content,
+                b.headers.get("Content-Length"),
+            )
+        if method == "GET":
+            assert [r.text for r in again] == ["Hello, World!", "Hello, Anonymous!"]

@@ -43,6 +43,7 @@ class Scenario:
 
 SCENARIOS = (
     Scenario("hello", "/World"),  # also gives p50 and p99
+    Scenario("names", "/World", "names.lua", ("100000",)),  # hello, a new name each request
     Scenario("json", "/json"),
     Scenario("pipelined", "/World", "pipeline.lua", (str(PIPELINE_DEPTH),)),
     Scenario("echo", "/echo", "echo.lua"),

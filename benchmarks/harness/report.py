@@ -25,6 +25,7 @@ class Metric:
 
 METRICS = (
     Metric("hello_rps", "hello req/s", "{:,.0f}"),
+    Metric("names_rps", "names req/s", "{:,.0f}"),
     Metric("json_rps", "json req/s", "{:,.0f}"),
     Metric("pipelined_rps", "pipelined req/s", "{:,.0f}"),
     Metric("echo_mbps", "echo MB/s", "{:,.0f}"),

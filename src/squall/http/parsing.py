@@ -150,7 +150,7 @@ class ParserLayer(HandlerLayer):
             expect = False
         upgrade = upgrade and parser.should_upgrade()
         req = RawRequest(
-            _METHODS.get(method) or method.decode("ascii"),
+            "GET" if method == b"GET" else _METHODS.get(method) or method.decode("ascii"),
             url,
             version,
             headers,

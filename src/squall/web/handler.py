@@ -21,7 +21,7 @@ from .exceptions import HTTPException, HTTPInternalServerError
 from .matchinfo import UrlMappingMatchInfo, _Matched
 from .request import BaseRequest, Request, payload_error
 from .resources import DynamicResource, PlainResource
-from .response import OK_PREFIXES, Response, StreamResponse, ok_prefix
+from .response import Response, StreamResponse
 from .routes import Handler
 
 if TYPE_CHECKING:
@@ -40,7 +40,6 @@ server_logger = logging.getLogger("squall.server")
 # What the fast path below reads per request, Final: the compiled build holds them as C
 # statics (a name imported from a Python module is looked up in the module dict each time).
 _RESPONSE: Final = Response
-_OK_PREFIXES: Final = OK_PREFIXES
 _HTTP_PROTOCOL: Final = HttpProtocol
 _INFO: Final = INFO
 _MATCHED: Final = _Matched
@@ -166,11 +165,10 @@ class AppHandler:
                 and raw.method != "HEAD"
             ):  # here, not in a method of Response: one call less (and compiled, setup.py)
                 body = cast(bytes, resp._body)  # (never None while _plain)
-                ctype = cast(str, plain)  # (_plain is the type while it is set)
+                prefix = cast(bytes, plain)  # (_plain is the head's start while it is set)
                 resp._req = request  # (not _conn: only a response still being written needs it)
                 resp._eof_sent = True
                 size = resp._body_length = len(body)
-                prefix = _OK_PREFIXES.get(ctype) or ok_prefix(ctype)
                 data = b"%b%d\r\n%b\r\n%b" % (prefix, size, CLOCK.date_server, body)
                 if type(conn) is _HTTP_PROTOCOL:  # (compiled: a direct call, not a lookup)
                     conn.write(data)

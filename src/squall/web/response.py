@@ -44,13 +44,6 @@ def _ctype_line(value: str) -> bytes:
     return line
 
 
-# Response(text=...)'s Content-Type for no content_type and the usual ones.
-_TEXT_PLAIN = "text/plain; charset=utf-8"
-_TEXT_CTYPES: dict[str, str] = {
-    "text/plain": "text/plain; charset=utf-8",
-    "text/html": "text/html; charset=utf-8",
-    "application/json": "application/json; charset=utf-8",
-}
 OK_PREFIXES: dict[str, bytes] = {}
 
 KEYWORDS_ONLY: Any = object()
@@ -71,6 +64,21 @@ def ok_prefix(ctype: str) -> bytes:
         if len(OK_PREFIXES) < 256:
             OK_PREFIXES[ctype] = prefix
     return prefix
+
+
+# Response(text=...)'s Content-Type for no content_type and the usual ones, each with the start
+# of a 200's head with that type (what the request handler's fast path writes, web/handler.py).
+_TEXT_PLAIN = "text/plain; charset=utf-8"
+_TEXT_PLAIN_OK = ok_prefix(_TEXT_PLAIN)
+_TEXT_CTYPES: dict[str, tuple[str | None, bytes]] = {
+    name: (value, ok_prefix(value))
+    for name, value in (
+        ("text/plain", "text/plain; charset=utf-8"),
+        ("text/html", "text/html; charset=utf-8"),
+        ("application/json", "application/json; charset=utf-8"),
+    )
+}
+_NOT_USUAL: tuple[str | None, bytes] = (None, b"")
 
 
 class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
@@ -97,12 +105,12 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
     # Prepared, or compression pending: the request handler must finish it with awaits
     # (prepare/write_eof), not Response._send_whole.
     _async_send = False
-    # Its Content-Type value only while a Response is a 200 described by its status, content
-    # type and body alone, as its constructor's fast path makes it; else False. Every change to
-    # its head (status, type, headers, cookies, force_close, chunking, compression, prepare)
-    # clears it. So the request handler reads one attribute, not ten, before writing the
-    # commonest answer (web/handler.py).
-    _plain: str | bool = False
+    # While a Response is a 200 described by its status, content type and body alone, as its
+    # constructor's fast path makes it: the start of its head (``ok_prefix`` of its type); else
+    # False. Every change to its head (status, type, headers, cookies, force_close, chunking,
+    # compression, prepare) clears it. So the request handler reads one attribute, not ten,
+    # before writing the commonest answer (web/handler.py).
+    _plain: bytes | bool = False
 
     def __init__(
         self,
@@ -362,8 +370,9 @@ class Response(StreamResponse):
         ):  # the common cases, text= with no type or a usual one: no parsing, no header mapping
             if content_type is None:
                 ctype: str | None = _TEXT_PLAIN
+                ok = _TEXT_PLAIN_OK
             elif type(content_type) is str:
-                ctype = _TEXT_CTYPES.get(content_type)
+                ctype, ok = _TEXT_CTYPES.get(content_type, _NOT_USUAL)
             else:
                 ctype = None
             if ctype is not None:
@@ -372,7 +381,7 @@ class Response(StreamResponse):
                 if status == 200:  # _status stays the class default
                     self._ctype = ctype
                     self._body = text.encode()
-                    self._plain = ctype
+                    self._plain = ok
                     return
                 if type(status) is int:
                     self._status = status

@@ -41,7 +41,7 @@ class CompressionMixin:
     _status: int
     _send_body: bool
     _async_send: bool
-    _plain: str | bool  # StreamResponse's
+    _plain: bytes | bool  # StreamResponse's
     if TYPE_CHECKING:
 
         @property

@@ -15,7 +15,7 @@ class CookieMixin:
     """The cookies a response sets, kept in a :class:`~http.cookies.SimpleCookie` made on demand."""
 
     _cookies: SimpleCookie | None = None
-    _plain: str | bool  # StreamResponse's
+    _plain: bytes | bool  # StreamResponse's
 
     @property
     def cookies(self) -> SimpleCookie:

@@ -37,7 +37,7 @@ class HeadersMixin:
     _headers: CIMultiDict[str] | None = None
     _ctype: str | None = None  # the Content-Type value while no header mapping exists yet
     _chunked: bool  # StreamResponse's
-    _plain: str | bool  # StreamResponse's
+    _plain: bytes | bool  # StreamResponse's
 
     @property
     def headers(self) -> CIMultiDict[str]:
@@ -58,7 +58,7 @@ class HeadersMixin:
     def _set_ctype(self, value: str) -> None:
         if self._headers is None:
             self._ctype = value
-            self._plain = False  # (it holds the type it was made with)
+            self._plain = False  # (it holds the head of the type it was made with)
         else:
             self._headers["Content-Type"] = value
 

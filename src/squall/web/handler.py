@@ -13,6 +13,7 @@ from logging import INFO
 from typing import TYPE_CHECKING, Final, cast
 
 from .._mypyc import mypyc_attr
+from ..http.eager import Awaiting
 from ..http.errors import RequestPayloadError
 from ..http.protocol import HttpProtocol
 from ..http.proxy import TrustedProxies, forwarding
@@ -43,6 +44,8 @@ _RESPONSE: Final = Response
 _HTTP_PROTOCOL: Final = HttpProtocol
 _INFO: Final = INFO
 _MATCHED: Final = _Matched
+# Compiled by mypyc (setup.py): then awaiting a coroutine goes through http/eager.py's Awaiting.
+_COMPILED: Final = not __file__.endswith(".py")
 
 # The targets whose resolution is remembered (see AppHandler._remember): at most this many, of
 # at most this many bytes each, so a client sending endless distinct targets costs bounded memory.
@@ -62,6 +65,7 @@ class AppHandler:
     __slots__ = (
         "_access_log",
         "_app",
+        "_awaiting",
         "_by_request",
         "_client_max_size",
         "_composed",
@@ -87,6 +91,7 @@ class AppHandler:
         self._router = app.router
         self._by_request = self._router._uses_request()  # (only a domain rule needs the request)
         self._seen: dict[bytes, Seen] = {}
+        self._awaiting = Awaiting()  # (one loop runs all of this handler's requests)
         self._access_log = access_log
         # AccessLogger.enabled without the property: the level is asked on every request ...
         logger = access_log.logger if access_log is not None else None
@@ -141,7 +146,12 @@ class AppHandler:
                         handler = app._handler_for(match_info)
                     if not self._by_request:
                         self._remember(raw, request, match_info, handler)
-                resp = await handler(request)
+                if _COMPILED:
+                    awaiting = self._awaiting
+                    awaiting.awaited = handler(request)
+                    resp = await awaiting
+                else:  # (the interpreter awaits a coroutine itself already)
+                    resp = await handler(request)
         except HTTPException as exc:
             resp = exc
         except RequestPayloadError as exc:

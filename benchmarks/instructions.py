@@ -4,7 +4,7 @@ Wall-clock timings on a shared virtual machine move by 10-20% from minute to min
 of instructions a request executes does not (with a fixed hash seed, it repeats to within a few
 instructions). So a hot-path change of 1-2% shows here where ``inprocess.py`` cannot see it:
 
-    python benchmarks/instructions.py [seed|json|browser|floor] [--python PY] [--path DIR]
+    python benchmarks/instructions.py [seed|names|json|browser|floor] [--python PY] [--path DIR]
 
 It runs ``inprocess.py``'s requests through ``HttpProtocol.data_received`` twice under
 callgrind, N1 and N2 times, and prints (I(N2) - I(N1)) / (N2 - N1): start-up cancels out.
@@ -41,17 +41,24 @@ async def main(which, count):
     await runner.setup()
     proto = runner.server()
     proto.connection_made(inprocess.FakeTransport())
+    # names: the seed request with a new name each time (made beforehand, as many for any count)
+    names = [b"GET /n%d HTTP/1.1\\r\\nHost: 127.0.0.1:8080\\r\\n\\r\\n" % i for i in range(20000)]
     data = {{
         "seed": b"GET /World HTTP/1.1\\r\\nHost: 127.0.0.1:8080\\r\\n\\r\\n",
         "json": b"GET /json HTTP/1.1\\r\\nHost: 127.0.0.1:8080\\r\\n\\r\\n",
         "browser": inprocess.BROWSER_GET,
+        "names": None,
     }}[which]
     loop = asyncio.get_running_loop()
     done = loop.create_future()
 
     def run():  # from a plain loop callback, as the loop calls data_received
-        for _ in range(count):
-            proto.data_received(data)
+        if data is None:
+            for i in range(count):
+                proto.data_received(names[i])
+        else:
+            for _ in range(count):
+                proto.data_received(data)
         done.set_result(None)
 
     loop.call_soon(run)
@@ -93,7 +100,7 @@ def count(python: str, driver: Path, which: str, n: int, path: str | None) -> in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "which", nargs="?", default="seed", choices=("seed", "json", "browser", "floor")
+        "which", nargs="?", default="seed", choices=("seed", "names", "json", "browser", "floor")
     )
     parser.add_argument("--python", default=sys.executable, help="the Python to measure")
     parser.add_argument("--path", help="a directory to put first on PYTHONPATH")

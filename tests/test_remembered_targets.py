@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from squall import web
-from squall.web.handler import SEEN_MAX, SEEN_TARGET_MAX, AppHandler
+from squall.web.handler import SEEN_MAX, SEEN_PAUSE, SEEN_TARGET_MAX, AppHandler
 
 from .conftest import ServerThread, serve
 
@@ -179,6 +179,55 @@ def test_not_found_and_static_resources_are_not_remembered(tmp_path: Any) -> Non
             assert client.get("/static/f.txt").text == "file"
             assert client.get("/only").text == "ok"
         assert list(remembered(server)) == [b"/only"]
+
+
+def pipeline(port: int, targets: list[bytes], batch: int = 200) -> None:
+    """GET each target over one connection, ``batch`` requests per write; all must answer 200."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        for start in range(0, len(targets), batch):
+            some = targets[start : start + batch]
+            sock.sendall(b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % t for t in some))
+            data = b""
+            while data.count(b"HTTP/1.1 ") < len(some) or not data.endswith(some[-1][1:]):
+                chunk = sock.recv(65536)
+                assert chunk, data[-200:]
+                data += chunk
+            assert data.count(b"HTTP/1.1 200 OK") == len(some)
+
+
+def test_targets_hardly_asked_again_pause_the_memory_for_a_while() -> None:
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(text=request.match_info["name"])
+
+    app = web.Application()
+    app.router.add_get("/{name}", handle)
+    with serve(app) as server:
+        handler = handler_of(server)
+        # Full of targets asked for once: nothing more is added for SEEN_PAUSE misses, and what
+        # is there still answers.
+        pipeline(server.port, [b"/a%d" % i for i in range(SEEN_MAX)])
+        assert len(remembered(server)) == SEEN_MAX
+        pipeline(server.port, [b"/b%d" % i for i in range(100)] + [b"/a0", b"/a1"])
+        seen = remembered(server)
+        assert len(seen) == SEEN_MAX and b"/b0" not in seen and b"/a0" in seen
+        assert server.call(lambda: handler._seen_hits) == 2
+        # After the pause the memory starts afresh.
+        pipeline(server.port, [b"/c%d" % i for i in range(SEEN_PAUSE)])
+        seen = remembered(server)
+        assert b"/a0" not in seen and b"/c%d" % (SEEN_PAUSE - 1) in seen
+
+
+def test_a_memory_full_of_targets_asked_again_starts_afresh() -> None:
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(text=request.match_info["name"])
+
+    app = web.Application()
+    app.router.add_get("/{name}", handle)
+    with serve(app) as server:
+        first = [b"/a%d" % i for i in range(SEEN_MAX)]
+        pipeline(server.port, first + first)  # each asked twice: SEEN_MAX hits
+        pipeline(server.port, [b"/new"])
+        assert list(remembered(server)) == [b"/new"]
 
 
 def test_what_is_remembered_is_bounded() -> None:

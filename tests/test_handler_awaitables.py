@@ -21,6 +21,8 @@ from squall import web
 from .conftest import serve
 
 TIMEOUT = 5.0
+# Plain functions as handlers are deprecated (as in aiohttp), and used here on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore:Bare functions are deprecated:DeprecationWarning")
 
 
 class _Later:

@@ -39,6 +39,9 @@ def test_each_request_gets_its_own_match_info() -> None:
         seen = dict(info)
         info["name"] = "changed"  # a handler may change its match info: the next one is fresh
         info["extra"] = "x"
+        assert isinstance(info, web.UrlMappingMatchInfo) and isinstance(info, dict)
+        assert repr(info).startswith("<MatchInfo {")
+        assert info.handler is handle and info.get_info()["formatter"] == "/hello/{name}"
         return web.json_response(
             {
                 "seen": seen,
@@ -49,6 +52,7 @@ def test_each_request_gets_its_own_match_info() -> None:
                 "current": info.current_app is request.app,
                 "frozen": _frozen(info),
                 "route": info.route.resource.canonical,
+                "current_after_set": _set_current(info, request.app),
             }
         )
 
@@ -66,8 +70,18 @@ def test_each_request_gets_its_own_match_info() -> None:
                 "current": True,
                 "frozen": True,
                 "route": "/hello/{name}",
+                "current_after_set": True,
             }
         assert b"/hello/World?x=1" in remembered(server)
+
+
+def _set_current(info: web.UrlMappingMatchInfo, app: web.Application) -> bool:
+    """Set current_app (as a sub-application's middleware does), and back."""
+    other = web.Application()
+    info.current_app = other
+    ok = info.current_app is other
+    info.current_app = app
+    return ok and info.current_app is app
 
 
 def _frozen(info: web.UrlMappingMatchInfo) -> bool:

@@ -26,15 +26,19 @@ from .response import Response, StreamResponse
 from .routes import Handler
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..http.connection import Connection
     from ..http.message import RawRequest
     from .access_log import AccessLogger
     from .app import Application
+    from .matchinfo import UrlMappingMatchInfo
     from .routes import AbstractRoute
 
-    # What a request target resolved to: (method, path, path for routing, route, the matched
-    # variables, the composed handler).
-    Seen = tuple[str, str, str, AbstractRoute, dict[str, str], Handler]
+    # What a request target resolved to: (method, path, path for routing, the class of its
+    # match info (which holds the route and the app), the matched variables, the composed
+    # handler).
+    Seen = tuple[str, str, str, Callable[..., UrlMappingMatchInfo], dict[str, str], Handler]
 
 server_logger = logging.getLogger("squall.server")
 
@@ -43,7 +47,6 @@ server_logger = logging.getLogger("squall.server")
 _RESPONSE: Final = Response
 _HTTP_PROTOCOL: Final = HttpProtocol
 _INFO: Final = INFO
-_MATCHED: Final = _Matched
 # Compiled by mypyc (setup.py): then awaiting a coroutine goes through http/eager.py's Awaiting.
 _COMPILED: Final = not __file__.endswith(".py")
 
@@ -73,6 +76,7 @@ class AppHandler:
         "_composed",
         "_log_cache",
         "_log_enabled",
+        "_match_types",
         "_prepare_hooks",
         "_rememberable",
         "_router",
@@ -97,6 +101,7 @@ class AppHandler:
         self._by_request = self._router._uses_request()  # (only a domain rule needs the request)
         self._seen: dict[bytes, Seen] = {}
         self._seen_hits = 0  # requests answered from _seen since it was last emptied
+        self._match_types: dict[AbstractRoute, Callable[..., UrlMappingMatchInfo]] = {}
         self._seen_pause = 0  # requests left before remembering again
         # The routes whose answers are remembered: those of this application's own plain and
         # variable resources, once its router is frozen (nothing else then changes the answer).
@@ -145,18 +150,18 @@ class AppHandler:
                 match_info = self._router._resolve_request(
                     raw.method, request._split_target(), request
                 )
+                match_info._root = app  # add_app(app) and freeze() in one store (matchinfo.py)
             else:
                 seen = self._seen.get(raw.target)
                 if seen is not None and seen[0] == raw.method:  # resolved before: no lookup
                     self._seen_hits += 1
-                    _, request._path, request._path_safe_value, route, values, handler = seen
-                    # matchinfo.matched(route, values), inline: a copy (it is mutable), and
-                    # the route (the root app is stored below).
-                    match_info = _MATCHED(values) if values else _MATCHED()
-                    match_info._route = route
+                    _, request._path, request._path_safe_value, kind, values, handler = seen
+                    # A copy of the variables (a match info is mutable), of the route's own
+                    # class, which holds the route and the app (see _remember): no stores.
+                    match_info = kind(values) if values else kind()
                 else:
                     match_info = self._router._resolve(raw.method, request._split_target())
-            match_info._root = app  # add_app(app) and freeze() in one store (matchinfo.py)
+                    match_info._root = app  # (as above)
             request._match_info = match_info
             if raw.expect_continue:
                 resp = await match_info.expect_handler(request)
@@ -259,7 +264,15 @@ class AppHandler:
         path_safe = request._path_safe_value
         if len(target) > SEEN_TARGET_MAX or path is None or path_safe is None:
             return
-        seen[target] = (raw.method, path, path_safe, route, dict(values), handler)
+        kind = self._match_types.get(route)
+        if kind is None:
+            # The match info of this route's requests: _Matched with the route and the root
+            # app as class attributes (in place of the slots the router stores one by one).
+            kind = type(
+                "_Matched", (_Matched,), {"__slots__": (), "_route": route, "_root": self._app}
+            )
+            self._match_types[route] = kind
+        seen[target] = (raw.method, path, path_safe, kind, dict(values), handler)
 
     async def _send(self, request: Request, resp: object) -> StreamResponse:
         if not isinstance(resp, StreamResponse):

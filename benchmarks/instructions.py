@@ -8,8 +8,10 @@ instructions). So a hot-path change of 1-2% shows here where ``inprocess.py`` ca
 
 It runs ``inprocess.py``'s requests through ``HttpProtocol.data_received`` twice under
 callgrind, N1 and N2 times, and prints (I(N2) - I(N1)) / (N2 - N1): start-up cancels out.
-``floor`` counts the same hello request through the floor server's Protocol
-(``servers/floor.py``): the user-space budget squall's request is measured against.
+``names`` is the seed request with a new target each time (so the handler's memory of resolved
+targets never finds one: its worst case). ``floor`` counts the same hello request through the
+floor server's Protocol (``servers/floor.py``): the user-space budget squall's request is
+measured against.
 ``--path`` puts a directory first on PYTHONPATH (``src`` for the pure-Python build, or another
 install to compare). Needs valgrind (Debian: ``apt-get install valgrind``); ~30 s a run.
 """

@@ -101,8 +101,8 @@ class AppHandler:
         self._by_request = self._router._uses_request()  # (only a domain rule needs the request)
         self._seen: dict[bytes, Seen] = {}
         self._seen_hits = 0  # requests answered from _seen since it was last emptied
-        self._match_types: dict[AbstractRoute, Callable[..., UrlMappingMatchInfo]] = {}
         self._seen_pause = 0  # requests left before remembering again
+        self._match_types: dict[AbstractRoute, Callable[..., UrlMappingMatchInfo]] = {}
         # The routes whose answers are remembered: those of this application's own plain and
         # variable resources, once its router is frozen (nothing else then changes the answer).
         router = self._router

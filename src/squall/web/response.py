@@ -44,8 +44,6 @@ def _ctype_line(value: str) -> bytes:
     return line
 
 
-OK_PREFIXES: dict[str, bytes] = {}
-
 KEYWORDS_ONLY: Any = object()
 """The default of a positional-only guard before arguments aiohttp declares keyword-only.
 
@@ -58,12 +56,7 @@ guard: a positional argument lands in the guard and is refused, as aiohttp refus
 
 def ok_prefix(ctype: str) -> bytes:
     """``HTTP/1.1 200 OK``, the Content-Type line and ``Content-Length: `` for ``ctype``."""
-    prefix = OK_PREFIXES.get(ctype)
-    if prefix is None:
-        prefix = status_line("1.1", 200) + _ctype_line(ctype) + b"Content-Length: "
-        if len(OK_PREFIXES) < 256:
-            OK_PREFIXES[ctype] = prefix
-    return prefix
+    return status_line("1.1", 200) + _ctype_line(ctype) + b"Content-Length: "
 
 
 # Response(text=...)'s Content-Type for no content_type and the usual ones, each with the start

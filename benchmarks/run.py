@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import idle, multi, report, wrk, ws
-from harness.procs import PINNING, Server, cpu_busy, free_port, raise_nofile
+from harness.procs import PINNING, Server, cpu_busy, cpu_times, free_port, raise_nofile
 from harness.servers import ECHO_SIZE, SERVERS_DIR, SPECS, Spec, check, ready
 from harness.ws import QUICK_WS_SCENARIOS, WS_SCENARIOS, WS_SPECS
 
@@ -126,7 +126,7 @@ def bench_server(
         for sc in SCENARIOS:
             wanted = sc.name in chosen and (not spec.only or sc.name in spec.only)
             if wanted and measured and sc.name not in problems:
-                run_scenario(sc, port, opts, result)
+                run_scenario(sc, server, opts, result)
     finally:
         server.stop()
 
@@ -148,12 +148,15 @@ def measure_idle(server: Server, opts: argparse.Namespace, result: report.Server
 
 
 def run_scenario(
-    sc: Scenario, port: int, opts: argparse.Namespace, result: report.ServerResult
+    sc: Scenario, server: Server, opts: argparse.Namespace, result: report.ServerResult
 ) -> None:
-    url = f"http://127.0.0.1:{port}{sc.path}"
+    url = f"http://127.0.0.1:{server.port}{sc.path}"
     script = LUA / sc.script if sc.script else None
     wrk.warm_up(url, opts.warmup, script, sc.args)
+    user0, kernel0 = cpu_times(server.proc.pid)
     output = wrk.run(url, opts.duration, script, sc.args)
+    user, kernel = cpu_times(server.proc.pid)
+    user, kernel = user - user0, kernel - kernel0
     got = wrk.parse(output)
     if got is None:
         result.note(f"{sc.name}: wrk failed: {output.strip()[-200:]!r}")
@@ -167,6 +170,11 @@ def run_scenario(
     if sc.name == "hello":
         result.add("p50_ms", got.p50_ms)
         result.add("p99_ms", got.p99_ms)
+        # The server's CPU per request, in user space and in the kernel: where its time goes
+        # (the kernel's share is about the same for every server; the rest is its own code).
+        if got.requests:
+            result.add("hello_user_us", user / got.requests * 1e6)
+            result.add("hello_kernel_us", kernel / got.requests * 1e6)
 
 
 def main(argv: list[str]) -> int:

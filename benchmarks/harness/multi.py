@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness import wrk
-from harness.procs import Server, free_port, tree_pids
+from harness.procs import Server, cpu_times, free_port, tree_pids
 from harness.servers import PY, SERVERS_DIR, Spec, check, granian, ready
 
 if TYPE_CHECKING:
@@ -108,12 +108,12 @@ def _run(name: str, path: str, server: Server, opts: Namespace, result: ServerRe
     sampler = threading.Timer(
         opts.duration / 2, lambda: counts.append(connections(server.proc.pid, server.port))
     )
-    server_cpu, wrk_cpu, started = cpu_seconds(server.proc.pid), children_cpu(), time.monotonic()
+    server_cpu, wrk_cpu, started = sum(cpu_times(server.proc.pid)), children_cpu(), time.monotonic()
     sampler.start()
     output = wrk.run(url, opts.duration, cores=CORES)
     sampler.join()
     seconds = time.monotonic() - started
-    server_cpu = cpu_seconds(server.proc.pid) - server_cpu
+    server_cpu = sum(cpu_times(server.proc.pid)) - server_cpu
     wrk_cpu = children_cpu() - wrk_cpu
     got = wrk.parse(output)
     if got is None:
@@ -130,18 +130,6 @@ def _run(name: str, path: str, server: Server, opts: Namespace, result: ServerRe
     result.add("wrk_cpu", wrk_cpu / seconds)
     if counts and sum(counts[0]):
         result.add("busiest_worker", max(counts[0]) / sum(counts[0]))
-
-
-def cpu_seconds(root: int) -> float:
-    """User + system CPU seconds used so far by the live processes of ``root``'s tree."""
-    ticks = 0
-    for pid in tree_pids(root):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def children_cpu() -> float:

@@ -56,6 +56,20 @@ def cpu_busy(seconds: float = 0.3) -> float:
     return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
 
 
+def cpu_times(root: int) -> tuple[float, float]:
+    """User and kernel CPU seconds used so far by the live processes of ``root``'s tree."""
+    user = kernel = 0
+    for pid in tree_pids(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        user += int(fields[11])  # utime
+        kernel += int(fields[12])  # stime
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, kernel / tick
+
+
 def tree_pids(root: int) -> list[int]:
     """``root`` and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}

@@ -31,6 +31,8 @@ METRICS = (
     Metric("echo_mbps", "echo MB/s", "{:,.0f}"),
     Metric("p50_ms", "p50 ms", "{:.2f}", higher_is_better=False),
     Metric("p99_ms", "p99 ms", "{:.2f}", higher_is_better=False),
+    Metric("hello_user_us", "user us/req", "{:.2f}", higher_is_better=False),
+    Metric("hello_kernel_us", "kernel us/req", "{:.2f}", higher_is_better=False),
     Metric("rss_mib", "RSS MiB", "{:.1f}", higher_is_better=False),
     Metric("idle_bytes_per_conn", "idle B/conn", "{:,.0f}", higher_is_better=False),
 )

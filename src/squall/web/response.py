@@ -66,7 +66,7 @@ _TEXT_PLAIN_OK = ok_prefix(_TEXT_PLAIN)
 _TEXT_CTYPES: dict[str, tuple[str | None, bytes]] = {
     name: (value, ok_prefix(value))
     for name, value in (
-        ("text/plain", "text/plain; charset=utf-8"),
+        ("text/plain", _TEXT_PLAIN),
         ("text/html", "text/html; charset=utf-8"),
         ("application/json", "application/json; charset=utf-8"),
     )

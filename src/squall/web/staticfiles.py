@@ -109,7 +109,7 @@ class StaticResource(PrefixResource):
         if method not in self._allowed_methods:
             return None, self._allowed_methods
         filename = _unquote_path_safe(path[len(self._prefix) + 1 :])
-        return matched(self._routes[method], {"filename": filename}), (self._allowed_methods)
+        return matched(self._routes[method], {"filename": filename}), self._allowed_methods
 
     def __len__(self) -> int:
         return len(self._routes)

@@ -21,10 +21,12 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 COMPILED = (
+    "http/clock.py",
     "http/closing.py",
     "http/eager.py",
+    "http/exchange.py",
+    "http/flow.py",
     "http/limits.py",
-    "http/message.py",
     "http/output.py",
     "http/parsing.py",
     "http/protocol.py",
@@ -32,8 +34,7 @@ COMPILED = (
     "http/server.py",
     "http/state.py",
     "http/streams.py",
-    "http/writer.py",
-    "asgi/exchange.py",
+    "asgi/cycle.py",
     "asgi/handler.py",
     "web/handler.py",
     "web/jsondumps.py",

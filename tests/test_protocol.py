@@ -281,13 +281,16 @@ def test_http_version_seen_with_and_without_connection_fields(server: ServerThre
 def test_request_headers_keep_case_order_and_duplicates_across_requests() -> None:
     """request.headers decodes each field name once per process (istr, cached): the mapping
     must still be case-insensitive, keep the names as sent, their order and duplicates."""
-    from squall.http.message import RawRequest
+    from squall.http.exchange import Exchange
+    from squall.http.output import Output
     from squall.http.streams import EMPTY_PAYLOAD
     from squall.web.request import Request
 
     fields = [(b"Host", b"x"), (b"X-Dup", b"1"), (b"x-dup", b"2"), (b"ACCEPT", b"a\xc3\xa9")]
     for _ in range(2):  # the second time the names come from the cache
-        raw = RawRequest("GET", b"/", "1.1", list(fields), True, False, False, EMPTY_PAYLOAD)
+        raw = Exchange(
+            "GET", b"/", "1.1", list(fields), True, False, False, EMPTY_PAYLOAD, Output(None)
+        )
         headers = Request(raw, None, None).headers  # type: ignore[arg-type]
         assert list(headers.items()) == [
             ("Host", "x"),

@@ -489,7 +489,7 @@ async def test_mocked_request_responses_are_written_to_the_transport() -> None:
     assert written.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"X-Test: 1\r\n" in written
     assert written.endswith(b"\r\n\r\n5\r\nchunk\r\n0\r\n\r\n")
-    assert request.protocol.response_started
+    assert resp.prepared and resp.body_length == 5
 
 
 async def test_mocked_request_calls_a_handler_with_middlewares() -> None:

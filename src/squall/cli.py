@@ -197,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
         "[default: unlimited]",
     )
     add(
+        "--handler-cancellation",
+        action="store_true",
+        help="cancel a request's handler when its client leaves (closes or resets the "
+        "connection), as aiohttp's handler_cancellation; both interfaces [default: off]",
+    )
+    add(
         "--proxy-headers",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -262,6 +268,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         reload_dirs=ns.reload_dir,
         forwarded_allow_ips=ns.forwarded_allow_ips if ns.proxy_headers else None,
         limit_concurrency=ns.limit_concurrency,
+        handler_cancellation=ns.handler_cancellation,
     )
 
 

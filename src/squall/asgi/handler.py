@@ -1,8 +1,9 @@
 """ASGIHandler: the ``http`` scope of ASGI 3 served straight from squall's wire layer.
 
-It builds the scope and runs the application with one :class:`~.exchange.Exchange` per request
-(the ``receive``/``send`` pair). No Task is created per request: the handler runs in the
-connection's task, eagerly while it does not suspend.
+It builds the scope and runs the application with one :class:`~.cycle.Cycle` per request (the
+``receive``/``send`` pair over the request's :class:`~squall.http.exchange.Exchange`). No Task
+is created per request: the handler runs in the connection's task, eagerly while it does not
+suspend.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_to_bytes
 
 from ..http.proxy import TrustedProxies, forwarding
-from .exchange import DONE, STREAMING, Exchange
+from .cycle import Cycle
 from .types import ASGI_VERSION, ASGIApp, Scope
-from .websocket import WebSocketSession, handshake_error, is_websocket
+from .websocket import WebSocketSession, handshake_refused, is_websocket
 
 if TYPE_CHECKING:
-    from ..http.message import RawRequest
+    from ..http.exchange import Exchange
     from ..http.protocol import HttpProtocol
 
 __all__ = ("ASGIHandler",)
@@ -68,28 +69,24 @@ class ASGIHandler:
         self._conn: HttpProtocol | None = None
         self._conn_info: tuple[str, Any, Any] = ("http", None, None)
 
-    async def __call__(self, raw: RawRequest, conn: HttpProtocol) -> None:
+    async def __call__(self, raw: Exchange, conn: HttpProtocol) -> None:
         """Run the application for one request; every outcome ends as a response or a close."""
         if raw.upgrade and is_websocket(raw):
             await self._websocket(raw, conn)
             return
-        exchange = Exchange(raw, conn)
+        cycle = Cycle(raw, conn)
         try:
-            await self._app(self.scope(raw, conn), exchange.receive, exchange.send)
+            await self._app(self.scope(raw, conn), cycle.receive, cycle.send)
         except Exception as exc:
-            if exchange.state < STREAMING:  # no head on the wire yet: the client gets a 500
-                exchange.status = 500
-            exchange.crashed(exc)
+            cycle.crashed(exc)
         else:
-            if exchange.state != DONE:
-                if exchange.state < STREAMING:
-                    exchange.status = 500
-                exchange.unfinished()
+            if not raw.complete:
+                cycle.unfinished()
         if self._access_log is not None:
-            self._log_access(raw, conn, exchange.status)
+            self._log_access(raw, conn, raw.status)
 
     def _log_access(
-        self, raw: RawRequest, conn: HttpProtocol, status: int | str, websocket: bool = False
+        self, raw: Exchange, conn: HttpProtocol, status: int | str, websocket: bool = False
     ) -> None:
         """One line per request, uvicorn's format: client - "METHOD target HTTP/x" status."""
         logger = self._access_log
@@ -101,10 +98,8 @@ class ASGIHandler:
         line = f"WebSocket {target}" if websocket else f"{raw.method} {target} HTTP/{raw.version}"
         logger.info('%s - "%s" %s', client, line, status)
 
-    async def _websocket(self, raw: RawRequest, conn: HttpProtocol) -> None:
-        refusal = handshake_error(raw)
-        if refusal is not None:
-            conn.write(refusal)
+    async def _websocket(self, raw: Exchange, conn: HttpProtocol) -> None:
+        if handshake_refused(raw):
             return
         scope = self.scope(raw, conn)
         scope["type"] = "websocket"
@@ -128,7 +123,7 @@ class ASGIHandler:
         if self._access_log is not None:
             self._log_access(raw, conn, session.outcome, websocket=True)
 
-    def scope(self, raw: RawRequest, conn: HttpProtocol) -> Scope:
+    def scope(self, raw: Exchange, conn: HttpProtocol) -> Scope:
         """The ASGI ``http`` scope of one request."""
         if conn is not self._conn:
             self._conn = conn

@@ -13,7 +13,6 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..http.errors import error_response
 from ..http.websocket import (
     OP_BINARY,
     OP_CLOSE,
@@ -22,16 +21,15 @@ from ..http.websocket import (
     negotiate_deflate,
     valid_key,
 )
-from ..http.writer import CLOCK, encode_headers, status_line
 from ..http.ws_channel import EOF, WebSocketChannel
-from .exchange import DONE, STREAMING, Exchange
+from .cycle import Cycle
 from .types import Message
 
 if TYPE_CHECKING:
-    from ..http.message import RawRequest
+    from ..http.exchange import Exchange
     from ..http.protocol import HttpProtocol
 
-__all__ = ("WebSocketSession", "handshake_error", "is_websocket")
+__all__ = ("WebSocketSession", "handshake_refused", "is_websocket")
 
 log = logging.getLogger("squall.asgi")
 
@@ -45,37 +43,40 @@ MAX_MESSAGE = 16 * 1024 * 1024  # uvicorn's default --ws-max-size
 CLOSE_TIMEOUT = 5.0  # how long to wait for the client's close frame after ours
 
 
-def is_websocket(raw: RawRequest) -> bool:
+def is_websocket(raw: Exchange) -> bool:
     for name, value in raw.headers:
         if len(name) == 7 and name.lower() == b"upgrade":
             return value.strip().lower() == b"websocket"
     return False
 
 
-def _header(raw: RawRequest, wanted: bytes) -> str | None:
+def _header(raw: Exchange, wanted: bytes) -> str | None:
     for name, value in raw.headers:
         if name.lower() == wanted:
             return value.decode("latin-1")
     return None
 
 
-def handshake_error(raw: RawRequest) -> bytes | None:
-    """The HTTP answer to an invalid handshake (RFC 6455 4.2.1), or None if it is fine."""
+def handshake_refused(raw: Exchange) -> bool:
+    """Answer an invalid handshake (RFC 6455 4.2.1) and return True; False if it is fine."""
     if raw.method != "GET":
-        return error_response(400, "WebSocket handshake must be a GET")
+        raw.respond_error(400, "WebSocket handshake must be a GET")
+        return True
     version = _header(raw, b"sec-websocket-version")
     if version is None or version.strip() != "13":
-        body = b"Unsupported WebSocket version: use 13"
-        return b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n%b%b\r\n%b" % (
-            encode_headers(
-                (("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))))
-            ),
-            CLOCK.date_server + b"Connection: close\r\n",
-            body,
+        raw.respond(
+            426,
+            None,
+            "text/plain; charset=utf-8",
+            ((b"Sec-WebSocket-Version", b"13"),),
+            b"Unsupported WebSocket version: use 13",
+            close=True,
         )
+        return True
     if not valid_key(_header(raw, b"sec-websocket-key")):
-        return error_response(400, "Invalid Sec-WebSocket-Key")
-    return None
+        raw.respond_error(400, "Invalid Sec-WebSocket-Key")
+        return True
+    return False
 
 
 class WebSocketSession:
@@ -86,18 +87,18 @@ class WebSocketSession:
         "close_code",
         "close_reason",
         "conn",
-        "exchange",
+        "cycle",
         "outcome",
         "raw",
         "state",
     )
 
-    def __init__(self, raw: RawRequest, conn: HttpProtocol) -> None:
+    def __init__(self, raw: Exchange, conn: HttpProtocol) -> None:
         self.raw = raw
         self.conn = conn
         self.state = _CONNECTING
         self.channel: WebSocketChannel | None = None
-        self.exchange: Exchange | None = None
+        self.cycle: Cycle | None = None
         self.close_code = 1006
         self.close_reason = ""
         self.outcome: int | str = 403  # for the access log: what the handshake became
@@ -177,16 +178,16 @@ class WebSocketSession:
                 self._deny(403)
             elif kind == "websocket.http.response.start":
                 self.state = _DENYING
-                self.exchange = Exchange(self.raw, self.conn)
-                await self.exchange.send({**message, "type": "http.response.start"})
-                self.outcome = self.exchange.status
+                self.cycle = Cycle(self.raw, self.conn)
+                await self.cycle.send({**message, "type": "http.response.start"})
+                self.outcome = self.cycle.status
             else:
                 raise RuntimeError(f"Unexpected ASGI message {kind!r} before websocket.accept")
         elif state == _DENYING:
-            assert self.exchange is not None
+            assert self.cycle is not None
             if kind != "websocket.http.response.body":
                 raise RuntimeError(f"Unexpected ASGI message {kind!r} in a denial response")
-            await self.exchange.send({**message, "type": "http.response.body"})
+            await self.cycle.send({**message, "type": "http.response.body"})
         else:
             raise ConnectionResetError(f"Cannot send {kind!r}: the WebSocket is closed")
 
@@ -197,26 +198,21 @@ class WebSocketSession:
         key = _header(raw, b"sec-websocket-key")
         assert key is not None  # checked by handshake_error before the application ran
         headers = [
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Accept", accept_key(key.strip())),
+            (b"Upgrade", b"websocket"),
+            (b"Connection", b"Upgrade"),
+            (b"Sec-WebSocket-Accept", accept_key(key.strip()).encode("latin-1")),
         ]
         deflate = negotiate_deflate(_header(raw, b"sec-websocket-extensions"))
         if deflate is not None:
-            headers.append(("Sec-WebSocket-Extensions", deflate.response_header()))
+            headers.append((b"Sec-WebSocket-Extensions", deflate.response_header().encode()))
         subprotocol = message.get("subprotocol")
         if subprotocol:
-            headers.append(("Sec-WebSocket-Protocol", subprotocol))
-        extra = [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in message.get("headers") or ()
-        ]
-        conn.write(
-            status_line("1.1", 101)
-            + encode_headers(headers + extra)
-            + CLOCK.date_server
-            + b"\r\n"
-        )
+            headers.append((b"Sec-WebSocket-Protocol", subprotocol.encode("latin-1")))
+        try:
+            raw.start(101, None, None, [*headers, *(message.get("headers") or ())], -1)
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from None
+        raw.end()
         channel = self.channel = WebSocketChannel(conn, max_size=MAX_MESSAGE, deflate=deflate)
         self.state = _OPEN
         self.outcome = "[accepted]"
@@ -224,8 +220,8 @@ class WebSocketSession:
 
     def _deny(self, status: int) -> None:
         self.outcome = status
-        if self.conn.transport is not None and not self.conn.response_started:
-            self.conn.write(error_response(status, "Forbidden" if status == 403 else "Error"))
+        if self.raw.fail():
+            self.raw.respond_error(status, "Forbidden" if status == 403 else "Error")
 
     # -- the end --------------------------------------------------------------------------
 
@@ -235,9 +231,9 @@ class WebSocketSession:
         if state in (_CONNECTING, _HANDSHAKE):
             self._deny(403)  # ASGI: an application that never accepts refuses with 403
         elif state == _DENYING:
-            assert self.exchange is not None
-            if self.exchange.state != DONE:
-                self.exchange.unfinished()
+            assert self.cycle is not None
+            if not self.raw.complete:
+                self.cycle.unfinished()
         elif state == _OPEN:
             assert self.channel is not None
             self.state = _CLOSED
@@ -269,10 +265,10 @@ class WebSocketSession:
         else:
             log.error("Exception in ASGI application", exc_info=exc)
         state = self.state
-        if state == _DENYING and self.exchange is not None:
-            if self.exchange.state < STREAMING:
+        if state == _DENYING and self.cycle is not None:
+            if not self.raw.started:
                 self.outcome = 500
-            self.exchange.crashed(exc)
+            self.cycle.crashed(exc)
         elif state in (_CONNECTING, _HANDSHAKE):
             self._deny(500)
         elif self.channel is not None:

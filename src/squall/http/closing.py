@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from .errors import BadRequest, RequestPayloadError, error_response
-from .output import OutputLayer
+from .errors import BadRequest, RequestPayloadError
+from .exchange import error_response
+from .flow import FlowLayer
 from .state import _PAUSE_STOP
 from .streams import EMPTY_PAYLOAD, StreamReader
 
@@ -16,7 +17,7 @@ log = logging.getLogger("squall.server")
 _LINGER: Final = 2.0
 
 
-class ClosingLayer(OutputLayer):
+class ClosingLayer(FlowLayer):
     """Errors answered in order, the tick's timeouts, and graceful (lingering) close."""
 
     __slots__ = ()
@@ -49,7 +50,8 @@ class ClosingLayer(OutputLayer):
 
     def _answer_error(self, err: BadRequest) -> None:
         self._pending_error = None
-        self._send(error_response(err.status, err.detail))
+        if self._transport is not None:
+            self._output.write(error_response(err.status, err.detail))
         self._close()
 
     def close(self) -> None:
@@ -74,19 +76,11 @@ class ClosingLayer(OutputLayer):
     def on_write_stall(self, now: float) -> None:
         """Called by the server's tick while the write buffer is full: a client that reads
         none of it for ``send_timeout`` is dropped (its handler sees ConnectionResetError)."""
-        transport = self._transport
-        if transport is None:
-            self._stall_since = 0.0
-            return
-        size = transport.get_write_buffer_size()
-        if self._stall_size < 0 or size < self._stall_size:  # first look, or the client read
-            if self._stall_size >= 0:
-                self._stall_since = now
-            self._stall_size = size
-        elif now - self._stall_since >= self._limits.send_timeout:
-            log.info("Client read nothing for %.0f s: connection dropped", now - self._stall_since)
-            self._stall_since = 0.0
-            transport.abort()
+        stalled = self._output.stalled_for(now)
+        if stalled >= self._limits.send_timeout and self._transport is not None:
+            log.info("Client read nothing for %.0f s: connection dropped", stalled)
+            self._output.stall_since = 0.0
+            self._transport.abort()
 
     def _watch_body(self, body: StreamReader, now: float) -> None:
         """A body is arriving: fail it once its handler has waited body_timeout for a byte."""
@@ -110,8 +104,10 @@ class ClosingLayer(OutputLayer):
         transport = self._transport
         if transport is None:
             return
-        self._flush()
-        if transport.can_write_eof():
+        self._output.flush()
+        if self._peer_done:  # the client has closed its side: no reset to fear, close now
+            transport.close()
+        elif transport.can_write_eof():
             try:
                 transport.write_eof()
             except OSError:

@@ -6,8 +6,6 @@ import re
 
 import httptools
 
-from .writer import CLOCK, REASONS, status_line
-
 
 class BadRequest(Exception):
     """A request the server refuses at the wire level; the connection closes after the answer."""
@@ -81,19 +79,3 @@ def classify_parse_error(exc: Exception, start: bytes) -> BadRequest:
     if "header" in lower:
         return BadRequest(400, "Invalid header")
     return BadRequest(400, "Malformed request")
-
-
-def error_response(status: int, detail: str) -> bytes:
-    """A complete, closing, plain-text response for a wire-level refusal."""
-    body = f"{status} {REASONS.get(status, '')}: {detail}\n".encode()
-    return b"".join(
-        (
-            status_line("1.1", status),
-            CLOCK.date_server,
-            b"Content-Type: text/plain; charset=utf-8\r\n",
-            b"Content-Length: ",
-            str(len(body)).encode(),
-            b"\r\nConnection: close\r\n\r\n",
-            body,
-        )
-    )

@@ -1,114 +1,144 @@
-"""Response bytes out (write, gathering, flush, drain, 100 Continue) and read flow control."""
+"""Output: the write side of one connection. Every byte sent goes through it, in order."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Final
 
-from .state import _PAUSE_BODY, _PAUSE_WRITE, _READ_PAUSES, ConnectionState
+__all__ = ("OUT_LIMIT", "Output")
 
-_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
-_OUT_LIMIT: Final = 65536  # bytes gathered during one data_received before writing anyway
+OUT_LIMIT: Final = 65536  # bytes gathered during one read before they are written anyway
 
 
-class OutputLayer(ConnectionState):
-    """What handlers call to write, wait for the client, and pause reading a body."""
+class Output:
+    """Writes to the transport, gathering what is answered while one read is handled.
 
-    __slots__ = ()
+    While the connection handles the bytes of one read (``gather()`` ... ``release()``), the
+    answers made on the spot are joined and written once: a pipelined batch costs one syscall,
+    not one per response. It also owns the write-side flow control (``write_paused``,
+    ``drain()``), the bookkeeping of a client that stops reading (``stall_since``), and the
+    "connection lost" future.
+    """
 
-    @property
-    def transport(self) -> asyncio.Transport | None:
-        return self._transport
+    __slots__ = (
+        "_drain_waiters",
+        "_gathering",
+        "_loop",
+        "_lost",
+        "_parts",
+        "_size",
+        "stall_since",
+        "stall_size",
+        "transport",
+        "write_paused",
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self._loop = loop  # None: the running loop, when one is needed (a mocked request's)
+        self.transport: asyncio.Transport | None = None
+        self._gathering = False
+        self._parts: list[bytes] = []
+        self._size = 0
+        self.write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._lost: asyncio.Future[None] | None = None
+        self.stall_since = 0.0  # when the write buffer filled up without draining since; 0: not
+        self.stall_size = 0  # its size at the last look (-1: not looked at yet)
+
+    def write(self, data: bytes) -> None:
+        """Send ``data``; raises ConnectionResetError once the connection is gone."""
+        transport = self.transport
+        if transport is None:
+            raise ConnectionResetError("Cannot write to closing transport")
+        if self._gathering:
+            self._parts.append(data)
+            self._size += len(data)
+            if self._size > OUT_LIMIT:  # a big body written eagerly: let backpressure see it
+                self.flush()
+        else:
+            transport.write(data)
+
+    def gather(self) -> None:
+        """Hold what is written until :meth:`release` (one read's answers, one write)."""
+        self._gathering = True
+
+    def release(self) -> None:
+        """Write what was gathered, and write straight through again."""
+        self._gathering = False
+        if self._parts:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is gathered now (before bytes that bypass the transport: sendfile)."""
+        parts = self._parts
+        if parts:
+            transport = self.transport
+            if transport is not None:
+                transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+            parts.clear()
+            self._size = 0
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark."""
+        if self.transport is None:
+            raise ConnectionResetError("Connection lost")
+        if not self.write_paused:
+            return
+        fut = self._get_loop().create_future()
+        self._drain_waiters.append(fut)
+        await fut
 
     def lost(self) -> asyncio.Future[None]:
         """A future (shared: never cancel it) that completes when the connection is lost."""
         fut = self._lost
         if fut is None:
-            fut = self._lost = self._loop.create_future()
-            if self._transport is None:
+            fut = self._lost = self._get_loop().create_future()
+            if self.transport is None:
                 fut.set_result(None)
         return fut
 
-    @property
-    def response_started(self) -> bool:
-        """Whether any byte of the current request's response has been written."""
-        return self._wrote
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop or asyncio.get_running_loop()
 
-    def write(self, data: bytes) -> None:
-        """Write response bytes; raises ConnectionResetError once the client has gone."""
-        transport = self._transport
+    # -- the transport's callbacks, relayed by the connection ---------------------------------
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self.stall_since = self._get_loop().time()
+        self.stall_size = -1
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self.stall_since = 0.0
+        waiters = self._drain_waiters
+        self._drain_waiters = []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def connection_lost(self) -> None:
+        self.transport = None
+        self._parts.clear()
+        self._size = 0
+        self.stall_since = 0.0
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+        lost = ConnectionResetError("Connection lost")
+        for fut in self._drain_waiters:
+            if not fut.done():
+                fut.set_exception(lost)
+        self._drain_waiters.clear()
+
+    def stalled_for(self, now: float) -> float:
+        """Seconds the client has read none of a full write buffer (0.0 while it reads)."""
+        transport = self.transport
         if transport is None:
-            raise ConnectionResetError("Cannot write to closing transport")
-        self._wrote = True
-        if self._gathering:  # _send's gathering case, inline: the hot path
-            self._out.append(data)
-            self._out_size += len(data)
-            if self._out_size > _OUT_LIMIT:
-                self._flush()
-        else:
-            transport.write(data)
-
-    def _send(self, data: bytes) -> None:
-        """Every byte goes out through here, in order.
-
-        While ``data_received`` runs, responses answered on the spot are gathered and sent in
-        one write when it returns: a pipelined batch costs one syscall, not one per response.
-        """
-        if not self._gathering:
-            transport = self._transport
-            if transport is not None:
-                transport.write(data)
-            return
-        self._out.append(data)
-        self._out_size += len(data)
-        if self._out_size > _OUT_LIMIT:  # a big body written eagerly: let backpressure see it
-            self._flush()
-
-    def _flush(self) -> None:
-        out = self._out
-        if out:
-            transport = self._transport
-            if transport is not None:
-                transport.write(out[0] if len(out) == 1 else b"".join(out))
-            out.clear()
-            self._out_size = 0
-
-    async def drain(self) -> None:
-        """Wait until the transport's write buffer is below its high-water mark."""
-        if self._transport is None:
-            raise ConnectionResetError("Connection lost")
-        if not self._paused & _PAUSE_WRITE:
-            return
-        fut = self._loop.create_future()
-        self._drain_waiters.append(fut)
-        await fut
-
-    def _send_continue(self) -> None:
-        if not self._wrote:
-            self._send(_CONTINUE)
-
-    @property
-    def write_paused(self) -> bool:
-        """Whether the transport's write buffer is over its high-water mark."""
-        return bool(self._paused & _PAUSE_WRITE)
-
-    # -- flow control ---------------------------------------------------------------------
-
-    def pause_reading_body(self) -> None:
-        self._pause(_PAUSE_BODY)
-
-    def resume_reading_body(self) -> None:
-        self._unpause(_PAUSE_BODY)
-
-    def _pause(self, reason: int) -> None:
-        was = self._paused & _READ_PAUSES
-        self._paused |= reason
-        if not was and self._transport is not None:
-            self._transport.pause_reading()
-
-    def _unpause(self, reason: int) -> None:
-        if not self._paused & reason:
-            return
-        self._paused &= ~reason
-        if not self._paused & _READ_PAUSES and self._transport is not None:
-            self._transport.resume_reading()
+            self.stall_since = 0.0
+            return 0.0
+        size = transport.get_write_buffer_size()
+        if self.stall_size < 0 or size < self.stall_size:  # first look, or the client read
+            if self.stall_size >= 0:
+                self.stall_since = now
+            self.stall_size = size
+            return 0.0
+        return now - self.stall_since

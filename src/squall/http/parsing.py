@@ -10,9 +10,8 @@ import re
 from typing import Final
 
 from .errors import BadRequest
-from .message import RawRequest
+from .exchange import Exchange
 from .running import HandlerLayer
-from .state import _PAUSE_WRITE
 from .streams import EMPTY_PAYLOAD, StreamReader
 
 # Keep these here, not imported: CPython compiles ``name.method()`` on an imported name as an
@@ -143,13 +142,11 @@ class ParserLayer(HandlerLayer):
             # While it arrives, the tick watches for a handler starved of body bytes.
             self._body_seen = 0
             self._body_since = self._deadline = self._loop.time()
-            if expect and version == "1.1":
-                body.set_continue(self._send_continue)
         else:
             body = EMPTY_PAYLOAD
             expect = False
         upgrade = upgrade and parser.should_upgrade()
-        req = RawRequest(
+        req = Exchange(
             "GET" if method == b"GET" else _METHODS.get(method) or method.decode("ascii"),
             url,
             version,
@@ -159,7 +156,10 @@ class ParserLayer(HandlerLayer):
             upgrade,
             expect,
             body,
+            self._output,
         )
+        if expect and version == "1.1":
+            body.set_continue(req.send_continue)
         self._cur = req
         if body is not EMPTY_PAYLOAD:
             # Bodies stream to the handler: start it now, before the body has arrived.
@@ -181,7 +181,7 @@ class ParserLayer(HandlerLayer):
             if (
                 self._active is None
                 and not self._pipeline
-                and not self._paused & _PAUSE_WRITE
+                and not self._output.write_paused
                 and not self._closing
             ):
                 self._start(req)  # the common case, without _dispatch's detour

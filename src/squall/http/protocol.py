@@ -8,7 +8,8 @@ wait in a bounded queue and are answered in order.
 The class is built in layers, one job per module, each on top of the one before:
 
 - ``state.py``: every attribute of a connection (``__slots__``) and its initial value;
-- ``output.py``: writing responses (gathering, flush, drain, 100 Continue), read flow control;
+- ``flow.py``: read flow control, and writing for an upgraded protocol (through the
+  connection's :class:`~.output.Output`, which every byte goes through);
 - ``closing.py``: refusing bad requests, timeouts, write stalls, closing and lingering;
 - ``running.py``: running handlers (the eager step, the worker task, the pipeline queue);
 - ``parsing.py``: the parser callbacks: the request head collected, checked and dispatched;
@@ -24,7 +25,7 @@ import httptools
 
 from .errors import BadRequest, RequestPayloadError, classify_parse_error, failing_request
 from .parsing import ParserLayer
-from .state import _PAUSE_STOP, _PAUSE_WRITE, UpgradeSink
+from .state import _PAUSE_STOP, UpgradeSink
 
 __all__ = ("HttpProtocol", "UpgradeSink")
 
@@ -40,6 +41,7 @@ class HttpProtocol(ParserLayer):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's are not subclasses
+        self._output.transport = transport  # type: ignore[assignment]
         self.peername = transport.get_extra_info("peername")
         self.sockname = transport.get_extra_info("sockname")
         self._deadline = self._loop.time() + self._limits.header_timeout
@@ -56,18 +58,13 @@ class HttpProtocol(ParserLayer):
         if self._admitted:
             self._admitted = False
             self._server.admitted -= 1
+        self._output.connection_lost()
         if self._sink is not None:
             self._sink.connection_lost(exc)
-        if self._lost is not None and not self._lost.done():
-            self._lost.set_result(None)
-        lost = ConnectionResetError("Connection lost")
-        for fut in self._drain_waiters:
-            if not fut.done():
-                fut.set_exception(lost)
-        self._drain_waiters.clear()
         for req in (self._active, self._cur, *self._pipeline):
             if req is not None and not req.body.is_eof():
                 req.body.set_exception(RequestPayloadError("Connection lost"))
+        self._client_left()
         self._pipeline = ()
         self._cur = None
         worker = self._worker
@@ -85,7 +82,8 @@ class HttpProtocol(ParserLayer):
         mid_message = continuing or cur is not None
         completed = self._completed
         self._data = data
-        self._gathering = True
+        output = self._output
+        output.gather()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -132,45 +130,39 @@ class HttpProtocol(ParserLayer):
                         self._refuse(BadRequest(431, "Request trailer fields too large"))
         finally:
             self._data = b""
-            out = self._out
-            if out:  # what the handlers answered during this read: one write
-                transport = self._transport
-                if transport is not None:
-                    transport.write(out[0] if len(out) == 1 else b"".join(out))
-                out.clear()
-                self._out_size = 0
-            self._gathering = False
+            output.release()  # what the handlers answered during this read: one write
 
     def eof_received(self) -> bool | None:
         if self._sink is not None:
             self._sink.eof_received()
             return True  # the write side stays open for the other protocol's goodbye
+        self._peer_done = True
         cur = self._cur
         if cur is not None and not cur.body.is_eof():
             cur.body.set_exception(RequestPayloadError("Request body cut short"))
-        last = self._pipeline[-1] if self._pipeline else self._active
-        if last is None:
+        if self._active is None and not self._pipeline:
             return None  # nothing owed: let the transport close
-        # The client is done sending: answer what it asked for (the write side stays open,
-        # as a half-close allows), then close. With handler_cancellation, EOF counts as gone.
-        last.keep_alive = False
+        # The client has left (or only half-closed): its requests in flight learn it now;
+        # what they still answer whole is written (the write side stays open, as a half-close
+        # allows), then the connection closes. With handler_cancellation, the handler is
+        # cancelled.
+        self._client_left()
         if self._server.handler_cancellation and self._worker is not None:
             self._worker.cancel()
         return True
 
+    def _client_left(self) -> None:
+        active = self._active
+        if active is not None:
+            active.client_left()
+        for req in self._pipeline:
+            req.client_left()
+
     def pause_writing(self) -> None:
-        self._paused |= _PAUSE_WRITE
-        self._stall_since = self._loop.time()
-        self._stall_size = -1
+        self._output.pause_writing()
 
     def resume_writing(self) -> None:
-        self._paused &= ~_PAUSE_WRITE
-        self._stall_since = 0.0
-        waiters = self._drain_waiters
-        self._drain_waiters = []
-        for fut in waiters:
-            if not fut.done():
-                fut.set_result(None)
+        self._output.resume_writing()
         if self._active is None and self._pipeline and not self._closing:
             # Requests held back while the client was not reading its answers: go on.
             self._start(self._next_queued())

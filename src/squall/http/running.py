@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from .closing import ClosingLayer
 from .eager import EAGER, NEXT, NOT_STARTED, SELF_AWAITING, Resume, enter_task, leave_task
-from .errors import error_response
+from .exchange import Exchange
 from .limits import TICK
-from .message import RawRequest
-from .state import _PAUSE_BODY, _PAUSE_PIPELINE, _PAUSE_WRITE
+from .state import _PAUSE_BODY, _PAUSE_PIPELINE
 from .streams import EMPTY_PAYLOAD
 
 if TYPE_CHECKING:
@@ -40,21 +39,20 @@ class HandlerLayer(ClosingLayer):
         self._handler = server.handler
         return True
 
-    async def _unavailable(self, req: RawRequest, conn: HttpProtocol) -> None:
+    async def _unavailable(self, req: Exchange, conn: HttpProtocol) -> None:
         """The handler of a connection accepted past max_connections."""
         if self._admit():  # another connection closed meanwhile: serve this one after all
             await self._handler(req, conn)
             return
         log.warning("Exceeded the connection limit (%d): 503", self._limits.max_connections)
-        req.keep_alive = False
-        self.write(error_response(503, "Too many connections"))
+        req.respond_error(503, "Too many connections")
 
     # -- running handlers -----------------------------------------------------------------
 
-    def _dispatch(self, req: RawRequest) -> None:
+    def _dispatch(self, req: Exchange) -> None:
         if self._closing:
             return
-        if self._active is None and not self._pipeline and not self._paused & _PAUSE_WRITE:
+        if self._active is None and not self._pipeline and not self._output.write_paused:
             self._start(req)
             return
         # Behind another request, or the client is not reading its answers: queue it (past
@@ -66,7 +64,7 @@ class HandlerLayer(ClosingLayer):
         if len(self._pipeline) >= self._limits.max_pipeline:
             self._pause(_PAUSE_PIPELINE)
 
-    def _start(self, req: RawRequest) -> None:
+    def _start(self, req: Exchange) -> None:
         """Run ``req`` and then whatever is queued behind it, until one suspends.
 
         Each handler is stepped eagerly; one that suspends is handed to the worker task, which
@@ -75,7 +73,6 @@ class HandlerLayer(ClosingLayer):
         loop = self._loop
         while True:
             self._active = req
-            self._wrote = False
             worker = self._worker
             if worker is None:
                 worker = self._start_worker()
@@ -120,11 +117,11 @@ class HandlerLayer(ClosingLayer):
                 else:
                     self._idle()
                 return
-            if self._paused & _PAUSE_WRITE:
+            if self._output.write_paused:
                 return  # the client is not reading: resume_writing() goes on with the queue
             req = self._next_queued()
 
-    def _next_queued(self) -> RawRequest:
+    def _next_queued(self) -> Exchange:
         """Take the next queued request; reading resumes once the queue is short again."""
         pipeline = self._pipeline
         assert isinstance(pipeline, deque)  # only called when a request is queued
@@ -189,11 +186,10 @@ class HandlerLayer(ClosingLayer):
                         if not self._closing:
                             self._idle()
                         break
-                    if self._paused & _PAUSE_WRITE:
+                    if self._output.write_paused:
                         break  # resume_writing() goes on with the queue
                     req = self._next_queued()
                     self._active = req
-                    self._wrote = False
                     awaitable = self._handler(req, self)  # type: ignore[arg-type]  # (the same)
         finally:
             self._worker = None  # a later request starts a new one
@@ -215,12 +211,10 @@ class HandlerLayer(ClosingLayer):
         """Last line of defence: the application layer let an exception out."""
         log.error("Unhandled exception in request handler", exc_info=exc)
         req = self._active
-        if req is not None:
-            req.keep_alive = False
-        if not self._wrote and self._transport is not None:
-            self.write(error_response(500, "Internal Server Error"))
+        if req is not None and req.fail() and self._transport is not None:
+            req.respond_error(500, "Internal Server Error")
 
-    def _finish(self, req: RawRequest) -> bool:
+    def _finish(self, req: Exchange) -> bool:
         """The response to ``req`` is complete; True if the connection stays open."""
         self._active = None
         if self._closing:
@@ -232,17 +226,14 @@ class HandlerLayer(ClosingLayer):
         if body is EMPTY_PAYLOAD:
             return True
         if not body.is_eof():
-            if body._continue is not None:
+            if body.take_continue():
                 # The client is waiting for 100 Continue that will never come: don't read on.
                 self._close()
                 return False
             # The handler did not read the whole body: drop the rest as it arrives.
             self._discarding = True
             body.feed_eof()
-        body._buffer.clear()  # whatever the handler left unread
-        body._size = 0
-        if body._paused:  # this body stopped the socket: nobody will read it now
-            body._paused = False
+        if body.drop_unread():  # this body stopped the socket: nobody will read it now
             self._unpause(_PAUSE_BODY)
         return True
 

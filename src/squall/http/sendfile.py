@@ -1,4 +1,4 @@
-"""Sending part of a file as response body bytes, after the head went out with ``conn.write``.
+"""Sending part of a file as response body bytes, after the head (see ``Exchange.send_file``).
 
 On a plain TCP or Unix socket the bytes go with ``os.sendfile`` straight from the page cache to
 the socket: nothing is buffered in the process, and a slow reader just makes us wait for the
@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .protocol import HttpProtocol
+    from .output import Output
 
 __all__ = ("NOSENDFILE", "read_file", "send_file")
 
@@ -32,22 +32,22 @@ _UNSUPPORTED = frozenset(
 )
 
 
-async def send_file(conn: HttpProtocol, fd: int, offset: int, count: int, chunk_size: int) -> None:
-    """Send ``count`` bytes of the open file ``fd`` from ``offset`` on ``conn``.
+async def send_file(out: Output, fd: int, offset: int, count: int, chunk_size: int) -> None:
+    """Send ``count`` bytes of the open file ``fd`` from ``offset`` through ``out``.
 
     Raises ConnectionResetError if the client goes away, EOFError if the file turns out shorter
     than ``offset + count`` (the response can then only be cut short). ``fd`` stays open and
     owned by the caller, also when this is cancelled.
     """
-    conn._flush()  # the head may still be gathered if we run inside data_received
-    transport = conn.transport
+    out.flush()  # the head may still be gathered if we run inside data_received
+    transport = out.transport
     if transport is None:
         raise ConnectionResetError("Connection lost")
     sock_fd = None if NOSENDFILE else _plain_socket_fd(transport)
     if sock_fd is not None:
-        offset, count = await _sendfile(conn, transport, sock_fd, fd, offset, count)
+        offset, count = await _sendfile(out, transport, sock_fd, fd, offset, count)
     if count:
-        await _copy(conn, fd, offset, count, chunk_size)
+        await _copy(out, fd, offset, count, chunk_size)
 
 
 def _plain_socket_fd(transport: asyncio.BaseTransport) -> int | None:
@@ -65,7 +65,7 @@ def _plain_socket_fd(transport: asyncio.BaseTransport) -> int | None:
 
 
 async def _sendfile(
-    conn: HttpProtocol,
+    out: Output,
     transport: asyncio.BaseTransport,
     sock_fd: int,
     fd: int,
@@ -79,15 +79,15 @@ async def _sendfile(
     once the transport's own buffer is empty, so they never overtake the head.
     """
     loop = asyncio.get_running_loop()
-    lost = conn.lost()
-    out = os.dup(sock_fd)
+    lost = out.lost()
+    dup = os.dup(sock_fd)
     try:
         while count:
-            if conn.transport is None:
+            if out.transport is None:
                 raise ConnectionResetError("Connection lost")
             if transport.get_write_buffer_size() == 0:  # type: ignore[attr-defined]
                 try:
-                    sent = os.sendfile(out, fd, offset, count)
+                    sent = os.sendfile(dup, fd, offset, count)
                 except BlockingIOError:
                     sent = -1
                 except OSError as exc:
@@ -102,9 +102,9 @@ async def _sendfile(
                     offset += sent
                     count -= sent
                     continue
-            await _writable(loop, out, lost)
+            await _writable(loop, dup, lost)
     finally:
-        os.close(out)
+        os.close(dup)
     return offset, count
 
 
@@ -125,10 +125,10 @@ async def _writable(loop: asyncio.AbstractEventLoop, fd: int, lost: asyncio.Futu
         lost.remove_done_callback(wake)
 
 
-async def _copy(conn: HttpProtocol, fd: int, offset: int, count: int, chunk_size: int) -> None:
+async def _copy(out: Output, fd: int, offset: int, count: int, chunk_size: int) -> None:
     async for data in read_file(fd, offset, count, chunk_size):
-        conn.write(data)
-        await conn.drain()
+        out.write(data)
+        await out.drain()
 
 
 async def read_file(fd: int, offset: int, count: int, chunk_size: int) -> AsyncIterator[bytes]:

@@ -8,12 +8,12 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from .._mypyc import mypyc_attr
+from .clock import CLOCK
+from .exchange import Exchange
 from .limits import Limits
-from .message import RawRequest
 from .protocol import HttpProtocol
-from .writer import CLOCK
 
-RequestHandler = Callable[[RawRequest, HttpProtocol], Coroutine[Any, Any, None]]
+RequestHandler = Callable[[Exchange, HttpProtocol], Coroutine[Any, Any, None]]
 """What an application layer gives the wire: a coroutine per request that writes its response."""
 
 
@@ -52,11 +52,13 @@ class HttpServer:
         now = self.now = loop.time()
         CLOCK.update()
         for conn in [
-            c for c in self.connections if (c._deadline and c._deadline <= now) or c._stall_since
+            c
+            for c in self.connections
+            if (c._deadline and c._deadline <= now) or c._output.stall_since
         ]:
             if conn._deadline and conn._deadline <= now:
                 conn.on_timeout(now)
-            if conn._stall_since:
+            if conn._output.stall_since:
                 conn.on_write_stall(now)
         # Fire just after the next wall-clock second so the Date header is never stale.
         self._tick_handle = loop.call_later(1.0005 - time.time() % 1.0, self._tick)

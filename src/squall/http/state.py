@@ -1,7 +1,8 @@
 """The state of one HTTP/1.x connection, shared by the layers :class:`HttpProtocol` is built of.
 
 Every attribute is declared (``__slots__``) and given its initial value here; the layers above
-(output, closing, running, parsing, protocol) hold only methods.
+(flow, closing, running, parsing, protocol) hold only methods. What is written goes through
+the connection's :class:`~.output.Output`, which owns the write side.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import httptools
 
 from .errors import BadRequest
-from .message import RawRequest
+from .exchange import Exchange
+from .output import Output
 
 if TYPE_CHECKING:
     from .server import HttpServer
@@ -33,8 +35,7 @@ class UpgradeSink(Protocol):
 # Reasons reading from the socket is paused; reading resumes when none is left.
 _PAUSE_PIPELINE: Final = 1  # the queue of parsed requests is full
 _PAUSE_BODY: Final = 2  # the running handler has not read the body buffered so far
-_PAUSE_WRITE: Final = 4  # the transport's write buffer is full: queued requests wait (not reading)
-_PAUSE_STOP: Final = 8  # no more requests will be read on this connection
+_PAUSE_STOP: Final = 4  # no more requests will be read on this connection
 _READ_PAUSES: Final = _PAUSE_PIPELINE | _PAUSE_BODY | _PAUSE_STOP
 
 
@@ -53,8 +54,6 @@ class ConnectionState(asyncio.Protocol):
         "_data",
         "_deadline",
         "_discarding",
-        "_drain_waiters",
-        "_gathering",
         "_good_host",
         "_handler",
         "_handoff",
@@ -66,23 +65,19 @@ class ConnectionState(asyncio.Protocol):
         "_limits",
         "_lingering",
         "_loop",
-        "_lost",
-        "_out",
-        "_out_size",
+        "_output",
         "_parser",
         "_paused",
+        "_peer_done",
         "_pending_error",
         "_pipeline",
         "_server",
         "_sink",
-        "_stall_since",
-        "_stall_size",
         "_transport",
         "_upgrade_tail",
         "_url",
         "_wakeup",
         "_worker",
-        "_wrote",
         "peername",
         "sockname",
     )
@@ -104,12 +99,10 @@ class ConnectionState(asyncio.Protocol):
         self._body_since = 0.0
         self._completed = 0
         self._good_host = b""
-        self._cur: RawRequest | None = None
+        self._cur: Exchange | None = None
         self._data = b""
-        self._gathering = False
-        self._out: list[bytes] = []
-        self._out_size = 0
-        self._active: RawRequest | None = None
+        self._output = Output(server.loop)
+        self._active: Exchange | None = None
         self._worker: asyncio.Task[None] | None = None
         # The worker task's context's run(): the eager step of a handler runs in that context.
         self._in_context: Callable[..., Any] | None = None
@@ -117,20 +110,16 @@ class ConnectionState(asyncio.Protocol):
         self._wakeup: asyncio.Future[None] | None = None
         # Requests parsed while one is being answered; the shared empty tuple until the first
         # one queues (most connections never pipeline: a deque each costs ~760 bytes idle).
-        self._pipeline: deque[RawRequest] | tuple[()] = ()
+        self._pipeline: deque[Exchange] | tuple[()] = ()
         self._pending_error: BadRequest | None = None
         self._closing = False
         self._lingering = False
+        self._peer_done = False  # the client closed its side (EOF): nothing more will come
         self._discarding = False
         self._paused = 0
-        self._drain_waiters: list[asyncio.Future[None]] = []
-        self._lost: asyncio.Future[None] | None = None
         self._deadline = 0.0
-        self._wrote = False
         self._sink: UpgradeSink | None = None
         self._upgrade_tail = b""
         self._admitted = False
-        self._stall_since = 0.0  # when the write buffer last filled up without draining since
-        self._stall_size = 0
         self.peername: Any = None
         self.sockname: Any = None

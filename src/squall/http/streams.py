@@ -69,6 +69,21 @@ class StreamReader:
         """Arrange for ``100 Continue`` to be sent the first time the reader waits for data."""
         self._continue = send_continue
 
+    def take_continue(self) -> bool:
+        """Whether a ``100 Continue`` was still owed; it no longer is (the caller sends it)."""
+        pending = self._continue is not None
+        self._continue = None
+        return pending
+
+    def drop_unread(self) -> bool:
+        """Forget what the reader left unread (its request is answered); True if the buffer
+        had paused the connection's reading, which the caller then resumes."""
+        self._buffer.clear()
+        self._size = 0
+        paused = self._paused
+        self._paused = False
+        return paused
+
     def feed_data(self, data: bytes) -> None:
         if not data:
             return

@@ -74,6 +74,8 @@ class Config:
     """Trusted proxies whose forwarding headers are believed (None: --no-proxy-headers)."""
     limit_concurrency: int = 0
     """Most connections served at once per process; past it, 503 (0: unlimited)."""
+    handler_cancellation: bool = False
+    """Cancel a request's handler when its client leaves (aiohttp's ``handler_cancellation``)."""
     """Directories ``reload`` watches; ``app_dir`` when empty."""
 
     @property

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..asgi import ASGIApp, ASGIHandler, Lifespan, LifespanFailed
+from ..http.exchange import Exchange
 from ..http.limits import Limits
-from ..http.message import RawRequest
 from ..http.protocol import HttpProtocol
 from ..http.proxy import TrustedProxies
 from ..http.server import HttpServer
@@ -108,7 +108,7 @@ def _count_requests(http: HttpServer, hooks: Hooks) -> None:
     inner = http.handler
     count = 0
 
-    def counting(raw: RawRequest, conn: HttpProtocol) -> Coroutine[Any, Any, None]:
+    def counting(raw: Exchange, conn: HttpProtocol) -> Coroutine[Any, Any, None]:
         nonlocal count
         count += 1
         if count == limit:
@@ -167,6 +167,7 @@ async def _serve_aiohttp(
         shutdown_timeout=config.timeout_graceful_shutdown,
         forwarded_allow_ips=config.forwarded_allow_ips,
         limit_concurrency=config.limit_concurrency or None,
+        handler_cancellation=config.handler_cancellation,
     )
     try:
         await runner.setup()
@@ -215,7 +216,9 @@ async def _serve_asgi(
         trusted_proxies=TrustedProxies(allow) if allow else None,
         access_log=access_logger if config.access_log else None,
     )
-    http = HttpServer(handler, limits=limits, loop=loop)
+    http = HttpServer(
+        handler, limits=limits, loop=loop, handler_cancellation=config.handler_cancellation
+    )
     _count_requests(http, hooks)
     listeners: list[asyncio.Server] = []
     try:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from multidict import CIMultiDict
 from yarl import URL
 
-from ..http.message import RawRequest
+from ..http.exchange import Exchange
+from ..http.output import Output
 from ..http.streams import EMPTY_PAYLOAD, StreamReader
 from ..web.app import Application
 from ..web.matchinfo import UrlMappingMatchInfo
@@ -72,17 +73,25 @@ class MockedConnection:
         self.transport = transport
         self.peername = transport.get_extra_info("peername")
         self.sockname = transport.get_extra_info("sockname")
-        self.response_started = False
         self._given_loop = loop
         self._lost: asyncio.Future[None] | None = None
+        self._output: Output | None = None
 
     @property
     def _loop(self) -> asyncio.AbstractEventLoop:
         return self._given_loop or asyncio.get_running_loop()
 
+    @property
+    def output(self) -> Output:
+        """Where the responses of requests on this stand-in go: straight to the transport."""
+        output = self._output
+        if output is None:
+            output = self._output = Output(self._given_loop)
+            output.transport = self.transport
+        return output
+
     def write(self, data: bytes) -> None:
-        self.response_started = True
-        self.transport.write(data)
+        self.output.write(data)
 
     async def drain(self) -> None:
         pass
@@ -129,6 +138,16 @@ def _as_stream(payload: StreamReader | bytes) -> StreamReader:
     return stream
 
 
+def _output_of(protocol: Any) -> Output:
+    """The output responses to a mocked request are written to."""
+    output = getattr(protocol, "output", None)
+    if isinstance(output, Output):
+        return output
+    output = Output(None)
+    output.transport = getattr(protocol, "transport", None)
+    return output
+
+
 def make_mocked_request(
     method: str,
     path: str,
@@ -160,7 +179,11 @@ def make_mocked_request(
     ]
     lowered = {name.lower(): value.lower() for name, value in raw_headers}
     upgrade = lowered.get(b"connection") == b"upgrade" and bool(lowered.get(b"upgrade"))
-    raw = RawRequest(
+    if protocol is None:
+        protocol = MockedConnection(
+            MockedTransport(sslcontext) if transport is None else transport, loop
+        )
+    raw = Exchange(
         method.upper(),
         path.encode("utf-8"),
         f"{version.major}.{version.minor}",
@@ -169,11 +192,8 @@ def make_mocked_request(
         upgrade,
         lowered.get(b"expect") == b"100-continue",
         _as_stream(payload),
+        _output_of(protocol),
     )
-    if protocol is None:
-        protocol = MockedConnection(
-            MockedTransport(sslcontext) if transport is None else transport, loop
-        )
     if app is None:
         app = Application()
     request = Request(raw, protocol, app, client_max_size)

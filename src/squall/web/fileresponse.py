@@ -17,14 +17,13 @@ import re
 import stat
 from dataclasses import dataclass
 from mimetypes import MimeTypes
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
-from ..http.sendfile import read_file, send_file
+from ..http.sendfile import read_file
 from .headers import ETAG_ANY, ETag, parse_http_date
-from .response import LooseHeaders, StreamResponse, _invite_body
+from .response import LooseHeaders, StreamResponse
 
 if TYPE_CHECKING:
-    from ..http.protocol import HttpProtocol
     from .request import BaseRequest
 
 __all__ = ("FileResponse",)
@@ -221,11 +220,10 @@ class FileResponse(StreamResponse):
         # enable_compression(): the length is the compressed one, unknown (as in aiohttp).
         coding = self._select_coding(request) if self._compression else None
         await request._prepare_hook(self)
-        _invite_body(request)
-        head = self._head(request, None if coding is not None else length)
         self._req = request
-        conn = self._conn = request._conn
-        conn.write(head)
+        exchange = self._exchange = request._exchange
+        self._begin(exchange, -1 if coding is not None or length is None else length)
+        exchange.send_head()
         if coding is not None:
             self._start_compressor(coding)
 
@@ -267,9 +265,8 @@ class FileResponse(StreamResponse):
             async for data in read_file(fd, start, count, self._chunk_size):
                 await self.write(data)
         elif count and self._send_body:
-            assert self._conn is not None
-            conn = cast("HttpProtocol", self._conn)  # sendfile needs the real connection
-            await send_file(conn, fd, start, count, self._chunk_size)
+            assert self._exchange is not None
+            await self._exchange.send_file(fd, start, count, self._chunk_size)
             self._body_length = count
         await StreamResponse.write_eof(self)
 

@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING, Final, cast
 from .._mypyc import mypyc_attr
 from ..http.eager import Awaiting
 from ..http.errors import RequestPayloadError
-from ..http.protocol import HttpProtocol
 from ..http.proxy import TrustedProxies, forwarding
-from ..http.writer import CLOCK
 from .exceptions import HTTPException, HTTPInternalServerError
 from .matchinfo import _Matched
 from .request import BaseRequest, Request, payload_error
@@ -29,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..http.connection import Connection
-    from ..http.message import RawRequest
+    from ..http.exchange import Exchange, PlainHead
     from .access_log import AccessLogger
     from .app import Application
     from .matchinfo import UrlMappingMatchInfo
@@ -45,7 +43,6 @@ server_logger = logging.getLogger("squall.server")
 # What the fast path below reads per request, Final: the compiled build holds them as C
 # statics (a name imported from a Python module is looked up in the module dict each time).
 _RESPONSE: Final = Response
-_HTTP_PROTOCOL: Final = HttpProtocol
 _INFO: Final = INFO
 # Compiled by mypyc (setup.py): then awaiting a coroutine goes through http/eager.py's Awaiting.
 _COMPILED: Final = not __file__.endswith(".py")
@@ -132,7 +129,7 @@ class AppHandler:
         # Signals are frozen with the app, so whether any on_response_prepare exists is fixed.
         self._prepare_hooks = any(a.on_response_prepare for a in app._with_subapps())
 
-    async def __call__(self, raw: RawRequest, conn: Connection) -> None:
+    async def __call__(self, raw: Exchange, conn: Connection) -> None:
         start = 0.0
         log_enabled = self._log_enabled
         if log_enabled is not None:
@@ -183,34 +180,25 @@ class AppHandler:
             resp = exc
         except RequestPayloadError as exc:
             raw.keep_alive = False
-            if conn.response_started:  # too late for an error answer: cut the response short
+            if raw.started:  # too late for an error answer: cut the response short
                 return
             resp = payload_error(exc)
         except Exception as exc:  # the handler's own response could not be made
             raw.keep_alive = False
             app.logger.error("Error handling request", exc_info=exc)
-            if conn.response_started:  # too late for a 500: cut the response short
+            if raw.started:  # too late for a 500: cut the response short
                 return
             resp = _internal_error(request)
         try:
             if type(resp) is not _RESPONSE or self._prepare_hooks:
                 resp = await self._send(request, resp)
-            elif (  # the most common answer of all: a 200 of a typed body, keep-alive HTTP/1.1
-                (plain := resp._plain)  # (a 200 of a type and a body alone: see response.py)
-                and raw.keep_alive
-                and raw.version == "1.1"
-                and raw.method != "HEAD"
-            ):  # here, not in a method of Response: one call less (and compiled, setup.py)
+            elif plain := resp._plain:  # the commonest answer: a 200 of a typed body alone
+                # (here, not in a method of Response: one call less; see response.py)
                 body = cast(bytes, resp._body)  # (never None while _plain)
-                prefix = cast(bytes, plain)  # (_plain is the head's start while it is set)
-                resp._req = request  # (not _conn: only a response still being written needs it)
+                resp._req = request  # (no _exchange: only a response being written needs it)
                 resp._eof_sent = True
-                size = resp._body_length = len(body)
-                data = b"%b%d\r\n%b\r\n%b" % (prefix, size, CLOCK.date_server, body)
-                if type(conn) is _HTTP_PROTOCOL:  # (compiled: a direct call, not a lookup)
-                    conn.write(data)
-                else:  # squall.testing's stand-in
-                    conn.write(data)
+                resp._body_length = len(body)
+                raw.respond_plain(cast("PlainHead", plain), body)
             elif not resp._async_send:  # (prepared by the handler, or to be compressed)
                 resp._send_whole(request)  # without another coroutine
             else:
@@ -219,8 +207,7 @@ class AppHandler:
             raw.keep_alive = False
         except Exception as exc:
             server_logger.error("Error sending the response", exc_info=exc)
-            raw.keep_alive = False
-            if not conn.response_started:  # e.g. CR/LF in a header: answer 500, never split
+            if raw.fail():  # nothing sent (e.g. CR/LF in a header): answer 500, never split
                 resp = _internal_error(request)
                 resp._send_whole(request)
         if start:
@@ -230,7 +217,7 @@ class AppHandler:
 
     def _remember(
         self,
-        raw: RawRequest,
+        raw: Exchange,
         request: Request,
         route: AbstractRoute,
         values: dict[str, str],

@@ -21,7 +21,7 @@ from .response import StreamResponse
 from .runner import BaseRunner
 
 if TYPE_CHECKING:
-    from ..http.message import RawRequest
+    from ..http.exchange import Exchange
     from ..http.protocol import HttpProtocol
 
 __all__ = ("Server", "ServerRunner")
@@ -42,7 +42,7 @@ class _Bridge:
         self.client_max_size = client_max_size
         self.server: Server | None = None
 
-    async def __call__(self, raw: RawRequest, conn: HttpProtocol) -> None:
+    async def __call__(self, raw: Exchange, conn: HttpProtocol) -> None:
         if self.server is not None:
             self.server.requests_count += 1
         request = BaseRequest(raw, conn, None, self.client_max_size)  # type: ignore[arg-type]
@@ -52,13 +52,13 @@ class _Bridge:
             resp = exc
         except RequestPayloadError as exc:
             raw.keep_alive = False
-            if conn.response_started:
+            if raw.started:
                 return
             resp = payload_error(exc)
         except Exception as exc:
             raw.keep_alive = False
             log.error("Error handling request", exc_info=exc)
-            if conn.response_started:
+            if raw.started:
                 return
             resp = _internal_error(request)
         if not isinstance(resp, StreamResponse):

@@ -1,4 +1,4 @@
-"""BaseRequest and Request: aiohttp's request API over a RawRequest, decoded only on demand."""
+"""BaseRequest and Request: aiohttp's request API over the wire's Exchange, decoded on demand."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ from .subapps import ChainMapProxy
 
 if TYPE_CHECKING:
     from ..http.connection import Connection
-    from ..http.message import RawRequest
+    from ..http.exchange import Exchange
     from .app import Application
     from .matchinfo import UrlMappingMatchInfo
     from .response import StreamResponse
@@ -84,6 +84,7 @@ class BaseRequest(StateMapping):
         "_conn",
         "_content",
         "_cookies",
+        "_exchange",
         "_headers",
         "_match_info",
         "_overrides",
@@ -102,12 +103,13 @@ class BaseRequest(StateMapping):
 
     def __init__(
         self,
-        raw: RawRequest,
+        raw: Exchange,
         conn: Connection,
         app: Application,
         client_max_size: int = 1024**2,
     ) -> None:
-        self._raw = raw
+        self._raw = raw  # the request's head and body
+        self._exchange = raw  # where its response goes (a clone's head differs; this does not)
         self._conn = conn
         self._app = app
         self._client_max_size = client_max_size
@@ -297,11 +299,13 @@ class BaseRequest(StateMapping):
 
     @property
     def keep_alive(self) -> bool:
-        return self._raw.keep_alive
+        return self._exchange.keep_alive
 
     @property
     def transport(self) -> asyncio.Transport | None:
-        return self._conn.transport
+        """The connection's transport; None once the client has left (closed its side, or
+        the connection is gone), as aiohttp reports a client that went away."""
+        return None if self._exchange.left else self._conn.transport
 
     @property
     def protocol(self) -> Connection:
@@ -386,6 +390,7 @@ class BaseRequest(StateMapping):
             raw.upgrade,
             raw.expect_continue,
             raw.body,
+            raw.out,
         )
         clone = type(self)(
             new_raw,
@@ -393,6 +398,7 @@ class BaseRequest(StateMapping):
             self._app,
             self._client_max_size if client_max_size is None else client_max_size,
         )
+        clone._exchange = self._exchange
         clone._match_info = self._match_info
         clone._read_bytes = self._read_bytes
         if hasattr(self, "_content"):  # the same body stream, decompressed or not
@@ -489,7 +495,7 @@ class BaseRequest(StateMapping):
             limit = self._client_max_size
             declared = self._raw_content_length()
             if limit and declared is not None and declared > limit:
-                self._raw.keep_alive = False
+                self._exchange.keep_alive = False
                 raise HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
             chunks = []
             size = 0
@@ -500,11 +506,11 @@ class BaseRequest(StateMapping):
                         break
                     size += len(chunk)
                     if limit and size > limit:
-                        self._raw.keep_alive = False
+                        self._exchange.keep_alive = False
                         raise HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
                     chunks.append(chunk)
             except RequestPayloadError as exc:
-                self._raw.keep_alive = False
+                self._exchange.keep_alive = False
                 raise payload_error(exc) from exc
             self._read_bytes = b"".join(chunks)
         return self._read_bytes
@@ -568,7 +574,7 @@ class BaseRequest(StateMapping):
                     await self.multipart(), self.content, limit, self._max_fields()
                 )
             except HTTPRequestEntityTooLarge:
-                self._raw.keep_alive = False  # the rest of the body is not read
+                self._exchange.keep_alive = False  # the rest of the body is not read
                 raise
             self._post = MultiDictProxy(form)
             return self._post

@@ -15,34 +15,22 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from multidict import CIMultiDict
 
-from ..http.writer import CLOCK, REASONS, encode_headers, status_line
+from ..http.clock import REASONS
+from ..http.exchange import PlainHead, encode_fields, plain_head
 from .compression import Compressor, ContentCoding
 from .keys import ResponseKey
 from .response_compression import CompressionMixin
 from .response_cookies import CookieMixin
-from .response_headers import _EMPTY_BODY_STATUSES, HeadersMixin
+from .response_headers import HeadersMixin
 from .state import StateMapping
 
 if TYPE_CHECKING:
-    from ..http.connection import Connection
-    from ..http.message import RawRequest
+    from ..http.exchange import Exchange
     from .request import BaseRequest
 
 __all__ = ("ContentCoding", "Response", "StreamResponse")
 
 LooseHeaders = Any
-
-_CTYPE_LINES: dict[str, bytes] = {}
-
-
-def _ctype_line(value: str) -> bytes:
-    line = _CTYPE_LINES.get(value)
-    if line is None:
-        line = encode_headers((("Content-Type", value),))
-        if len(_CTYPE_LINES) < 256:
-            _CTYPE_LINES[value] = line
-    return line
-
 
 KEYWORDS_ONLY: Any = object()
 """The default of a positional-only guard before arguments aiohttp declares keyword-only.
@@ -54,24 +42,19 @@ guard: a positional argument lands in the guard and is refused, as aiohttp refus
 """
 
 
-def ok_prefix(ctype: str) -> bytes:
-    """``HTTP/1.1 200 OK``, the Content-Type line and ``Content-Length: `` for ``ctype``."""
-    return status_line("1.1", 200) + _ctype_line(ctype) + b"Content-Length: "
-
-
-# Response(text=...)'s Content-Type for no content_type and the usual ones, each with the start
-# of a 200's head with that type (what the request handler's fast path writes, web/handler.py).
+# Response(text=...)'s Content-Type for no content_type and the usual ones, each with the head
+# of a 200 with that type (what the request handler's fast path sends, web/handler.py).
 _TEXT_PLAIN = "text/plain; charset=utf-8"
-_TEXT_PLAIN_OK = ok_prefix(_TEXT_PLAIN)
-_TEXT_CTYPES: dict[str, tuple[str | None, bytes]] = {
-    name: (value, ok_prefix(value))
+_TEXT_PLAIN_OK = plain_head(_TEXT_PLAIN)
+_TEXT_CTYPES: dict[str, tuple[str | None, PlainHead | bool]] = {
+    name: (value, plain_head(value))
     for name, value in (
         ("text/plain", _TEXT_PLAIN),
         ("text/html", "text/html; charset=utf-8"),
         ("application/json", "application/json; charset=utf-8"),
     )
 }
-_NOT_USUAL: tuple[str | None, bytes] = (None, b"")
+_NOT_USUAL: tuple[str | None, PlainHead | bool] = (None, False)
 
 
 class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
@@ -86,9 +69,8 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
     _state: dict[str, Any] | None = None
     _status = 200
     _req: BaseRequest | None = None
-    _conn: Connection | None = None
+    _exchange: Exchange | None = None  # the request's, once prepared
     _chunked = False
-    _chunked_wire = False
     _keep_alive: bool | None = None
     _eof_sent = False
     _body_length = 0
@@ -99,11 +81,11 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
     # (prepare/write_eof), not Response._send_whole.
     _async_send = False
     # While a Response is a 200 described by its status, content type and body alone, as its
-    # constructor's fast path makes it: the start of its head (``ok_prefix`` of its type); else
-    # False. Every change to its head (status, type, headers, cookies, force_close, chunking,
+    # constructor's fast path makes it: the head of its type (``plain_head``); else False.
+    # Every change to its head (status, type, headers, cookies, force_close, chunking,
     # compression, prepare) clears it. So the request handler reads one attribute, not ten,
     # before writing the commonest answer (web/handler.py).
-    _plain: bytes | bool = False
+    _plain: PlainHead | bool = False
 
     def __init__(
         self,
@@ -192,138 +174,76 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         # Compression is set up before the on_response_prepare signal, as in aiohttp.
         coding = self._select_coding(request) if self._compression else None
         await request._prepare_hook(self)
-        _invite_body(request)
-        head = self._head(request, None)
+        exchange = request._exchange
+        self._begin(exchange, -1)
         self._req = request
-        conn = self._conn = request._conn
-        conn.write(head)
+        self._exchange = exchange
+        exchange.send_head()
         if coding is not None:
             self._start_compressor(coding)
 
-    def _head(self, request: BaseRequest, body_length: int | None) -> bytes:
-        """Serialise the response head; ``body_length`` is known for whole-body responses."""
-        raw = request._raw
-        keep_alive = self._keep_alive
+    def _begin(self, exchange: Exchange, length: int) -> None:
+        """Hand this response's head to ``exchange``, which frames it (``length``: the body's
+        length if known, else -1; a Content-Length header set on a stream declares it)."""
         status = self._status
-        if (  # the common case first: a whole body, no header mapping, keep-alive HTTP/1.1
-            body_length is not None
-            and keep_alive is None
-            and self._headers is None
-            and self._cookies is None
-            and raw.keep_alive
-            and raw.version == "1.1"
-            and raw.method != "HEAD"
-            and status >= 200
-            and status not in _EMPTY_BODY_STATUSES
-        ):
-            ctype = self._ctype
-            if ctype is None and body_length:  # RFC 9110 8.3: a body without a type
-                ctype = "application/octet-stream"
-            return b"%b%bContent-Length: %d\r\n%b\r\n" % (
-                status_line("1.1", status, self._reason),
-                _ctype_line(ctype) if ctype is not None else b"",
-                body_length,
-                CLOCK.date_server,
-            )
-        if keep_alive is None:
-            keep_alive = raw.keep_alive
-        elif not keep_alive:
-            raw.keep_alive = False
+        send_body = self._send_body = exchange.allows_body(status)
         headers = self._headers
-        parts = [status_line("1.1", status, self._reason)]
-        head_request = raw.method == "HEAD"
-        self._send_body = not head_request and status not in _EMPTY_BODY_STATUSES and status >= 200
-        no_length = status in _EMPTY_BODY_STATUSES or status < 200
-        # No body can follow (HEAD, 1xx, 204, 304): no Content-Type is made up for one.
-        may_have_body = self._send_body and body_length != 0
-        if headers is None:
-            if self._ctype is not None:
-                parts.append(_ctype_line(self._ctype))
-            elif may_have_body:
-                parts.append(_ctype_line("application/octet-stream"))
-            if body_length is not None and not no_length:
-                parts.append(b"Content-Length: %d\r\n" % body_length)
-            elif not no_length and self._send_body:
-                self._stream_framing(raw, parts)
-        else:
+        ctype = self._ctype
+        # No body can follow (HEAD, 1xx, 204, 304), or none at all: no Content-Type made up.
+        may_have_body = send_body and length != 0
+        fields: list[tuple[bytes, bytes]] | None = None
+        if headers is not None:
+            ctype = None  # (in the mapping)
             if may_have_body and "Content-Type" not in headers:
                 headers["Content-Type"] = "application/octet-stream"
-            if body_length is not None and not no_length:
-                headers["Content-Length"] = str(body_length)
-            elif no_length:
-                headers.pop("Content-Length", None)
-            if "Content-Length" not in headers and not no_length and not head_request:
-                self._stream_framing(raw, parts)
-            if self._chunked_wire:
-                headers.pop("Content-Length", None)
-            if "Connection" in headers:
-                if headers["Connection"].lower() == "close":
-                    keep_alive = raw.keep_alive = False
-                del headers["Connection"]
-            parts.append(encode_headers(headers.items()))
+            if self._chunked:
+                headers.popall("Content-Length", None)
+            elif length >= 0 and exchange.allows_body(200):
+                headers["Content-Length"] = str(length)  # a whole body's own length stands
+            fields = encode_fields(headers.items())
+        elif ctype is None and may_have_body:
+            ctype = "application/octet-stream"
         if self._cookies:
-            parts.append(self._cookie_lines())
-        if keep_alive and not raw.keep_alive:
-            keep_alive = False
-        parts.append(CLOCK.date_server)
-        if raw.version == "1.1":
-            if not keep_alive:
-                parts.append(b"Connection: close\r\n")
-        elif keep_alive:
-            parts.append(b"Connection: keep-alive\r\n")
-        parts.append(b"\r\n")
-        return b"".join(parts)
-
-    def _stream_framing(self, raw: RawRequest, parts: list[bytes]) -> None:
-        """A body of unknown length: chunked on HTTP/1.1, close-delimited on HTTP/1.0."""
-        if raw.version == "1.1":
-            self._chunked_wire = True
-            parts.append(b"Transfer-Encoding: chunked\r\n")
-        else:
-            raw.keep_alive = False
+            cookies = encode_fields(self._cookie_fields())
+            fields = cookies if fields is None else fields + cookies
+        exchange.start(status, self._reason, ctype, fields, length, self._keep_alive is False)
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send a piece of the body; waits while the client is slow to read."""
         if self._eof_sent:
             raise RuntimeError("Cannot call write() after write_eof()")
-        conn = self._conn
-        if conn is None:
+        exchange = self._exchange
+        if exchange is None:
             raise RuntimeError("Cannot call write() before prepare()")
         if not data:
             return
         self._body_length += len(data)
-        if self._send_body:
-            if self._chunked_wire:
-                conn.write(b"%x\r\n%b\r\n" % (len(data), bytes(data)))
-            else:
-                conn.write(bytes(data))
-        elif self._compressor is not None:
+        if self._compressor is not None:
             data = await self._compressor.compress(data)
             if not data:  # zlib kept it all for later: nothing to send, nothing to wait for
                 return
-            conn.write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked_wire else data)
-        await conn.drain()
+        exchange.write(data)
+        await exchange.out.drain()
 
     async def drain(self) -> None:
-        if self._conn is not None:
-            await self._conn.drain()
+        if self._exchange is not None:
+            await self._exchange.out.drain()
 
     async def write_eof(self, data: bytes = b"") -> None:
         """Finish the body (the last chunk on chunked responses)."""
         if self._eof_sent:
             return
-        conn = self._conn
-        if conn is None:
+        exchange = self._exchange
+        if exchange is None:
             raise RuntimeError("Response has not been started")
         if data:
             await self.write(data)
         self._eof_sent = True
-        if self._chunked_wire and self._send_body:
-            conn.write(b"0\r\n\r\n")
-        elif self._compressor is not None:
-            tail = self._compressor.finish()
-            conn.write(b"%x\r\n%b\r\n0\r\n\r\n" % (len(tail), tail) if self._chunked_wire else tail)
-        if self._req is not None and not self._req._raw.keep_alive:
+        if self._compressor is not None:
+            exchange.end(self._compressor.finish())
+        else:
+            exchange.end()
+        if not exchange.keep_alive:
             self._keep_alive = False
 
 
@@ -363,7 +283,7 @@ class Response(StreamResponse):
         ):  # the common cases, text= with no type or a usual one: no parsing, no header mapping
             if content_type is None:
                 ctype: str | None = _TEXT_PLAIN
-                ok = _TEXT_PLAIN_OK
+                ok: PlainHead | bool = _TEXT_PLAIN_OK
             elif type(content_type) is str:
                 ctype, ok = _TEXT_CTYPES.get(content_type, _NOT_USUAL)
             else:
@@ -466,12 +386,11 @@ class Response(StreamResponse):
         # Compression is set up before the on_response_prepare signal, as in aiohttp.
         coding = await self._compress(request) if self._compression else None
         await request._prepare_hook(self)
-        _invite_body(request)
         self._req = request
-        conn = self._conn = request._conn
+        exchange = self._exchange = request._exchange
         body = self._body if self._compressed_body is None else self._compressed_body
-        length = None if self._chunked else (len(body) if body is not None else 0)
-        conn.write(self._head(request, length))
+        self._begin(exchange, -1 if self._chunked else (len(body) if body is not None else 0))
+        exchange.send_head()
         if coding is not None:
             self._start_compressor(coding)
         return None
@@ -499,12 +418,8 @@ class Response(StreamResponse):
         body = self._body if self._compressed_body is None else self._compressed_body
         if self._compressor is not None and not data:  # chunked: the body goes through zlib
             data = body or b""
-        if body and self._send_body and not data:
-            assert self._conn is not None
-            if self._chunked_wire:
-                self._conn.write(b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body))
-            else:
-                self._conn.write(body)
+        if body and not data and self._exchange is not None:
+            self._exchange.end(body)
             self._body_length = len(body)
             self._eof_sent = True
             return
@@ -513,31 +428,10 @@ class Response(StreamResponse):
     def _send_whole(self, request: BaseRequest) -> None:
         """Head and body in one write: what the request handler does for unprepared responses."""
         self._req = request
-        conn = self._conn = request._conn
-        body = self._body
-        length = None if self._chunked else (len(body) if body is not None else 0)
-        head = self._head(request, length)
+        exchange = self._exchange = request._exchange
+        body = self._body or b""
+        self._begin(exchange, -1 if self._chunked else len(body))
         self._eof_sent = True
         if body and self._send_body:
             self._body_length = len(body)
-            if self._chunked_wire:
-                conn.write(b"%b%x\r\n%b\r\n0\r\n\r\n" % (head, len(body), body))
-            else:
-                conn.write(head + body)
-        elif self._chunked_wire and self._send_body:
-            conn.write(head + b"0\r\n\r\n")
-        else:
-            conn.write(head)
-
-
-def _invite_body(request: BaseRequest) -> None:
-    """Send a pending ``100 Continue`` before a head the handler sends itself (prepare()).
-
-    The handler may read the body after starting its response; a client still waiting for 100
-    would never send it. (A whole response sent after the handler returned needs no body.)
-    """
-    body = request._raw.body
-    send_continue = body._continue
-    if send_continue is not None:
-        body._continue = None
-        send_continue()
+        exchange.end(body)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import warnings
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..http.exchange import NO_BODY_STATUSES
 from .compression import (
     EXECUTOR_THRESHOLD,
     Compressor,
@@ -18,7 +19,6 @@ from .compression import (
     negotiate,
     vary_on_encoding,
 )
-from .response_headers import _EMPTY_BODY_STATUSES
 
 if TYPE_CHECKING:
     from multidict import CIMultiDict
@@ -41,7 +41,7 @@ class CompressionMixin:
     _status: int
     _send_body: bool
     _async_send: bool
-    _plain: bytes | bool  # StreamResponse's
+    _plain: Any  # StreamResponse's
     if TYPE_CHECKING:
 
         @property
@@ -81,7 +81,7 @@ class CompressionMixin:
         Statuses that carry no body (1xx, 204, 304) are left untouched.
         """
         status = self._status
-        if status < 200 or status in _EMPTY_BODY_STATUSES:
+        if status < 200 or status in NO_BODY_STATUSES:
             return None
         coding = self._compression_force
         if coding is None:

@@ -1,21 +1,21 @@
 """A response's cookies: ``cookies``, ``set_cookie``, ``del_cookie`` and their ``Set-Cookie`` lines.
 
 :class:`CookieMixin` is part of :class:`~squall.web.response.StreamResponse` (and so of every
-response class); the head serialisers append :meth:`CookieMixin._cookie_lines`.
+response class); a response hands :meth:`CookieMixin._cookie_fields` to its exchange with its
+other header fields.
 """
 
 from __future__ import annotations
 
 from http.cookies import Morsel, SimpleCookie
-
-from ..http.writer import encode_headers
+from typing import Any
 
 
 class CookieMixin:
     """The cookies a response sets, kept in a :class:`~http.cookies.SimpleCookie` made on demand."""
 
     _cookies: SimpleCookie | None = None
-    _plain: bytes | bool  # StreamResponse's
+    _plain: Any  # StreamResponse's
 
     @property
     def cookies(self) -> SimpleCookie:
@@ -92,11 +92,9 @@ class CookieMixin:
             samesite=samesite,
         )
 
-    def _cookie_lines(self) -> bytes:
-        """The ``Set-Cookie`` header lines of the cookies set on this response."""
+    def _cookie_fields(self) -> list[tuple[str, str]]:
+        """The ``Set-Cookie`` header fields of the cookies set on this response."""
         cookies = self._cookies
         if not cookies:
-            return b""
-        return encode_headers(
-            ("Set-Cookie", cookie.output(header="")[1:]) for cookie in cookies.values()
-        )
+            return []
+        return [("Set-Cookie", cookie.output(header="")[1:]) for cookie in cookies.values()]

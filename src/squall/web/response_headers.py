@@ -10,13 +10,11 @@ from __future__ import annotations
 import datetime
 import math
 from email.utils import formatdate
+from typing import Any
 
 from multidict import CIMultiDict
 
 from .headers import ETAG_ANY, ETag, parse_etags
-
-# Statuses whose responses carry no body (and so no Content-Length or made-up Content-Type).
-_EMPTY_BODY_STATUSES = frozenset((204, 304))
 
 
 def _parse_ctype(value: str | None) -> tuple[str, dict[str, str]]:
@@ -37,7 +35,7 @@ class HeadersMixin:
     _headers: CIMultiDict[str] | None = None
     _ctype: str | None = None  # the Content-Type value while no header mapping exists yet
     _chunked: bool  # StreamResponse's
-    _plain: bytes | bool  # StreamResponse's
+    _plain: Any  # StreamResponse's
 
     @property
     def headers(self) -> CIMultiDict[str]:

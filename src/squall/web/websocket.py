@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
+from ..http.exchange import encode_fields
 from ..http.websocket import (
     OP_BINARY,
     OP_CLOSE,
@@ -19,13 +20,13 @@ from ..http.websocket import (
     negotiate_deflate,
     valid_key,
 )
-from ..http.writer import CLOCK, encode_headers, status_line
 from ..http.ws_channel import EOF, ERROR, SMALL_HEADS, WebSocketChannel
 from .exceptions import HTTPBadRequest, HTTPException, HTTPUpgradeRequired
 from .jsondumps import dumps as fast_dumps
 from .response import StreamResponse
 
 if TYPE_CHECKING:
+    from ..http.connection import Connection
     from ..http.protocol import HttpProtocol
     from .request import BaseRequest
 
@@ -127,6 +128,7 @@ class WebSocketResponse(StreamResponse):
     _ws_protocol: str | None = None
     _close_code: int | None = None
     _exception: BaseException | None = None
+    _conn: Connection | None = None  # the connection, once switched to WebSocket
     _conn_lost = 0
     _hb_handle: asyncio.TimerHandle | None = None
 
@@ -225,11 +227,15 @@ class WebSocketResponse(StreamResponse):
         conn = request._conn
         if conn.transport is None:
             raise ConnectionResetError("Connection lost")
+        exchange = request._exchange
+        fields = encode_fields([*self.headers.items(), *self._cookie_fields()])
+        exchange.start(101, self._reason, None, fields, -1)
+        exchange.end()  # the head: from here on, the connection speaks WebSocket
         self._req = request
         self._conn = conn
+        self._exchange = exchange
         self._ws_protocol = protocol
         self._compress = deflate.wbits if deflate is not None else 0
-        conn.write(self._ws_head())
         channel = self._channel = WebSocketChannel(
             cast("HttpProtocol", conn),  # a real connection: mocked requests have no WebSocket
             max_size=self._max_msg_size,
@@ -244,14 +250,6 @@ class WebSocketResponse(StreamResponse):
         if conn.write_paused:
             await conn.drain()
         return None
-
-    def _ws_head(self) -> bytes:
-        parts = [status_line("1.1", 101, self._reason), encode_headers(self.headers.items())]
-        if self._cookies:
-            parts.append(self._cookie_lines())
-        parts.append(CLOCK.date_server)
-        parts.append(b"\r\n")
-        return b"".join(parts)
 
     # -- state ----------------------------------------------------------------------------
 

@@ -195,6 +195,19 @@ def test_nothing_is_read_after_a_close_frame(server: ServerThread) -> None:
         expect_close(sock, 1000)
 
 
+@pytest.mark.parametrize("together", [True, False], ids=["one-packet", "two-packets"])
+def test_ping_after_close_is_not_answered(server: ServerThread, together: bool) -> None:
+    """Autobahn 7.1.3: after the client's close frame no pong, only our close (RFC 6455 5.5.1)."""
+    with handshake(server.port) as sock:
+        close, ping = masked(0x8, struct.pack("!H", 1000)), masked(0x9, b"ping after close")
+        if together:
+            sock.sendall(close + ping)
+        else:
+            sock.sendall(close)
+            sock.sendall(ping)
+        expect_close(sock, 1000)
+
+
 def test_server_initiated_close_waits_for_the_client(server: ServerThread) -> None:
     with handshake(server.port) as sock:
         sock.sendall(masked(0x1, b"close:4100"))

@@ -319,6 +319,8 @@ class FrameReader:
                 payload = b""
             pos += total
             self._frame(b0, payload)
+            if b0 == 0x88:  # a close frame ends the stream: what follows it is never read
+                return  # (RFC 6455 5.5.1; the channel drops this reader)
 
     def _stash(self, data: bytes, pos: int, need: int) -> None:
         rest = data[pos:] if pos else data

@@ -163,7 +163,12 @@ class WebSocketChannel:
             self._reader = None  # nothing may follow a close frame (RFC 6455 5.5.1)
         else:
             if op > OP_CLOSE and self.autoping:
-                if op == OP_PING and not self.close_sent and self._conn.transport is not None:
+                if (  # no pong once a close frame went either way (RFC 6455 5.5.1)
+                    op == OP_PING
+                    and not self.close_sent
+                    and self.close_received is None
+                    and self._conn.transport is not None
+                ):
                     self._conn.write(encode_frame(OP_PONG, data))
                 return  # pings answered here, pongs only count as "seen"
             self._queued += len(data)

@@ -359,6 +359,38 @@ def test_frame_reader_raises_only_websocket_errors_and_stays_bounded(
             assert len(payload) <= MAX_SIZE
 
 
+@_settings(300)
+@given(data=st.data(), decode_text=st.booleans())
+def test_frame_reader_checks_utf8_as_it_arrives(data: st.DataObject, decode_text: bool) -> None:
+    """A text message cut into fragments anywhere, its frames cut into reads anywhere (the
+    fragment-by-fragment and read-by-read UTF-8 checks): valid UTF-8 comes out whole, never
+    refused; with a corrupted byte making it invalid, the reader fails with 1007."""
+    delivered: list[Any] = []
+    reader = FrameReader(lambda op, payload, _: delivered.append(payload), 0, None, decode_text)
+    text = data.draw(st.text(min_size=1, max_size=40)).encode()
+    bad = data.draw(st.none() | st.tuples(st.integers(0, len(text) - 1), st.integers(0x80, 0xFF)))
+    if bad is not None:
+        text = text[: bad[0]] + bytes((bad[1],)) + text[bad[0] + 1 :]
+    try:
+        valid = text.decode()
+    except UnicodeDecodeError:
+        valid = None
+    cuts = split(data.draw, text) if len(text) > 1 else [text]
+    frames = [
+        _frame(0x0 if i else 0x1, part, fin=i == len(cuts) - 1, rsv=0, masked=True, wide=0)
+        for i, part in enumerate(cuts)
+    ]
+    stream = b"".join(frames)
+    try:
+        for chunk in split(data.draw, stream):
+            reader.feed(chunk)
+    except WebSocketError as exc:
+        assert valid is None and exc.code == 1007
+    else:
+        assert valid is not None, text
+        assert delivered == [valid if decode_text else text]
+
+
 # -- what the campaigns found, pinned ----------------------------------------------------------
 
 

@@ -195,6 +195,19 @@ def test_nothing_is_read_after_a_close_frame(server: ServerThread) -> None:
         expect_close(sock, 1000)
 
 
+@pytest.mark.parametrize("together", [True, False], ids=["one-packet", "two-packets"])
+def test_ping_after_close_is_not_answered(server: ServerThread, together: bool) -> None:
+    """Autobahn 7.1.3: after the client's close frame no pong, only our close (RFC 6455 5.5.1)."""
+    with handshake(server.port) as sock:
+        close, ping = masked(0x8, struct.pack("!H", 1000)), masked(0x9, b"ping after close")
+        if together:
+            sock.sendall(close + ping)
+        else:
+            sock.sendall(close)
+            sock.sendall(ping)
+        expect_close(sock, 1000)
+
+
 def test_server_initiated_close_waits_for_the_client(server: ServerThread) -> None:
     with handshake(server.port) as sock:
         sock.sendall(masked(0x1, b"close:4100"))
@@ -249,6 +262,92 @@ def test_violation_closes_with_code(server: ServerThread, frames: bytes, code: i
     with handshake(server.port) as sock:
         sock.sendall(frames)
         expect_close(sock, code)
+
+
+# Autobahn 6.4.1 / 6.4.2: a text message whose UTF-8 turns invalid in its second fragment. The
+# third fragment never comes: the server must fail the connection at the second (fail fast).
+_KOSME = "κόσμε".encode()
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param(_KOSME, b"\xf4\x90\x80\x80", id="6.4.1-codepoint-over-10ffff"),
+        pytest.param(_KOSME + b"\xf4", b"\x90", id="6.4.2-the-invalid-octet-alone"),
+        pytest.param(b"ok", b"\xff", id="invalid-octet"),
+        pytest.param(b"ok\xc3", b"(", id="bad-continuation"),
+    ],
+)
+def test_invalid_utf8_fails_at_the_fragment(
+    server: ServerThread, first: bytes, second: bytes
+) -> None:
+    with handshake(server.port) as sock:
+        sock.sendall(masked(0x1, first, fin=False))
+        time.sleep(0.05)
+        sock.sendall(masked(0x0, second, fin=False))
+        expect_close(sock, 1007)
+
+
+# Autobahn 6.4.3 / 6.4.4: the same, in one frame sent in pieces (TCP reads): the server must fail
+# as soon as the invalid piece is in, not wait for the rest of the frame.
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param(_KOSME, b"\xf4\x90\x80\x80", id="6.4.3-codepoint-over-10ffff"),
+        pytest.param(_KOSME + b"\xf4", b"\x90", id="6.4.4-the-invalid-octet-alone"),
+    ],
+)
+@pytest.mark.parametrize("fragmented", [False, True], ids=["frame", "in-a-fragment"])
+def test_invalid_utf8_fails_within_the_frame(
+    server: ServerThread, first: bytes, second: bytes, fragmented: bool
+) -> None:
+    frame = masked(0x0 if fragmented else 0x1, first + second + b"edited" * 20)
+    cut = len(frame) - len(b"edited" * 20)
+    with handshake(server.port) as sock:
+        if fragmented:
+            sock.sendall(masked(0x1, b"ok ", fin=False))
+        sock.sendall(frame[: cut - len(second)])
+        time.sleep(0.05)
+        sock.sendall(frame[cut - len(second) : cut])
+        expect_close(sock, 1007)
+
+
+def test_text_frame_in_pieces(server: ServerThread) -> None:
+    """A valid text frame cut anywhere (inside its head, its mask, its characters) is intact."""
+    text = ("aé€𝄞 " * 40).encode()
+    frame = masked(0x1, text)
+    with handshake(server.port) as sock:
+        for cut in (1, 3, 7, 9, 10, 11, 12, 100, len(frame) - 1):
+            sock.sendall(frame[:cut])
+            time.sleep(0.01)
+            sock.sendall(frame[cut:])
+            assert read_frame(sock) == (0x81, text), cut
+        sock.sendall(masked(0x1, b"x", fin=False))  # the same, as the last fragment
+        whole = masked(0x0, text)
+        for i in range(0, len(whole), 5):
+            sock.sendall(whole[i : i + 5])
+            time.sleep(0.001)
+        assert read_frame(sock) == (0x81, b"x" + text)
+
+
+def test_invalid_utf8_fails_at_the_first_fragment(server: ServerThread) -> None:
+    with handshake(server.port) as sock:
+        sock.sendall(masked(0x1, b"\xc0\xaf", fin=False))
+        expect_close(sock, 1007)
+
+
+def test_text_fragments_split_anywhere(server: ServerThread) -> None:
+    """Valid UTF-8 cut at every byte (characters of 1 to 4 bytes): one message, intact."""
+    text = "aé€𝄞 ✓ ünïcødé 𝄞€éa".encode()
+    with handshake(server.port) as sock:
+        frames = [
+            masked(0x1 if i == 0 else 0x0, text[i : i + 1], fin=False) for i in range(len(text))
+        ]
+        sock.sendall(b"".join(frames) + masked(0x0, b""))
+        assert read_frame(sock) == (0x81, text)
+        # A message cut inside its last character is invalid at its end.
+        sock.sendall(masked(0x1, text[:2], fin=False) + masked(0x0, b""))
+        expect_close(sock, 1007)
 
 
 def test_frame_over_max_msg_size_is_refused_before_it_arrives(server: ServerThread) -> None:

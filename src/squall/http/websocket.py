@@ -10,6 +10,7 @@ size limits); a violation raises :class:`WebSocketError` carrying the close code
 from __future__ import annotations
 
 import base64
+import codecs
 import hashlib
 import zlib
 from collections.abc import Callable
@@ -33,6 +34,11 @@ CLOSE_INVALID_TEXT = 1007
 CLOSE_MESSAGE_TOO_BIG = 1009
 
 _BAD_UTF8 = "Invalid UTF-8 in a text message"
+# Decodes (so validates) a fragmented text message fragment by fragment, so that invalid UTF-8
+# fails the connection at the fragment that holds it, not at the message's end (Autobahn 6.4.*):
+# codecs' incremental decoder without its Python-level wrapper (FrameReader keeps the bytes of a
+# character cut between fragments itself).
+_utf8_decode = codecs.utf_8_decode
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _DEFLATE_TAIL = b"\x00\x00\xff\xff"
 _VALID_OPS = frozenset((OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG))
@@ -210,6 +216,11 @@ class FrameReader:
         "_max_size",
         "_need",
         "_parts",
+        "_stream_at",
+        "_stream_fin",
+        "_stream_left",
+        "_stream_mask",
+        "_utf8",
         "idle",
     )
 
@@ -229,8 +240,21 @@ class FrameReader:
         self._need = 0  # bytes needed before the next attempt to parse
         self._frag_op = 0  # opcode of the fragmented message in progress
         self._frag_compressed = False
-        self._fragments: list[bytes] = []
+        # The fragments so far: bytes, or for an uncompressed text message decoded str pieces
+        # (unless decode_text is off), checked one by one by ``_utf8``.
+        self._fragments: list[Any] = []
         self._frag_size = 0
+        # A text message's UTF-8 bytes not decoded yet (a character cut by the fragment's end);
+        # None: no uncompressed text message in progress.
+        self._utf8: bytes | None = None
+        # A text frame longer than a read is taken in as it arrives, each read's part of its
+        # payload a fragment of its own (checked, decoded once): invalid UTF-8 fails the
+        # connection at the read that brings it (Autobahn 6.4.3-4). Its payload bytes still
+        # to come (0: no such frame), those taken so far, its FIN bit and its mask.
+        self._stream_left = 0
+        self._stream_at = 0
+        self._stream_fin = False
+        self._stream_mask = b""
         # No partial frame buffered, no fragmented message begun: the next byte starts a frame
         # of a new message (WebSocketChannel's fast path reads it).
         self.idle = True
@@ -259,7 +283,14 @@ class FrameReader:
                     payload = apply_mask(data[6:], data[2:6]) if length else b""
                     self._deliver(OP_BINARY, payload, None)
                     return
-        if self._parts:
+        if self._stream_left:
+            left = self._stream_left
+            if len(data) <= left:
+                self._stream(data)
+                return
+            self._stream(data[:left])
+            data = data[left:]
+        elif self._parts:
             self._parts.append(data)
             self._have += len(data)
             if self._have < self._need:
@@ -309,7 +340,17 @@ class FrameReader:
                 )
             total = head + length
             if avail < total:
-                self._stash(data, pos, total)
+                if avail < head:  # (parsed again once the mask is in: it may be streamed)
+                    self._stash(data, pos, head)
+                    return
+                op = b0 & 0x0F
+                if (op == OP_TEXT and not self._frag_op and not b0 & 0x40) or (
+                    op == OP_CONTINUATION and self._utf8 is not None
+                ):
+                    self._stream_start(b0, length, data[pos + head - 4 : pos + head])
+                    self._stream(data[pos + head :])
+                else:
+                    self._stash(data, pos, total)
                 return
             if length:
                 payload = apply_mask(
@@ -319,6 +360,8 @@ class FrameReader:
                 payload = b""
             pos += total
             self._frame(b0, payload)
+            if b0 == 0x88:  # a close frame ends the stream: what follows it is never read
+                return  # (RFC 6455 5.5.1; the channel drops this reader)
 
     def _stash(self, data: bytes, pos: int, need: int) -> None:
         rest = data[pos:] if pos else data
@@ -326,6 +369,44 @@ class FrameReader:
         self._have = len(rest)
         self._need = need
         self.idle = False
+
+    def _stream_start(self, b0: int, length: int, mask: bytes) -> None:
+        """A text frame (first or continuation) longer than what has arrived: see __init__."""
+        if b0 & 0x0F == OP_TEXT:  # a new message (the header checks passed)
+            self._frag_op = OP_TEXT
+            self._frag_compressed = False
+            self._fragments = []
+            self._frag_size = 0
+            self._utf8 = b""
+        self._frag_size += length  # (checked against max_size with the header)
+        self._stream_left = length
+        self._stream_at = 0
+        self._stream_fin = bool(b0 & 0x80)
+        self._stream_mask = mask
+        self.idle = False
+
+    def _stream(self, chunk: bytes) -> None:
+        """The next payload bytes of the frame _stream_start() began (no more than it lacks)."""
+        at = self._stream_at & 3
+        mask = self._stream_mask
+        self._fragments.append(
+            self._check(apply_mask(chunk, mask[at:] + mask[:at] if at else mask), False)
+        )
+        self._stream_at += len(chunk)
+        self._stream_left -= len(chunk)
+        if self._stream_left or not self._stream_fin:
+            return  # more of the frame to come, or the message goes on in continuation frames
+        self._check(b"", True)  # nothing may be left of a cut character
+        fragments = self._fragments
+        self._frag_op = 0
+        self._fragments = []
+        self._frag_size = 0
+        self._utf8 = None
+        self.idle = True
+        if self._decode_text:
+            self._deliver(OP_TEXT, "".join(fragments), None)
+        else:
+            self._deliver(OP_TEXT, b"".join(fragments), None)
 
     def _bad_header(self, b0: int) -> None:
         if b0 & 0x0F not in _VALID_OPS:
@@ -350,9 +431,13 @@ class FrameReader:
             if not b0 & 0x80:
                 self._frag_op = op
                 self._frag_compressed = compressed
-                self._fragments = [payload]
                 self._frag_size = len(payload)
                 self.idle = False
+                if op == OP_TEXT and not compressed:
+                    self._utf8 = b""
+                    self._fragments = [self._check(payload, False)]
+                else:
+                    self._fragments = [payload]
                 return
         else:
             if not self._frag_op:
@@ -361,17 +446,26 @@ class FrameReader:
                 )
             if b0 & 0x40:
                 raise WebSocketError(CLOSE_PROTOCOL_ERROR, "RSV1 set on a continuation frame")
-            self._fragments.append(payload)
+            fin = bool(b0 & 0x80)
+            self._fragments.append(payload if self._utf8 is None else self._check(payload, fin))
             self._frag_size += len(payload)
-            if not b0 & 0x80:
+            if not fin:
                 return
             op = self._frag_op
             compressed = self._frag_compressed
-            payload = b"".join(self._fragments)
+            fragments = self._fragments
             self._frag_op = 0
             self._fragments = []
             self._frag_size = 0
             self.idle = True  # parts were joined before this frame was parsed
+            if self._utf8 is not None:  # a text message, checked fragment by fragment
+                self._utf8 = None
+                if self._decode_text:
+                    self._deliver(OP_TEXT, "".join(fragments), None)
+                else:
+                    self._deliver(OP_TEXT, b"".join(fragments), None)
+                return
+            payload = b"".join(fragments)
         if compressed:
             assert self._deflate is not None
             payload = self._deflate.decompress(payload, self._max_size)
@@ -385,6 +479,19 @@ class FrameReader:
             self._deliver(OP_TEXT, text if self._decode_text else payload, None)
         else:
             self._deliver(OP_BINARY, payload, None)
+
+    def _check(self, payload: bytes, final: bool) -> Any:
+        """One fragment of an uncompressed text message through the UTF-8 check: its text, or
+        ``payload`` itself with decode_text off; WebSocketError (1007) as soon as it is invalid."""
+        data = payload
+        if self._utf8:
+            data = self._utf8 + payload
+        try:
+            text, used = _utf8_decode(data, "strict", final)
+        except UnicodeDecodeError:
+            raise WebSocketError(CLOSE_INVALID_TEXT, _BAD_UTF8) from None
+        self._utf8 = data[used:] if used < len(data) else b""
+        return text if self._decode_text else payload
 
     def _control(self, op: int, payload: bytes) -> None:
         if op != OP_CLOSE:

@@ -51,10 +51,12 @@ class WebSocketChannel:
         "_decode_text",
         "_deflate",
         "_handed",
+        "_hanging_up",
         "_limit",
         "_loop",
         "_message",
         "_paused",
+        "_peer_eof",
         "_queue",
         "_queued",
         "_reader",
@@ -102,6 +104,8 @@ class WebSocketChannel:
         self.close_received: tuple[int, str] | None = None
         self.close_sent = False
         self.ended = False  # EOF or ERROR queued: nothing more will arrive
+        self._peer_eof = False  # the client closed its side of the TCP connection
+        self._hanging_up = False  # close_transport() chose the lingering close
         self.seen = False  # set on every read (for heartbeats)
         # No compression and no close frame sent: a small message goes out as a pre-built head
         # and its payload (the web layer's send fast path).
@@ -150,6 +154,11 @@ class WebSocketChannel:
 
     def eof_received(self) -> None:
         self._reader = None
+        self._peer_eof = True
+        if self._hanging_up:  # lingering for this FIN: nothing more to wait for
+            transport = self._conn.transport
+            if transport is not None:
+                transport.close()
         self._end(EOF, None)
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -163,7 +172,12 @@ class WebSocketChannel:
             self._reader = None  # nothing may follow a close frame (RFC 6455 5.5.1)
         else:
             if op > OP_CLOSE and self.autoping:
-                if op == OP_PING and not self.close_sent and self._conn.transport is not None:
+                if (  # no pong once a close frame went either way (RFC 6455 5.5.1)
+                    op == OP_PING
+                    and not self.close_sent
+                    and self.close_received is None
+                    and self._conn.transport is not None
+                ):
                     self._conn.write(encode_frame(OP_PONG, data))
                 return  # pings answered here, pongs only count as "seen"
             self._queued += len(data)
@@ -276,6 +290,22 @@ class WebSocketChannel:
         self.send_close(CLOSE_GOING_AWAY, b"Server shutdown")
 
     def close_transport(self) -> None:
-        """End the TCP connection (after the close handshake, or on a failure)."""
+        """End the TCP connection (after the close handshake, or on a failure).
+
+        Once both close frames have crossed, or the client has closed its side, nobody has
+        anything left to say: the socket closes as soon as what is written is sent (RFC 6455
+        7.1.1: the server closes the TCP connection first). Otherwise (a protocol violation, a
+        close frame the client never answered) the connection closes as HTTP's do: half-closed,
+        lingering briefly so the client reads our close frame rather than a reset, and ending
+        at once when the client's FIN comes (see eof_received()).
+        """
         self._reader = None
-        self._conn.close()
+        conn = self._conn
+        conn.close()  # (flushes what was gathered, half-closes and lingers)
+        transport = conn.transport
+        if transport is None:
+            return
+        if self._peer_eof or (self.close_sent and self.close_received is not None):
+            transport.close()
+        else:
+            self._hanging_up = True

@@ -84,7 +84,7 @@ def _server_buffers(server: ServerThread) -> list[tuple[int, int]]:
 
     def sample() -> list[tuple[int, int]]:
         return [
-            (c.transport.get_write_buffer_size(), len(c._pipeline))
+            (c.transport.get_write_buffer_size(), c.queued)
             for c in conns
             if c.transport is not None
         ]
@@ -327,7 +327,7 @@ def test_reading_resumes_only_once_the_queue_is_short(harness: Harness) -> None:
     def client(transport: FakeTransport) -> None:
         proto = transport.protocol
         if proto is not None and transport.reading:
-            seen.append(len(proto._pipeline))
+            seen.append(proto.queued)
         transport.client_reads()
 
     data = req * 5000

@@ -1,4 +1,5 @@
-"""What the web layer uses of the connection a request came on.
+"""What the application layers use of the connection a request came on, and what an upgraded
+protocol (a WebSocket) gives it.
 
 :class:`~squall.http.protocol.HttpProtocol` is the connection; ``squall.testing``'s mocked
 requests bring a stand-in. Typed as this Protocol, a connection is not type-checked at run time
@@ -12,7 +13,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .limits import Limits
-    from .state import UpgradeSink
+
+
+class UpgradeSink(Protocol):
+    """Where the bytes of an upgraded connection go (e.g. a WebSocket channel)."""
+
+    def data_received(self, data: bytes) -> None: ...
+    def eof_received(self) -> None: ...
+    def connection_lost(self, exc: BaseException | None) -> None: ...
+    def going_away(self) -> None:
+        """The server is shutting down: say goodbye in the other protocol's terms."""
 
 
 class Connection(Protocol):
@@ -20,8 +30,8 @@ class Connection(Protocol):
 
     peername: Any
     sockname: Any
-    _loop: asyncio.AbstractEventLoop
-    _limits: Limits
+    loop: asyncio.AbstractEventLoop
+    limits: Limits
 
     @property
     def transport(self) -> asyncio.Transport | None: ...

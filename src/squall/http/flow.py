@@ -1,55 +1,50 @@
-"""What a connection offers the objects that use it: reading paused and resumed (a body's
-backpressure), and, for an upgraded protocol, writing and waiting on the output."""
+"""ReadFlow: whether a connection reads from its socket, and why not."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Final
 
-from .state import _PAUSE_BODY, _READ_PAUSES, ConnectionState
+__all__ = ("BODY", "PIPELINE", "STOPPED", "ReadFlow")
+
+# Why reading is paused: any of these, as bits; reading resumes when none is left.
+PIPELINE: Final = 1  # the queue of parsed requests is full
+BODY: Final = 2  # the running handler has not read the body buffered so far
+STOPPED: Final = 4  # no more requests will be read on this connection
 
 
-class FlowLayer(ConnectionState):
-    """Read flow control, and the output's public face for upgraded protocols (WebSocket)."""
+class ReadFlow:
+    """Pauses and resumes reading for the reasons above; a request body's backpressure
+    (``StreamReader``) calls :meth:`pause_reading_body` and :meth:`resume_reading_body`."""
 
-    __slots__ = ()
+    __slots__ = ("paused", "transport")
 
-    @property
-    def transport(self) -> asyncio.Transport | None:
-        return self._transport
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.paused = 0  # the reasons, as bits
 
-    def lost(self) -> asyncio.Future[None]:
-        """A future (shared: never cancel it) that completes when the connection is lost."""
-        return self._output.lost()
+    def pause(self, reason: int) -> None:
+        was = self.paused
+        self.paused = was | reason
+        if not was and self.transport is not None:
+            self.transport.pause_reading()
 
-    def write(self, data: bytes) -> None:
-        """Write bytes of an upgraded protocol; raises ConnectionResetError once the client
-        has gone. (HTTP responses are written by their exchange.)"""
-        self._output.write(data)
+    def resume(self, reason: int) -> None:
+        if not self.paused & reason:
+            return
+        self.paused &= ~reason
+        if not self.paused and self.transport is not None:
+            self.transport.resume_reading()
 
-    async def drain(self) -> None:
-        """Wait until the transport's write buffer is below its high-water mark."""
-        await self._output.drain()
-
-    @property
-    def write_paused(self) -> bool:
-        """Whether the transport's write buffer is over its high-water mark."""
-        return self._output.write_paused
+    def resume_all(self) -> None:
+        """Read again whatever paused it (a closing connection reads and drops the rest)."""
+        if self.paused:
+            self.paused = 0
+            if self.transport is not None:
+                self.transport.resume_reading()
 
     def pause_reading_body(self) -> None:
-        self._pause(_PAUSE_BODY)
+        self.pause(BODY)
 
     def resume_reading_body(self) -> None:
-        self._unpause(_PAUSE_BODY)
-
-    def _pause(self, reason: int) -> None:
-        was = self._paused & _READ_PAUSES
-        self._paused |= reason
-        if not was and self._transport is not None:
-            self._transport.pause_reading()
-
-    def _unpause(self, reason: int) -> None:
-        if not self._paused & reason:
-            return
-        self._paused &= ~reason
-        if not self._paused & _READ_PAUSES and self._transport is not None:
-            self._transport.resume_reading()
+        self.resume(BODY)

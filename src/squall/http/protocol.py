@@ -1,75 +1,220 @@
-"""HttpProtocol: one asyncio Protocol per connection, driving the httptools parser.
+"""HttpProtocol: one HTTP/1.x connection, an asyncio Protocol driving the httptools parser.
 
-The parser calls back into this object (``on_url``, ``on_header``...). Each complete request head
-becomes a :class:`RawRequest` handed to the server's handler, which returns a coroutine. The
-coroutine is started eagerly; only if it suspends does it continue in a Task. Pipelined requests
-wait in a bounded queue and are answered in order.
+It owns what is the connection's own: the transport, the parser and the request head being
+collected (the parser calls back into it: ``on_url``, ``on_header``...), the deadlines, and
+closing. The rest are objects it holds, each owning its state:
 
-The class is built in layers, one job per module, each on top of the one before:
-
-- ``state.py``: every attribute of a connection (``__slots__``) and its initial value;
-- ``flow.py``: read flow control, and writing for an upgraded protocol (through the
-  connection's :class:`~.output.Output`, which every byte goes through);
-- ``closing.py``: refusing bad requests, timeouts, write stalls, closing and lingering;
-- ``running.py``: running handlers (the eager step, the worker task, the pipeline queue);
-- ``parsing.py``: the parser callbacks: the request head collected, checked and dispatched;
-- here: the asyncio Protocol lifecycle (``data_received``...) and the upgrade hand-over.
+- :class:`~.exchange.Exchange`, one per request: the request head and the framing of its
+  response;
+- :class:`~.running.Runner`: the handlers, run eagerly one request at a time, in order;
+- :class:`~.output.Output`: every byte written, gathered per read;
+- :class:`~.flow.ReadFlow`: whether the socket is read, and why not;
+- :mod:`~.head`: the checks of a request head, as plain functions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING, Any, Final
 
 import httptools
 
+from .connection import UpgradeSink
 from .errors import BadRequest, RequestPayloadError, classify_parse_error, failing_request
-from .parsing import ParserLayer
-from .state import _PAUSE_STOP, UpgradeSink
+from .exchange import Exchange, error_response
+from .flow import STOPPED, ReadFlow
+from .head import (
+    EXPECTS_CONTINUE,
+    FRAMED_BODY,
+    UPGRADE_FIELD,
+    check_fields,
+    check_request_line,
+    not_http,
+)
+from .limits import TICK
+from .output import Output
+from .running import IDLE, Runner
+from .streams import EMPTY_PAYLOAD, StreamReader
+
+if TYPE_CHECKING:
+    from .limits import Limits
+    from .shared import Shared
 
 __all__ = ("HttpProtocol", "UpgradeSink")
 
 log = logging.getLogger("squall.server")
 
+# Seconds to keep reading after a closing answer, so the client sees it (no RST).
+LINGER: Final = 2.0
 
-class HttpProtocol(ParserLayer):
+# Keep these here, not imported: CPython compiles ``name.method()`` on an imported name as an
+# attribute load and a call, binding a method object each time (measured: ~1% of a request).
+_METHODS: Final = {
+    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+}
+
+
+class HttpProtocol(asyncio.Protocol):
     """One HTTP/1.x connection."""
 
-    __slots__ = ()
+    __slots__ = (
+        "_admitted",
+        "_body_seen",
+        "_body_since",
+        "_closing",
+        "_completed",
+        "_connection_field",
+        "_cur",
+        "_data",
+        "_discarding",
+        "_flow",
+        "_good_host",
+        "_head_bytes",
+        "_head_size",
+        "_headers",
+        "_in_head",
+        "_lingering",
+        "_output",
+        "_parser",
+        "_peer_done",
+        "_pending_error",
+        "_runner",
+        "_shared",
+        "_sink",
+        "_transport",
+        "_upgrade_tail",
+        "_url",
+        "deadline",
+        "limits",
+        "loop",
+        "peername",
+        "sockname",
+    )
+
+    def __init__(self, shared: Shared) -> None:
+        self._shared = shared
+        self.loop = shared.loop
+        self.limits: Limits = shared.limits
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._output = Output(shared.loop)
+        self._flow = ReadFlow()
+        self._runner = Runner(shared, self, self, self._output, self._flow)
+        # The request head being collected.
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._in_head = False
+        self._head_bytes = 0  # bytes of reads spent on an unfinished head (or trailers)
+        self._head_size = 0  # the head's fields' size, trailers counted on top
+        self._connection_field = False
+        self._good_host = b""  # the last Host value found well-formed
+        self._data = b""  # the read being parsed
+        self._completed = 0  # requests parsed whole
+        self._cur: Exchange | None = None  # the request whose body is arriving
+        self._discarding = False  # its body is dropped as it arrives (its handler is done)
+        self._body_seen = -1  # body bytes the tick saw last, and when
+        self._body_since = 0.0
+        self._pending_error: BadRequest | None = None  # to answer once the responses owed are
+        self._closing = False
+        self._lingering = False
+        self._peer_done = False  # the client closed its side (EOF): nothing more will come
+        self.deadline = 0.0  # when the tick acts on this connection (0.0: never)
+        self._sink: UpgradeSink | None = None
+        self._upgrade_tail = b""
+        self._admitted = False
+        self.peername: Any = None
+        self.sockname: Any = None
+
+    # -- what the application layers use (http/connection.py) ----------------------------------
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        return self._transport
+
+    def lost(self) -> asyncio.Future[None]:
+        """A future (shared: never cancel it) that completes when the connection is lost."""
+        return self._output.lost()
+
+    def write(self, data: bytes) -> None:
+        """Write bytes of an upgraded protocol; raises ConnectionResetError once the client
+        has gone. (HTTP responses are written by their exchange.)"""
+        self._output.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark."""
+        await self._output.drain()
+
+    @property
+    def write_paused(self) -> bool:
+        """Whether the transport's write buffer is over its high-water mark."""
+        return self._output.write_paused
+
+    def pause_reading_body(self) -> None:
+        self._flow.pause_reading_body()
+
+    def resume_reading_body(self) -> None:
+        self._flow.resume_reading_body()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a request is being answered or waits to be."""
+        return self._runner.busy
+
+    @property
+    def queued(self) -> int:
+        """How many requests wait behind the one being answered."""
+        return len(self._runner.pipeline)
+
+    @property
+    def worker(self) -> asyncio.Task[None] | None:
+        """The task running this connection's suspended handlers, if there is one."""
+        return self._runner.worker
+
+    @property
+    def stalled(self) -> bool:
+        """Whether the client has left the write buffer full (the tick watches it then)."""
+        return bool(self._output.stall_since)
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's are not subclasses
         self._output.transport = transport  # type: ignore[assignment]
+        self._flow.transport = transport  # type: ignore[assignment]
         self.peername = transport.get_extra_info("peername")
         self.sockname = transport.get_extra_info("sockname")
-        self._deadline = self._loop.time() + self._limits.header_timeout
-        self._server.connections.add(self)
-        if self._limits.max_connections and not self._admit():
-            self._handler = self._unavailable
-        if self._server.closing:
+        self.deadline = self.loop.time() + self.limits.header_timeout
+        shared = self._shared
+        shared.connections.add(self)
+        if self.limits.max_connections and not self._admit():
+            self._runner.handler = self._unavailable
+        if shared.closing:
             self._close()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._closing = True
+        self._runner.stopped = True
         self._transport = None
-        self._server.connections.discard(self)
+        self._flow.transport = None
+        shared = self._shared
+        shared.connections.discard(self)
         if self._admitted:
             self._admitted = False
-            self._server.admitted -= 1
+            shared.admitted -= 1
         self._output.connection_lost()
         if self._sink is not None:
             self._sink.connection_lost(exc)
-        for req in (self._active, self._cur, *self._pipeline):
-            if req is not None and not req.body.is_eof():
-                req.body.set_exception(RequestPayloadError("Connection lost"))
-        self._client_left()
-        self._pipeline = ()
+        runner = self._runner
+        active = runner.active
+        for req in (active, self._cur, *runner.drop_queued()):
+            if req is not None:
+                if not req.body.is_eof():
+                    req.body.set_exception(RequestPayloadError("Connection lost"))
+                req.client_left()
         self._cur = None
-        worker = self._worker
-        if worker is not None and (self._active is None or self._server.handler_cancellation):
-            worker.cancel()
+        if runner.worker is not None and (active is None or shared.handler_cancellation):
+            runner.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self._closing:  # (lingering implies closing)
@@ -101,8 +246,8 @@ class HttpProtocol(ParserLayer):
             message = str(exc)
             if message.startswith("Data after"):
                 # Bytes after a request that closes the connection: answer it, read no more.
-                self._pause(_PAUSE_STOP)
-                if self._active is None and not self._pipeline:
+                self._flow.pause(STOPPED)
+                if not self._runner.busy:
                     self._close()
             else:
                 start = b"" if mid_message else failing_request(data, self._completed - completed)
@@ -115,10 +260,10 @@ class HttpProtocol(ParserLayer):
                     # reads. (Only such reads count: one that ends a head may carry many
                     # pipelined requests.)
                     self._head_bytes += len(data)
-                    if self._head_bytes > self._limits.max_head_size:
+                    if self._head_bytes > self.limits.max_head_size:
                         self._refuse(BadRequest(431, "Request header fields too large"))
-                if not self._deadline and not self._closing:
-                    self._deadline = self._loop.time() + self._limits.header_timeout
+                if not self.deadline and not self._closing:
+                    self.deadline = self.loop.time() + self.limits.header_timeout
             elif cur is not None and self._cur is cur:  # a body message still arriving
                 if self._head_bytes < 0:  # on_body saw body bytes in this read
                     self._head_bytes = 0
@@ -126,7 +271,7 @@ class HttpProtocol(ParserLayer):
                     # Chunk framing and trailer fields only: httptools buffers a trailer field
                     # whole, so these are bounded like a head that spans reads.
                     self._head_bytes += len(data)
-                    if self._head_bytes > self._limits.max_head_size:
+                    if self._head_bytes > self.limits.max_head_size:
                         self._refuse(BadRequest(431, "Request trailer fields too large"))
         finally:
             self._data = b""
@@ -140,32 +285,336 @@ class HttpProtocol(ParserLayer):
         cur = self._cur
         if cur is not None and not cur.body.is_eof():
             cur.body.set_exception(RequestPayloadError("Request body cut short"))
-        if self._active is None and not self._pipeline:
+        runner = self._runner
+        if not runner.busy:
             return None  # nothing owed: let the transport close
         # The client has left (or only half-closed): its requests in flight learn it now;
         # what they still answer whole is written (the write side stays open, as a half-close
         # allows), then the connection closes. With handler_cancellation, the handler is
         # cancelled.
-        self._client_left()
-        if self._server.handler_cancellation and self._worker is not None:
-            self._worker.cancel()
-        return True
-
-    def _client_left(self) -> None:
-        active = self._active
+        active = runner.active
         if active is not None:
             active.client_left()
-        for req in self._pipeline:
+        for req in runner.pipeline:
             req.client_left()
+        if self._shared.handler_cancellation:
+            runner.cancel()
+        return True
 
     def pause_writing(self) -> None:
         self._output.pause_writing()
 
     def resume_writing(self) -> None:
         self._output.resume_writing()
-        if self._active is None and self._pipeline and not self._closing:
+        runner = self._runner
+        if runner.held_back and not self._closing:
             # Requests held back while the client was not reading its answers: go on.
-            self._start(self._next_queued())
+            self._ran(runner.resume())
+
+    # -- the parser's callbacks -----------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        if self._headers:  # a previous request's trailers
+            self._headers = []
+        self._in_head = True
+        self._head_bytes = 0
+        self._head_size = 0
+        self._connection_field = False
+        # Most heads end in the read that began them: the header deadline is armed only when
+        # one does not (at the end of data_received), which saves a clock read per request.
+        self.deadline = 0.0
+
+    def on_url(self, url: bytes) -> None:
+        url = self._url + url if self._url else url
+        if len(url) > self.limits.max_line_size:
+            raise BadRequest(414, "Request target too long")
+        self._url = url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # Called once per field (browsers send 10-20): the sizes of the head's fields are
+        # checked in one pass in on_headers_complete; the count here bounds the list in memory.
+        if value and value[-1] in (32, 9):  # llhttp keeps trailing whitespace
+            value = value.rstrip(b" \t")
+        headers = self._headers
+        if len(headers) >= self.limits.max_headers:
+            raise BadRequest(431, "Too many request header fields")
+        if len(name) == 10 and name[0] | 0x20 == 99:  # C...: perhaps Connection
+            self._connection_field = True  # (see on_headers_complete)
+        if not self._in_head:  # a trailer field: no on_headers_complete will check it
+            self._check_trailer_size(len(name) + len(value) + 4)
+        headers.append((name, value))
+
+    def _check_trailer_size(self, size: int) -> None:
+        """One trailer field of ``size`` bytes (with ": " and CRLF) more: within the limits?"""
+        limits = self.limits
+        if size - 4 > limits.max_field_size:
+            raise BadRequest(431, "Request header field too large")
+        total = self._head_size = self._head_size + size
+        if total > limits.max_head_size:
+            raise BadRequest(431, "Request header fields too large")
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        self._in_head = False
+        self.deadline = 0.0
+        keep_alive = parser.should_keep_alive()
+        # get_http_version() formats a new string (~130 ns): llhttp takes only 0.9, 1.0, 1.1
+        # and 2.0, and keeps any but 1.1 alive only for a Connection field. So without one, a
+        # kept-alive request is 1.1.
+        version = "1.1" if keep_alive and not self._connection_field else parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise BadRequest(505, "HTTP version not supported")
+        url = self._url
+        if version == "1.0" and not_http(self._data, url):
+            raise BadRequest(400, "Not an HTTP request")
+        headers = self._headers
+        self._headers = []  # trailers of a chunked body land there, never in the request
+        method = parser.get_method()
+        limits = self.limits
+        check_request_line(method, url, limits)
+        found, self._head_size, self._good_host = check_fields(
+            headers, version, limits, self._good_host
+        )
+        if found & FRAMED_BODY:  # body framing does not depend on the method
+            body: StreamReader = StreamReader(self._flow, limits.read_high_water)
+            # While it arrives, the tick watches for a handler starved of body bytes.
+            self._body_seen = 0
+            self._body_since = self.deadline = self.loop.time()
+        else:
+            body = EMPTY_PAYLOAD
+        # llhttp's upgrade needs CONNECT or an Upgrade field
+        upgrade = (method == b"CONNECT" or found & UPGRADE_FIELD != 0) and parser.should_upgrade()
+        req = Exchange(
+            "GET" if method == b"GET" else _METHODS.get(method) or method.decode("ascii"),
+            url,
+            version,
+            headers,
+            # Upgrades are not taken yet: answer over HTTP/1.1, then close.
+            keep_alive and not upgrade and not self._shared.closing,
+            upgrade,
+            body is not EMPTY_PAYLOAD and found & EXPECTS_CONTINUE != 0,
+            body,
+            self._output,
+        )
+        if req.expect_continue and version == "1.1":
+            body.set_continue(req.send_continue)
+        self._cur = req
+        if body is not EMPTY_PAYLOAD and not self._closing:
+            # Bodies stream to the handler: start it now, before the body has arrived.
+            self._ran(self._runner.dispatch(req))
+
+    def on_body(self, body: bytes) -> None:
+        self._head_bytes = -1  # progress: data_received restarts its count of non-body bytes
+        cur = self._cur
+        if cur is not None and not self._discarding:
+            cur.body.feed_data(body)
+
+    def on_message_complete(self) -> None:
+        self._completed += 1
+        req = self._cur
+        if req is None:
+            return
+        self._cur = None
+        if req.body is EMPTY_PAYLOAD:
+            runner = self._runner
+            if self._closing:
+                return
+            if runner.active is None and not runner.pipeline and not self._output.write_paused:
+                result = runner.start(req)  # the common case, without dispatch()'s detour
+            else:
+                result = runner.dispatch(req)
+            if result == IDLE:
+                if self._pending_error is None and not self._in_head:  # idle()'s common case
+                    # (from the tick's clock: the deadline is checked at ticks anyway, and a
+                    # clock read is ~1% of a request)
+                    self.deadline = self._shared.now + self.limits.keepalive_timeout + TICK
+                else:
+                    self.idle()
+        else:
+            req.body.feed_eof()
+            if self._discarding:
+                self._discarding = False
+                if not self._runner.busy:
+                    self.deadline = self.loop.time() + self.limits.keepalive_timeout
+
+    # -- the runner's host (running.py) ---------------------------------------------------
+
+    def _ran(self, result: int) -> None:
+        """What the runner left: every request answered (IDLE) arms the idle deadline."""
+        if result == IDLE:
+            self.idle()
+
+    def finished(self, req: Exchange) -> bool:
+        """The response to ``req`` is complete; True if the connection stays open."""
+        if self._closing:
+            return False
+        if not req.keep_alive:
+            self._close()
+            return False
+        body = req.body
+        if body is EMPTY_PAYLOAD:
+            return True
+        if not body.is_eof():
+            if body.take_continue():
+                # The client is waiting for 100 Continue that will never come: don't read on.
+                self._close()
+                return False
+            # The handler did not read the whole body: drop the rest as it arrives.
+            self._discarding = True
+            body.feed_eof()
+        if body.drop_unread():  # this body stopped the socket: nobody will read it now
+            self._flow.resume_reading_body()
+        return True
+
+    def idle(self) -> None:
+        """Every request is answered: a pending refusal goes out now, else the idle deadline."""
+        if self._pending_error is not None:
+            self._answer_error(self._pending_error)
+        elif not self._in_head:  # a head in progress keeps its own (header) deadline
+            # Idle keep-alive, or still dropping an unread body: either way, bounded.
+            self.deadline = self.loop.time() + self.limits.keepalive_timeout
+
+    def handler_cancelled(self) -> None:
+        self._close()
+
+    # -- the connection limit -------------------------------------------------------------
+
+    def _admit(self) -> bool:
+        """Count this connection against max_connections if there is room."""
+        shared = self._shared
+        if shared.admitted >= self.limits.max_connections:
+            return False
+        shared.admitted += 1
+        self._admitted = True
+        self._runner.handler = shared.handler
+        return True
+
+    async def _unavailable(self, req: Exchange, conn: HttpProtocol) -> None:
+        """The handler of a connection accepted past max_connections."""
+        if self._admit():  # another connection closed meanwhile: serve this one after all
+            await self._shared.handler(req, conn)
+            return
+        log.warning("Exceeded the connection limit (%d): 503", self.limits.max_connections)
+        req.respond_error(503, "Too many connections")
+
+    # -- refusing, timeouts, closing ------------------------------------------------------
+
+    def _refuse(self, err: BadRequest) -> None:
+        """Stop reading; answer ``err`` once the responses already owed are sent."""
+        cur = self._cur
+        if self._closing:
+            # Already closing (the rest of a read parsed after the answer that closed it):
+            # nothing more may be written; the bytes are dropped.
+            if cur is not None and not cur.body.is_eof():
+                cur.body.set_exception(RequestPayloadError(err.detail, err.status))
+            return
+        self._flow.pause(STOPPED)
+        self._cur = None
+        if cur is not None and cur.body is not EMPTY_PAYLOAD:
+            # The head was fine and its handler is running or queued: its body is what broke.
+            cur.body.set_exception(RequestPayloadError(err.detail, err.status))
+            cur.keep_alive = False
+            self._discarding = False
+            if not self._runner.busy:
+                self._close()  # its response is already out: nothing more can be framed
+            return
+        if not self._runner.busy:
+            self._answer_error(err)
+        else:
+            self._pending_error = err
+
+    def _answer_error(self, err: BadRequest) -> None:
+        self._pending_error = None
+        if self._transport is not None:
+            self._output.write(error_response(err.status, err.detail))
+        self._close()
+
+    def close(self) -> None:
+        """Close the connection gracefully (used once an upgraded protocol is done)."""
+        self._close()
+
+    def on_timeout(self, now: float) -> None:
+        """Called by the server's tick once ``deadline`` has passed."""
+        self.deadline = 0.0
+        transport = self._transport
+        if transport is None:
+            return
+        if self._lingering:
+            transport.close()
+        elif self._in_head:  # answered after any response still owed, in order
+            self._refuse(BadRequest(408, "Request head not received in time"))
+        elif self._cur is not None and not self._discarding:
+            self._watch_body(self._cur.body, now)
+        elif self._runner.active is None:
+            self._close()
+
+    def on_write_stall(self, now: float) -> None:
+        """Called by the server's tick while the write buffer is full: a client that reads
+        none of it for ``send_timeout`` is dropped (its handler sees ConnectionResetError)."""
+        stalled = self._output.stalled_for(now)
+        if stalled >= self.limits.send_timeout and self._transport is not None:
+            log.info("Client read nothing for %.0f s: connection dropped", stalled)
+            self._output.stall_since = 0.0
+            self._transport.abort()
+
+    def _watch_body(self, body: StreamReader, now: float) -> None:
+        """A body is arriving: fail it once its handler has waited body_timeout for a byte."""
+        seen = body.total_bytes
+        if seen != self._body_seen or not body.awaited:  # progress, or no one waits
+            self._body_seen = seen
+            self._body_since = now
+        elif now - self._body_since >= self.limits.body_timeout:
+            self._refuse(BadRequest(408, "Request body not received in time"))
+            return
+        self.deadline = now + 0.5  # look again at the next tick
+
+    def _close(self) -> None:
+        """Close gracefully: stop reading new requests, half-close, then linger briefly."""
+        if self._closing:
+            return
+        self._closing = True
+        self._runner.stopped = True
+        for req in self._runner.drop_queued():  # requests behind a closing response: unanswered
+            if not req.body.is_eof():
+                req.body.set_exception(RequestPayloadError("Connection closing"))
+        transport = self._transport
+        if transport is None:
+            return
+        self._output.flush()
+        if self._peer_done:  # the client has closed its side: no reset to fear, close now
+            transport.close()
+        elif transport.can_write_eof():
+            try:
+                transport.write_eof()
+            except OSError:
+                transport.close()
+                return
+            self._lingering = True
+            self.deadline = self.loop.time() + LINGER
+            self._flow.resume_all()
+        else:
+            transport.close()
+
+    def shutdown(self) -> None:
+        """Server shutdown: close now if idle, else after the responses in flight."""
+        runner = self._runner
+        for req in (runner.active, *runner.pipeline):
+            if req is not None:
+                req.keep_alive = False
+        if not runner.busy:
+            self._close()
+
+    def going_away(self) -> None:
+        """Server shutdown, after the application's on_shutdown: an upgraded connection (a
+        WebSocket) is told so, so that its handler can finish instead of being cancelled."""
+        if self._sink is not None and not self._closing:
+            self._sink.going_away()
+
+    def abort(self) -> None:
+        self._runner.cancel()
+        if self._transport is not None:
+            self._transport.abort()
 
     # -- switching protocols --------------------------------------------------------------
 
@@ -179,21 +628,21 @@ class HttpProtocol(ParserLayer):
                 self._sink.data_received(tail)
             return
         self._upgrade_tail = tail
-        self._pause(_PAUSE_STOP)
-        if self._active is None and not self._pipeline:
+        self._flow.pause(STOPPED)
+        if not self._runner.busy:
             self._close()
 
     def upgrade(self, sink: UpgradeSink) -> None:
         """Switch protocols after a 101 answer: from now on every byte read goes to ``sink``.
 
-        Only for a request the parser saw as an upgrade (``RawRequest.upgrade``), from its
+        Only for a request the parser saw as an upgrade (``Exchange.upgrade``), from its
         handler. Bytes the client sent after the request head are handed over first.
         """
         self._sink = sink
         self._parser = None  # type: ignore[assignment]  # never fed again; frees ~0.5-1 KB
-        self._deadline = 0.0  # the other protocol keeps its own time
+        self.deadline = 0.0  # the other protocol keeps its own time
         tail = self._upgrade_tail
         if tail:
             self._upgrade_tail = b""
             sink.data_received(tail)
-        self._unpause(_PAUSE_STOP)
+        self._flow.resume(STOPPED)

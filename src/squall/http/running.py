@@ -1,4 +1,10 @@
-"""Running handlers: the eager step, the connection's worker task, and the pipeline queue."""
+"""Runner: a connection's handlers, run one request at a time and in order.
+
+Each handler coroutine is stepped eagerly (http/eager.py), right in ``data_received``; one that
+suspends is handed to the connection's worker task, which carries it on and then answers the
+requests that queued behind it (the pipeline). The runner decides nothing about the connection:
+what happens once a response is complete (keep it open, close it) is its host's to say.
+"""
 
 from __future__ import annotations
 
@@ -6,85 +12,125 @@ import asyncio
 import contextvars
 import logging
 from collections import deque
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from .closing import ClosingLayer
 from .eager import EAGER, NEXT, NOT_STARTED, SELF_AWAITING, Resume, enter_task, leave_task
-from .exchange import Exchange
-from .limits import TICK
-from .state import _PAUSE_BODY, _PAUSE_PIPELINE
+from .flow import PIPELINE
 from .streams import EMPTY_PAYLOAD
 
 if TYPE_CHECKING:
-    from .protocol import HttpProtocol
+    from .exchange import Exchange
+    from .flow import ReadFlow
+    from .output import Output
+    from .shared import Shared
+
+__all__ = ("BUSY", "IDLE", "STOPPED", "Runner", "RunnerHost")
 
 log = logging.getLogger("squall.server")
 
+# What Runner.start() and Runner.resume() leave behind.
+IDLE: Final = 0  # every request answered, the connection open for the next
+BUSY: Final = 1  # a handler suspended (the worker goes on), or the client stopped reading
+STOPPED: Final = 2  # a response closed the connection (its host said so)
 
-class HandlerLayer(ClosingLayer):
-    """One request answered at a time, in order; the rest wait in the pipeline queue."""
 
-    __slots__ = ()
+class RunnerHost(Protocol):
+    """What a runner asks of its connection when a response is complete."""
 
-    # -- the connection limit -------------------------------------------------------------
+    def finished(self, req: Exchange) -> bool:
+        """``req``'s response is complete (and not simply kept alive): True if the connection
+        stays open for the next request."""
 
-    def _admit(self) -> bool:
-        """Count this connection against max_connections if there is room."""
-        server = self._server
-        if server.admitted >= self._limits.max_connections:
-            return False
-        server.admitted += 1
-        self._admitted = True
-        self._handler = server.handler
-        return True
+    def idle(self) -> None:
+        """Every request is answered (after a handler that suspended)."""
 
-    async def _unavailable(self, req: Exchange, conn: HttpProtocol) -> None:
-        """The handler of a connection accepted past max_connections."""
-        if self._admit():  # another connection closed meanwhile: serve this one after all
-            await self._handler(req, conn)
-            return
-        log.warning("Exceeded the connection limit (%d): 503", self._limits.max_connections)
-        req.respond_error(503, "Too many connections")
+    def handler_cancelled(self) -> None:
+        """A handler was cancelled: no response can follow; the connection must close."""
 
-    # -- running handlers -----------------------------------------------------------------
 
-    def _dispatch(self, req: Exchange) -> None:
-        if self._closing:
-            return
-        if self._active is None and not self._pipeline and not self._output.write_paused:
-            self._start(req)
-            return
+class Runner:
+    """Runs the handlers of one connection's requests, in order; the rest wait in the pipeline."""
+
+    __slots__ = (
+        "_handoff",
+        "_in_context",
+        "_wakeup",
+        "active",
+        "conn",
+        "flow",
+        "handler",
+        "host",
+        "limits",
+        "loop",
+        "output",
+        "pipeline",
+        "stopped",
+        "worker",
+    )
+
+    def __init__(
+        self, shared: Shared, host: RunnerHost, conn: Any, output: Output, flow: ReadFlow
+    ) -> None:
+        self.handler: Callable[..., Coroutine[Any, Any, None]] = shared.handler
+        self.loop = shared.loop
+        self.limits = shared.limits
+        self.host = host
+        self.conn = conn  # what handlers are given beside the exchange (the HttpProtocol)
+        self.output = output
+        self.flow = flow
+        self.active: Exchange | None = None  # the request being answered
+        # Requests parsed while one is being answered; the shared empty tuple until the first
+        # one queues (most connections never pipeline: a deque each costs ~760 bytes idle).
+        self.pipeline: deque[Exchange] | tuple[()] = ()
+        self.stopped = False  # the connection is closing: nothing more is started
+        self.worker: asyncio.Task[None] | None = None
+        # The worker task's context's run(): the eager step of a handler runs in that context.
+        self._in_context: Callable[..., Any] | None = None
+        self._handoff: tuple[Coroutine[Any, Any, None], Any] | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a request is being answered or waits to be."""
+        return self.active is not None or bool(self.pipeline)
+
+    def dispatch(self, req: Exchange) -> int:
+        """Answer ``req`` now if nothing is ahead of it, else queue it; returns IDLE, BUSY or
+        STOPPED (see :meth:`start`)."""
+        if self.active is None and not self.pipeline and not self.output.write_paused:
+            return self.start(req)
         # Behind another request, or the client is not reading its answers: queue it (past
         # max_pipeline, reading pauses, so a client that never reads costs bounded memory).
-        pipeline = self._pipeline
+        pipeline = self.pipeline
         if not isinstance(pipeline, deque):
-            pipeline = self._pipeline = deque()
+            pipeline = self.pipeline = deque()
         pipeline.append(req)
-        if len(self._pipeline) >= self._limits.max_pipeline:
-            self._pause(_PAUSE_PIPELINE)
+        if len(pipeline) >= self.limits.max_pipeline:
+            self.flow.pause(PIPELINE)
+        return BUSY
 
-    def _start(self, req: Exchange) -> None:
+    def start(self, req: Exchange) -> int:
         """Run ``req`` and then whatever is queued behind it, until one suspends.
 
         Each handler is stepped eagerly; one that suspends is handed to the worker task, which
         carries on with it and the queue. (The hot path: kept in one function on purpose.)
         """
-        loop = self._loop
+        loop = self.loop
         while True:
-            self._active = req
-            worker = self._worker
+            self.active = req
+            worker = self.worker
             if worker is None:
                 worker = self._start_worker()
-            coro = self._handler(req, self)  # type: ignore[arg-type]  # self: the HttpProtocol
+            coro = self.handler(req, self.conn)
             if not EAGER:
                 self._hand_off(coro, NOT_STARTED)
-                return
+                return BUSY
             try:
                 enter_task(loop, worker)
             except RuntimeError:  # driven from inside another task (a test harness): no eager step
                 self._hand_off(coro, NOT_STARTED)
-                return
+                return BUSY
             waiting: Any = NOT_STARTED
             try:
                 # next(), not coro.send(None): a finished handler ends the step without raising
@@ -99,42 +145,55 @@ class HandlerLayer(ClosingLayer):
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as exc:
-                self._handler_crashed(exc)
+                self.handler_crashed(exc)
             finally:
                 leave_task(loop, worker)
             if waiting is not NOT_STARTED:  # suspended
                 self._hand_off(coro, waiting)
-                return
-            if req.keep_alive and req.body is EMPTY_PAYLOAD and not self._closing:
-                self._active = None  # _finish's common case
-            elif not self._finish(req):
-                return
-            if not self._pipeline:
-                if self._pending_error is None and not self._in_head:  # _idle's common case
-                    # (from the tick's clock: the deadline is checked at ticks anyway, and a
-                    # clock read is ~1% of a request)
-                    self._deadline = self._server.now + self._limits.keepalive_timeout + TICK
-                else:
-                    self._idle()
-                return
-            if self._output.write_paused:
-                return  # the client is not reading: resume_writing() goes on with the queue
+                return BUSY
+            if req.keep_alive and req.body is EMPTY_PAYLOAD and not self.stopped:
+                self.active = None  # the common case of host.finished(), without the call
+            else:
+                self.active = None
+                if not self.host.finished(req):
+                    return STOPPED
+            if not self.pipeline:
+                return IDLE
+            if self.output.write_paused:
+                return BUSY  # the client is not reading: resume() goes on with the queue
             req = self._next_queued()
+
+    @property
+    def held_back(self) -> bool:
+        """Whether requests wait with none being answered (the client stopped reading)."""
+        return self.active is None and bool(self.pipeline) and not self.stopped
+
+    def resume(self) -> int:
+        """The client reads again: go on with the requests held back (see held_back)."""
+        return self.start(self._next_queued())
 
     def _next_queued(self) -> Exchange:
         """Take the next queued request; reading resumes once the queue is short again."""
-        pipeline = self._pipeline
+        pipeline = self.pipeline
         assert isinstance(pipeline, deque)  # only called when a request is queued
         req = pipeline.popleft()
         # One read may queue many more than max_pipeline: resume only below the mark.
-        if self._paused & _PAUSE_PIPELINE and len(self._pipeline) < self._limits.max_pipeline:
-            self._unpause(_PAUSE_PIPELINE)
+        if len(pipeline) < self.limits.max_pipeline:
+            self.flow.resume(PIPELINE)
         return req
+
+    def drop_queued(self) -> list[Exchange]:
+        """Forget the requests waiting in the pipeline (the connection closes); returns them."""
+        dropped = list(self.pipeline)
+        self.pipeline = ()
+        return dropped
+
+    # -- the worker task ------------------------------------------------------------------
 
     def _start_worker(self) -> asyncio.Task[None]:
         ctx = contextvars.copy_context()
         self._in_context = ctx.run
-        worker = self._worker = self._loop.create_task(self._work(), context=ctx)
+        worker = self.worker = self.loop.create_task(self._work(), context=ctx)
         return worker
 
     def _hand_off(self, coro: Coroutine[Any, Any, None], waiting: Any) -> None:
@@ -142,6 +201,11 @@ class HandlerLayer(ClosingLayer):
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
+
+    def cancel(self) -> None:
+        """Cancel the handler in progress (or end the idle worker)."""
+        if self.worker is not None:
+            self.worker.cancel()
 
     async def _work(self) -> None:
         """The connection's task: continues suspended handlers and answers what queued behind.
@@ -154,9 +218,9 @@ class HandlerLayer(ClosingLayer):
                 handoff = self._handoff
                 throw: BaseException | None = None
                 if handoff is None:
-                    if self._transport is None:
+                    if self.output.transport is None:
                         return
-                    self._wakeup = self._loop.create_future()
+                    self._wakeup = self.loop.create_future()
                     try:
                         await self._wakeup
                     except asyncio.CancelledError as exc:
@@ -169,7 +233,7 @@ class HandlerLayer(ClosingLayer):
                     if handoff is None:
                         continue
                 self._handoff = None
-                req = self._active
+                req = self.active
                 coro, waiting = handoff
                 awaitable: Any = coro
                 if waiting is not NOT_STARTED:
@@ -179,67 +243,38 @@ class HandlerLayer(ClosingLayer):
                     raise throw
                 while True:
                     await self._await_handler(awaitable)
-                    if req is None or self._transport is None:
-                        self._active = None
+                    if req is None or self.output.transport is None:
+                        self.active = None
                         break
-                    if not self._finish(req) or not self._pipeline:
-                        if not self._closing:
-                            self._idle()
+                    self.active = None
+                    if not self.host.finished(req) or not self.pipeline:
+                        if not self.stopped:
+                            self.host.idle()
                         break
-                    if self._output.write_paused:
-                        break  # resume_writing() goes on with the queue
+                    if self.output.write_paused:
+                        break  # resume() goes on with the queue
                     req = self._next_queued()
-                    self._active = req
-                    awaitable = self._handler(req, self)  # type: ignore[arg-type]  # (the same)
+                    self.active = req
+                    awaitable = self.handler(req, self.conn)
         finally:
-            self._worker = None  # a later request starts a new one
+            self.worker = None  # a later request starts a new one
 
     async def _await_handler(self, awaitable: Any) -> None:
         try:
             await awaitable
         except asyncio.CancelledError:
             # No response can follow a cancelled handler: close, and let the task end.
-            self._active = None
-            self._close()
+            self.active = None
+            self.host.handler_cancelled()
             raise
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
-            self._handler_crashed(exc)
+            self.handler_crashed(exc)
 
-    def _handler_crashed(self, exc: BaseException) -> None:
+    def handler_crashed(self, exc: BaseException) -> None:
         """Last line of defence: the application layer let an exception out."""
         log.error("Unhandled exception in request handler", exc_info=exc)
-        req = self._active
-        if req is not None and req.fail() and self._transport is not None:
+        req = self.active
+        if req is not None and req.fail() and self.output.transport is not None:
             req.respond_error(500, "Internal Server Error")
-
-    def _finish(self, req: Exchange) -> bool:
-        """The response to ``req`` is complete; True if the connection stays open."""
-        self._active = None
-        if self._closing:
-            return False
-        if not req.keep_alive:
-            self._close()
-            return False
-        body = req.body
-        if body is EMPTY_PAYLOAD:
-            return True
-        if not body.is_eof():
-            if body.take_continue():
-                # The client is waiting for 100 Continue that will never come: don't read on.
-                self._close()
-                return False
-            # The handler did not read the whole body: drop the rest as it arrives.
-            self._discarding = True
-            body.feed_eof()
-        if body.drop_unread():  # this body stopped the socket: nobody will read it now
-            self._unpause(_PAUSE_BODY)
-        return True
-
-    def _idle(self) -> None:
-        if self._pending_error is not None:
-            self._answer_error(self._pending_error)
-        elif not self._in_head:  # a head in progress keeps its own (header) deadline
-            # Idle keep-alive, or still dropping an unread body: either way, bounded.
-            self._deadline = self._loop.time() + self._limits.keepalive_timeout

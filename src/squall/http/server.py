@@ -12,6 +12,7 @@ from .clock import CLOCK
 from .exchange import Exchange
 from .limits import Limits
 from .protocol import HttpProtocol
+from .shared import Shared
 
 RequestHandler = Callable[[Exchange, HttpProtocol], Coroutine[Any, Any, None]]
 """What an application layer gives the wire: a coroutine per request that writes its response."""
@@ -33,39 +34,77 @@ class HttpServer:
         loop: asyncio.AbstractEventLoop | None = None,
         handler_cancellation: bool = False,
     ) -> None:
-        self.handler = handler
-        self.limits = limits or Limits()
-        self.loop = loop or asyncio.get_running_loop()
-        self.handler_cancellation = handler_cancellation
-        self.connections: set[HttpProtocol] = set()
-        self.admitted = 0  # connections counted against limits.max_connections
-        self.closing = False
-        self.now = 0.0  # the loop's clock at the last tick (see TICK)
+        self.shared = Shared(
+            handler, limits or Limits(), loop or asyncio.get_running_loop(), handler_cancellation
+        )
         self._tick_handle: asyncio.TimerHandle | None = None
         self._tick()
 
+    # What the connections share, as attributes of the server (http/shared.py).
+
+    @property
+    def handler(self) -> RequestHandler:
+        return self.shared.handler
+
+    @handler.setter
+    def handler(self, handler: RequestHandler) -> None:
+        """(For the connections made from now on.)"""
+        self.shared.handler = handler
+
+    @property
+    def limits(self) -> Limits:
+        return self.shared.limits
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self.shared.loop
+
+    @property
+    def handler_cancellation(self) -> bool:
+        return self.shared.handler_cancellation
+
+    @property
+    def connections(self) -> set[HttpProtocol]:
+        return self.shared.connections
+
+    @property
+    def admitted(self) -> int:
+        """Connections counted against ``limits.max_connections``."""
+        return self.shared.admitted
+
+    @property
+    def closing(self) -> bool:
+        return self.shared.closing
+
+    @closing.setter
+    def closing(self, value: bool) -> None:
+        self.shared.closing = value
+
+    @property
+    def now(self) -> float:
+        """The loop's clock at the last tick (see TICK)."""
+        return self.shared.now
+
     def __call__(self) -> HttpProtocol:
-        return HttpProtocol(self)
+        return HttpProtocol(self.shared)
 
     def _tick(self) -> None:
-        loop = self.loop
-        now = self.now = loop.time()
+        shared = self.shared
+        now = shared.now = shared.loop.time()
         CLOCK.update()
         for conn in [
-            c
-            for c in self.connections
-            if (c._deadline and c._deadline <= now) or c._output.stall_since
+            c for c in shared.connections if (c.deadline and c.deadline <= now) or c.stalled
         ]:
-            if conn._deadline and conn._deadline <= now:
+            if conn.deadline and conn.deadline <= now:
                 conn.on_timeout(now)
-            if conn._output.stall_since:
+            if conn.stalled:
                 conn.on_write_stall(now)
         # Fire just after the next wall-clock second so the Date header is never stale.
-        self._tick_handle = loop.call_later(1.0005 - time.time() % 1.0, self._tick)
+        self._tick_handle = shared.loop.call_later(1.0005 - time.time() % 1.0, self._tick)
 
     def busy(self) -> bool:
         """True while any connection has a request in flight or queued."""
-        return any(c._active is not None or c._pipeline for c in self.connections)
+        return any(c.busy for c in self.connections)
 
     async def shutdown(self, timeout: float | None = None) -> None:
         """Stop taking requests, let those in flight finish within ``timeout``, then close all."""
@@ -78,7 +117,7 @@ class HttpServer:
         deadline = self.loop.time() + timeout
         while self.busy() and self.loop.time() < deadline:
             await asyncio.sleep(0.05)
-        workers = [c._worker for c in self.connections if c._worker is not None]
+        workers = [c.worker for c in self.connections if c.worker is not None]
         for conn in list(self.connections):
             conn.abort()
         if workers:  # let cancelled handlers unwind before the application's cleanup runs

@@ -139,6 +139,11 @@ class StreamReader:
     def total_bytes(self) -> int:
         return self._total
 
+    @property
+    def awaited(self) -> bool:
+        """Whether the reader is waiting for more bytes right now."""
+        return self._waiter is not None
+
     async def wait_eof(self) -> None:
         if self._eof:
             return

@@ -82,7 +82,7 @@ class WebSocketChannel:
         message: tuple[type[tuple[Any, ...]], int, int] = (tuple, OP_TEXT, OP_BINARY),
     ) -> None:
         self._conn = conn
-        self._loop = conn._loop
+        self._loop = conn.loop
         self._reader: FrameReader | None = FrameReader(
             self._deliver, max_size, deflate, decode_text
         )

@@ -134,7 +134,7 @@ async def _settle(http: HttpServer, limit: float) -> None:
     for conn in list(http.connections):
         # The response in flight is the connection's last (Connection: close). The test is
         # HttpServer.busy()'s, per connection; idle connections are left open (see above).
-        if conn._active is not None or conn._pipeline:
+        if conn.busy:
             conn.shutdown()
     deadline = http.loop.time() + limit
     while http.connections and http.loop.time() < deadline:

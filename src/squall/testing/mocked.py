@@ -78,7 +78,7 @@ class MockedConnection:
         self._output: Output | None = None
 
     @property
-    def _loop(self) -> asyncio.AbstractEventLoop:
+    def loop(self) -> asyncio.AbstractEventLoop:
         return self._given_loop or asyncio.get_running_loop()
 
     @property
@@ -99,7 +99,7 @@ class MockedConnection:
     def lost(self) -> asyncio.Future[None]:
         """A future that completes only if the test calls ``set_result`` on it."""
         if self._lost is None:
-            self._lost = self._loop.create_future()
+            self._lost = self.loop.create_future()
         return self._lost
 
     def pause_reading_body(self) -> None:

@@ -317,7 +317,7 @@ class BaseRequest(StateMapping):
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        return self._conn._loop
+        return self._conn.loop
 
     @property
     def cookies(self) -> Mapping[str, str]:
@@ -535,7 +535,7 @@ class BaseRequest(StateMapping):
         A part's ``read()`` past ``client_max_size`` raises 413; a malformed body raises
         ``MultipartError`` (a ``ValueError``; 400 if the handler lets it out).
         """
-        limits = self._conn._limits
+        limits = self._conn.limits
         return MultipartReader(
             self.headers,
             self.content,

@@ -246,7 +246,7 @@ class WebSocketResponse(StreamResponse):
         )
         conn.upgrade(channel)
         if self._heartbeat is not None:
-            self._hb_handle = conn._loop.call_later(self._heartbeat, self._heartbeat_due)
+            self._hb_handle = conn.loop.call_later(self._heartbeat, self._heartbeat_due)
         if conn.write_paused:
             await conn.drain()
         return None
@@ -384,7 +384,7 @@ class WebSocketResponse(StreamResponse):
         if channel.waiting:  # another task sits in receive(): let it return CLOSING first
             conn = self._conn
             assert conn is not None
-            self._close_wait = conn._loop.create_future()
+            self._close_wait = conn.loop.create_future()
             channel.wake(_CLOSING)
             await self._close_wait
         if self._closing:  # the client's close frame is already in
@@ -440,14 +440,14 @@ class WebSocketResponse(StreamResponse):
             return
         if channel.seen:  # the client spoke (or answered) this period: all is well
             channel.seen = False
-            self._hb_handle = conn._loop.call_later(self._heartbeat, self._heartbeat_due)
+            self._hb_handle = conn.loop.call_later(self._heartbeat, self._heartbeat_due)
             return
         if not awaiting_pong:
             try:
                 channel.send(OP_PING, b"")
             except ConnectionResetError:
                 return
-            self._hb_handle = conn._loop.call_later(self._heartbeat / 2, self._heartbeat_due, True)
+            self._hb_handle = conn.loop.call_later(self._heartbeat / 2, self._heartbeat_due, True)
             return
         self._set_closed()
         self._exception = TimeoutError(f"No PONG received after {self._heartbeat / 2} seconds")

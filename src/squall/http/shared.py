@@ -1,0 +1,48 @@
+"""What the connections of one server share: the handler, the limits, the clock, the count."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from .limits import Limits
+
+__all__ = ("Shared",)
+
+
+class Shared:
+    """Held by :class:`~squall.http.server.HttpServer` and every connection it makes.
+
+    ``handler`` makes the coroutine answering one request (``handler(exchange, connection)``);
+    ``now`` is the loop's clock at the server's last tick; ``admitted`` counts the connections
+    counted against ``limits.max_connections``; ``closing`` is set once the server shuts down;
+    ``connections`` holds the open ones.
+    """
+
+    __slots__ = (
+        "admitted",
+        "closing",
+        "connections",
+        "handler",
+        "handler_cancellation",
+        "limits",
+        "loop",
+        "now",
+    )
+
+    def __init__(
+        self,
+        handler: Callable[..., Coroutine[Any, Any, None]],
+        limits: Limits,
+        loop: asyncio.AbstractEventLoop,
+        handler_cancellation: bool,
+    ) -> None:
+        self.handler = handler
+        self.limits = limits
+        self.loop = loop
+        self.handler_cancellation = handler_cancellation
+        self.connections: set[Any] = set()
+        self.admitted = 0
+        self.closing = False
+        self.now = 0.0

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test lint bench bench-quick fuzz soak clean
+.PHONY: run test lint bench bench-quick fuzz soak dist check-install clean
 
 # Dependencies first (scripts/requirements.py reads them from pyproject.toml), then squall itself:
 # installed, not editable, because its request path is compiled where the machine can (setup.py);
@@ -58,5 +58,19 @@ fuzz: $(VENV)/.test $(VENV)/.squall
 soak: $(VENV)/.test $(VENV)/.squall
 	$(PY) benchmarks/soak.py
 
+# An sdist and a wheel in dist/ (the wheel compiled for this machine where it can be; `pip
+# install` of either elsewhere: docs/install.md), checked by twine. SQUALL_EXPECT_COMPILED=1 makes
+# a build that cannot compile fail instead of falling back to pure Python.
+dist: $(VENV)/.base
+	$(PY) -m pip install -q build twine
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(PY) -m twine check --strict dist/*
+
+# Build the wheel as a user would (a fresh venv outside the checkout, pip's isolated build), install
+# it with [testing], check it is compiled, and run the seed example and a pytest file there.
+check-install:
+	$(PYTHON) scripts/check_install.py
+
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

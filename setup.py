@@ -5,9 +5,14 @@ compiles the modules below with mypyc (the compiler that comes with mypy) into C
 sit beside their .py files and take precedence on import: squall's own work per request costs
 15-30% less (docs/design.md, "The compiled build"). Any failure (no C compiler, no Python
 headers, mypyc refusing a module) installs the pure-Python package instead, with a warning in the
-build's output (``pip install -v``); ``SQUALL_NO_COMPILE=1`` asks for pure Python outright.
-``squall.COMPILED`` says which build runs. Only the request path is compiled, and none of the
-modules whose classes cannot be native (see docs/design.md).
+build's output (pip shows it with ``pip install -v``). ``SQUALL_NO_COMPILE=1`` asks for pure Python
+outright; ``SQUALL_EXPECT_COMPILED=1`` turns any fallback into a failed build that says why (CI
+sets it). ``squall.COMPILED`` says which build runs, and so does ``squall``'s start-up line. Only
+the request path is compiled, and none of the modules whose classes cannot be native (see
+docs/design.md).
+
+mypyc type-checks the modules it compiles, with the types of squall's dependencies: pyproject.toml
+lists them as build requirements, so that pip's isolated build environment has them.
 """
 
 from __future__ import annotations
@@ -43,6 +48,24 @@ COMPILED = (
 )
 
 
+EXPECT_COMPILED = bool(os.environ.get("SQUALL_EXPECT_COMPILED"))
+
+
+def fall_back(reason: str) -> None:
+    """Install pure Python, saying why; or fail the build under SQUALL_EXPECT_COMPILED=1."""
+    if EXPECT_COMPILED:
+        raise SystemExit(
+            f"squall: {reason}.\nsquall: SQUALL_EXPECT_COMPILED=1 is set, so the build fails"
+            " rather than install pure Python (docs/install.md, 'Which build you got')"
+        )
+    message = (
+        f"squall: {reason}; installing pure Python, which behaves the same but serves about 25%"
+        " fewer requests a second (docs/install.md, 'Which build you got')"
+    )
+    warnings.warn(message, stacklevel=2)
+    print(message, file=sys.stderr, flush=True)
+
+
 class OptionalBuildExt(build_ext):
     """build_ext that leaves the pure-Python package in place when compiling fails."""
 
@@ -50,13 +73,13 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # no compiler, missing headers...
-            warnings.warn(f"squall: compiling failed, installing pure Python ({exc})", stacklevel=1)
+            fall_back(f"compiling failed ({exc})")
 
     def build_extension(self, ext: Any) -> None:
         try:
             super().build_extension(ext)
         except Exception as exc:
-            warnings.warn(f"squall: could not compile {ext.name} ({exc})", stacklevel=1)
+            fall_back(f"could not compile {ext.name} ({exc})")
 
 
 def ext_modules() -> list[Any]:
@@ -65,13 +88,16 @@ def ext_modules() -> list[Any]:
     try:
         from mypyc.build import mypycify
     except ImportError:
-        warnings.warn("squall: mypyc is not installed, installing pure Python", stacklevel=1)
+        fall_back("mypyc (from mypy) is not installed in the build environment")
         return []
     paths = [os.path.join("src", "squall", module) for module in COMPILED]
     try:
         return list(mypycify(paths, opt_level="3", group_name="squall"))
     except (Exception, SystemExit) as exc:  # mypyc reports type errors with SystemExit
-        warnings.warn(f"squall: mypyc failed, installing pure Python ({exc})", stacklevel=1)
+        fall_back(
+            f"mypyc's type check failed (exit {exc}, errors above): are squall's dependencies"
+            " installed where it builds? (pyproject.toml's [build-system] requires)"
+        )
         return []
 
 

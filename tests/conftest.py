@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -20,6 +21,15 @@ from .loop_thread import LoopThread
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "squall"
 UNDER_TEST = Path(squall.__file__).resolve().parent  # src/, or an installed copy
+
+
+# `PYTHONPATH=src pytest` (make test's first run): the servers the tests start as subprocesses, in
+# other working directories, must import the same squall, so the path is made absolute for them.
+if os.environ.get("PYTHONPATH"):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        str(Path(entry).resolve()) if entry else entry
+        for entry in os.environ["PYTHONPATH"].split(os.pathsep)
+    )
 
 
 def _stale_install() -> list[str]:

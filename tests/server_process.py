@@ -23,7 +23,8 @@ from types import TracebackType
 from typing import Any, Self
 
 READY = re.compile(
-    r"^squall: serving (\S+) \((aiohttp|asgi) interface(?:, (\d+) workers)?\), Ctrl-C to stop$"
+    r"^squall: serving (\S+) \((aiohttp|asgi) interface(?:, (\d+) workers)?,"
+    r" (?:compiled|pure Python)\), Ctrl-C to stop$"
 )
 TIMEOUT = 15.0
 

@@ -1,11 +1,17 @@
 """The build under test: the modules setup.py compiles are all compiled or all Python, and CI
-tests the compiled build (``SQUALL_EXPECT_COMPILED=1``) besides the sources as Python."""
+tests the compiled build (``SQUALL_EXPECT_COMPILED=1``) besides the sources as Python. And the
+build itself: the standard build paths (``pip install .``, ``pip wheel .``, ``python -m build``)
+have what mypyc needs, and a fallback to pure Python is said, or fails under
+``SQUALL_EXPECT_COMPILED=1``."""
 
 from __future__ import annotations
 
 import ast
 import importlib
 import os
+import subprocess
+import sys
+import tomllib
 
 import squall
 
@@ -39,3 +45,42 @@ def test_the_build_under_test() -> None:
         assert not squall.COMPILED  # the sources as Python: the fallback where nothing compiles
     elif os.environ.get("SQUALL_EXPECT_COMPILED"):
         assert squall.COMPILED, "CI expects the compiled build: see the pip install's warnings"
+
+
+def test_build_requires_what_mypyc_type_checks_against() -> None:
+    """pip builds in an isolated environment: without squall's dependencies there, mypyc's type
+    check fails on their types and the build silently falls back to pure Python (py3-none-any)."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    requires = pyproject["build-system"]["requires"]
+    assert any(requirement.startswith("mypy") for requirement in requires)
+    missing = [dep for dep in pyproject["project"]["dependencies"] if dep not in requires]
+    assert not missing, f"add to [build-system] requires too: {missing}"
+
+
+def _run_setup_py(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """setup.py as a build without mypyc runs it, with setuptools.setup() a stand-in."""
+    script = (
+        "import runpy, sys, setuptools\n"
+        "sys.modules['mypyc'] = sys.modules['mypyc.build'] = None  # not installed\n"
+        "setuptools.setup = lambda **kw: print('ext_modules', len(kw['ext_modules']))\n"
+        "runpy.run_path('setup.py', run_name='__main__')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQUALL_")} | env
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def test_fallback_to_python_is_said_plainly() -> None:
+    result = _run_setup_py({})
+    assert result.returncode == 0, result.stderr
+    assert "ext_modules 0" in result.stdout
+    assert "squall: mypyc (from mypy) is not installed" in result.stderr
+    assert "installing pure Python" in result.stderr
+
+
+def test_expect_compiled_fails_the_build_instead() -> None:
+    result = _run_setup_py({"SQUALL_EXPECT_COMPILED": "1"})
+    assert result.returncode != 0
+    assert "SQUALL_EXPECT_COMPILED=1 is set, so the build fails" in result.stderr
+    assert "ext_modules" not in result.stdout

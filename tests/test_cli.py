@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import squall
+
 TIMEOUT = 15.0
 
 WEB_APP = """
@@ -51,7 +53,11 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": body})
 """
 
-READY = re.compile(r"^squall: serving (\S+) \((aiohttp|asgi) interface\), Ctrl-C to stop$")
+# The build is the one under test: the server runs the same squall (squall.COMPILED).
+BUILD = "compiled" if squall.COMPILED else "pure Python"
+READY = re.compile(
+    rf"^squall: serving (\S+) \((aiohttp|asgi) interface, {BUILD}\), Ctrl-C to stop$"
+)
 
 
 @pytest.fixture

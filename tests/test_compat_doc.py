@@ -19,3 +19,13 @@ def test_every_aiohttp_web_name_is_listed_with_its_status() -> None:
         assert name in rows, f"{name} missing: run scripts/compat_table.py"
         has = hasattr(squall.web, name)
         assert (rows[name] != "not yet") == has, f"{name}: doc says {rows[name]!r}"
+
+
+def test_the_counts_agree_with_the_table() -> None:
+    text = DOC.read_text()
+    statuses = re.findall(r"^\| `[^`]+` \| ([a-z ]+) \|", text, flags=re.M)
+    line = (
+        f"{statuses.count('supported')} supported, {statuses.count('differs')} supported with a"
+        f" difference, {statuses.count('not yet')} not yet."
+    )
+    assert line in text, "run scripts/compat_table.py"

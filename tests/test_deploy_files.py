@@ -175,7 +175,14 @@ def test_dockerfile_command_and_healthcheck_run() -> None:
     """The image's ENTRYPOINT + CMD serve (host and port swapped for a loopback test port);
     its HEALTHCHECK command passes against it and fails once it stopped with STOPSIGNAL."""
     instructions = dockerfile()
-    assert one(instructions, "FROM") == "python:3.11-slim"
+    stages = [rest for kw, rest in instructions if kw == "FROM"]
+    assert stages[-1] == "python:3.11-slim"
+    # squall from its sdist in the build context, compiled in the full image (never by name from
+    # an index, where it is not), then installed in the slim one.
+    assert stages[0] == "python:3.11 AS squall-wheel"
+    runs = [rest for kw, rest in instructions if kw == "RUN"]
+    assert any("SQUALL_EXPECT_COMPILED=1 pip wheel" in r and "squall-*.tar.gz" in r for r in runs)
+    assert any(r.startswith("pip install /wheels/squall-*.whl") for r in runs)
     uid = one(instructions, "USER").split(":")[0]
     assert uid not in ("root", "0")
     assert any(f"--uid {uid}" in rest for kw, rest in instructions if kw == "RUN")  # useradd

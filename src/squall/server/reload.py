@@ -30,7 +30,9 @@ def start_reloader(config: Config, notify: Callable[[], None]) -> Callable[[], N
         import watchfiles
     except ImportError:
         raise ServerError(
-            "--reload needs watchfiles: pip install 'squall[reload]'", EXIT_USAGE
+            "--reload needs watchfiles, which is not installed: pip install watchfiles"
+            " (or squall's [reload] extra, docs/install.md)",
+            EXIT_USAGE,
         ) from None
     dirs = [os.path.abspath(d) for d in (config.reload_dirs or [config.app_dir])]
     for path in dirs:

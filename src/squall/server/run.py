@@ -15,6 +15,7 @@ import sys
 from collections.abc import Coroutine
 from typing import Any, TextIO
 
+from .. import COMPILED
 from .._loop import new_event_loop
 from .config import EXIT_OK, Config, configure_logging
 from .loading import AppLoadError, ServerError, load_app
@@ -25,9 +26,14 @@ __all__ = ("AppLoadError", "Config", "load_app", "ready_line", "run")
 
 
 def ready_line(url: str, interface: str, workers: int = 0) -> str:
-    """The line printed once serving: ``squall: serving URL (INTERFACE interface), ...``."""
+    """The line printed once serving: ``squall: serving URL (INTERFACE interface, BUILD), ...``.
+
+    BUILD is ``compiled`` or ``pure Python`` (``squall.COMPILED``): a build that fell back to
+    Python shows it where the server starts, not only in pip's verbose output.
+    """
     many = f", {workers} workers" if workers > 1 else ""
-    return f"squall: serving {url} ({interface} interface{many}), Ctrl-C to stop"
+    build = "compiled" if COMPILED else "pure Python"
+    return f"squall: serving {url} ({interface} interface{many}, {build}), Ctrl-C to stop"
 
 
 def error(message: str) -> None:
@@ -61,7 +67,7 @@ async def _serve_here(config: Config, out: TextIO) -> int:
 def run(config: Config, *, out: TextIO | None = None) -> int:
     """Serve ``config.app`` until SIGINT/SIGTERM; return the process exit status (0 when stopped).
 
-    Prints ``squall: serving URL (INTERFACE interface), Ctrl-C to stop`` on ``out`` (stdout)
+    Prints ``squall: serving URL (INTERFACE interface, BUILD), Ctrl-C to stop`` on ``out`` (stdout)
     once listening (with all workers ready, under a supervisor).
     """
     configure_logging(config.log_level)

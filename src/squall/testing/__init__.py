@@ -1,7 +1,7 @@
 """Testing squall applications: aiohttp.test_utils' API over squall's server.
 
 ``TestServer``/``RawTestServer`` serve on a loopback port, ``TestClient`` talks to them with
-aiohttp's client (the only part that needs aiohttp: ``pip install 'squall[testing]'``),
+aiohttp's client (the only part that needs aiohttp: squall's ``[testing]`` extra),
 ``make_mocked_request`` builds a request without a socket, ``AioHTTPTestCase`` is the
 unittest base class (``self.client``, ``self.server``, ``self.app``). The pytest plugin
 (``squall.testing.pytest_plugin``, loaded automatically) provides the ``squall_client``,

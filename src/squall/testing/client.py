@@ -1,7 +1,7 @@
 """TestClient: aiohttp's client session pointed at a test server.
 
-This module needs aiohttp's client (``pip install 'squall[testing]'``); nothing else in squall
-imports aiohttp.
+This module needs aiohttp's client (``pip install aiohttp``, or squall's ``[testing]`` extra);
+nothing else in squall imports aiohttp.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ try:
     import aiohttp
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "squall.testing.TestClient uses aiohttp's client: pip install 'squall[testing]'"
+        "squall.testing.TestClient uses aiohttp's client, which is not installed:"
+        " pip install aiohttp (or squall's [testing] extra, docs/install.md)"
     ) from exc
 
 from yarl import URL

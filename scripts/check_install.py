@@ -1,0 +1,105 @@
+"""Install squall as a user would, outside the checkout, and check that it works there.
+
+In a new directory (a temporary one, or the one given): a fresh venv with nothing but pip builds
+squall's wheel from this checkout the standard way (``pip wheel``, in pip's isolated build
+environment), installs it with its ``[testing]`` extra and pytest, then checks that
+
+- the wheel is compiled for this platform and ``squall.COMPILED`` is True (unless
+  ``SQUALL_NO_COMPILE`` is set: then both say pure Python);
+- the seed example serves ``Hello, World!`` on http://127.0.0.1:8080/;
+- a test file that uses the pytest plugin's ``squall_client`` fixture passes.
+
+It needs the package index (for the build requirements and the dependencies) and a C compiler for
+the compiled build. ``make check-install`` runs it; so does CI. Usage:
+``python scripts/check_install.py [DIRECTORY]``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+USER_TEST = '''
+from squall import web
+
+
+async def hello(request):
+    return web.Response(text=f"Hello, {request.match_info['name']}!")
+
+
+async def test_hello(squall_client):
+    app = web.Application()
+    app.router.add_get("/{name}", hello)
+    client = await squall_client(app)
+    resp = await client.get("/squall")
+    assert resp.status == 200
+    assert await resp.text() == "Hello, squall!"
+'''
+
+
+def run(*args: str | Path, cwd: Path) -> str:
+    print("+", " ".join(map(str, args)), flush=True)
+    return subprocess.run(
+        [str(a) for a in args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def get(url: str, deadline: float) -> str:
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return str(response.read().decode())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def check(where: Path) -> None:
+    expect_compiled = not os.environ.get("SQUALL_NO_COMPILE")
+    venv = where / "venv"
+    python = venv / "bin" / "python"
+    run(sys.executable, "-m", "venv", venv, cwd=where)
+    run(python, "-m", "pip", "wheel", "-q", "--no-deps", "-w", where / "dist", ROOT, cwd=where)
+    (wheel,) = (where / "dist").glob("squall-*.whl")
+    print("wheel:", wheel.name, flush=True)
+    assert wheel.name.endswith("-py3-none-any.whl") != expect_compiled, wheel.name
+    run(python, "-m", "pip", "install", "-q", f"{wheel}[testing]", "pytest", cwd=where)
+    compiled = run(python, "-c", "import squall; print(squall.COMPILED)", cwd=where).strip()
+    print("squall.COMPILED:", compiled, flush=True)
+    assert compiled == str(expect_compiled), compiled
+
+    (where / "seed.py").write_bytes((ROOT / "examples" / "seed.py").read_bytes())
+    seed = subprocess.Popen([python, "seed.py"], cwd=where, stdout=subprocess.DEVNULL)
+    try:
+        answer = get("http://127.0.0.1:8080/World", time.monotonic() + 15)
+        assert answer == "Hello, World!", answer
+        print("seed example:", answer, flush=True)
+    finally:
+        seed.terminate()
+        seed.wait(timeout=15)
+
+    (where / "test_user.py").write_text(USER_TEST)
+    print(run(python, "-m", "pytest", "-q", "test_user.py", cwd=where).strip().splitlines()[-1])
+
+
+def main() -> None:
+    if len(sys.argv) > 1:
+        where = Path(sys.argv[1]).resolve()
+        where.mkdir(parents=True, exist_ok=True)
+        check(where)
+    else:
+        with tempfile.TemporaryDirectory(prefix="squall-install-") as tmp:
+            check(Path(tmp))
+    print("check_install: squall installs and runs outside the checkout")
+
+
+if __name__ == "__main__":
+    main()

@@ -67,6 +67,9 @@ class AliasModule(ModuleType):
         super().__init__(name, f"{name}, served by squall ({', '.join(sources) or 'in part'})")
         self.__squall_sources__ = sources
         self.__squall_fallback__ = fallback
+        # Where the code runs (tools such as blockbuster locate modules by file).
+        first = importlib.import_module(sources[0]) if sources else fallback
+        self.__file__ = getattr(first, "__file__", None)
         names: set[str] = set(getattr(fallback, "__all__", ()))
         for source in sources:
             names.update(_public(importlib.import_module(source)))

@@ -136,6 +136,10 @@ def main() -> int:
             "rest of the refused body is never read); aiohttp keeps it open.",
             "- `request.clone()` does not take `scheme`, `host` or `remote` yet (proxy support, "
             "issue #8).",
+            "- `squall.install_as_aiohttp()` makes `aiohttp.web` and aiohttp's other server-side "
+            "modules squall's, for unmodified apps and plugins, keeping aiohttp's client: what it "
+            "maps and why, and `make aiohttp-suite` (aiohttp's own tests on squall), are in "
+            "[migrating.md](migrating.md).",
             "",
         ]
     )

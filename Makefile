@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test lint bench bench-quick fuzz soak clean
+.PHONY: run test lint bench bench-quick fuzz soak aiohttp-suite clean
 
 # Dependencies first (scripts/requirements.py reads them from pyproject.toml), then squall itself:
 # installed, not editable, because its request path is compiled where the machine can (setup.py);
@@ -57,6 +57,11 @@ fuzz: $(VENV)/.test $(VENV)/.squall
 
 soak: $(VENV)/.test $(VENV)/.squall
 	$(PY) benchmarks/soak.py
+
+# aiohttp's own server-side tests, unmodified, on aiohttp and on squall through
+# install_as_aiohttp() (issue 22); downloads aiohttp's sdist into build/. Minutes; not in `test`.
+aiohttp-suite: $(VENV)/.test
+	$(PY) scripts/aiohttp_suite.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -118,6 +118,9 @@ def pytest_run(python: Path, suite: Path, files: list[str], squall: bool, extra:
     env.pop("PYTHONPATH", None)
     if squall:
         env["PYTHONPATH"] = str(ROOT / "scripts")
+        # aiohttp's `loop` fixture asks for asyncio's loop (pyloop); importing squall would
+        # make that uvloop, whose C loop pytest-timeout cannot interrupt in a hung test.
+        env["SQUALL_NO_UVLOOP"] = "1"
         cmd += ["-p", "aiohttp_suite_plugin"]
     else:  # squall's own plugin would import squall, which changes the loop policy
         cmd += ["-p", "no:squall"]

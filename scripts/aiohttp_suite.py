@@ -159,19 +159,24 @@ def cause(message: str) -> str:
     return message[:160]
 
 
+def module_of(test_id: str) -> str:
+    """``tests.test_web_app.TestX::test_y`` -> ``test_web_app``."""
+    return test_id.split("::")[0].removeprefix("tests.").split(".")[0]
+
+
 def report(
     on_aiohttp: dict[str, tuple[str, str]] | None, on_squall: dict[str, tuple[str, str]]
 ) -> str:
     per_file: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     regressions: list[tuple[str, str]] = []
     for test_id, (outcome, message) in on_squall.items():
-        module = test_id.split("::")[0].rsplit(".", 1)[-1]
+        module = module_of(test_id)
         per_file[module]["squall " + outcome] += 1
         base = on_aiohttp.get(test_id, ("?", ""))[0] if on_aiohttp else "passed"
         if base == "passed" and outcome in ("failed", "error"):
             regressions.append((test_id, message))
     for test_id, (outcome, _) in (on_aiohttp or {}).items():
-        per_file[test_id.split("::")[0].rsplit(".", 1)[-1]]["aiohttp " + outcome] += 1
+        per_file[module_of(test_id)]["aiohttp " + outcome] += 1
     lines = [
         f"# aiohttp {VERSION}'s server-side tests on squall",
         "",

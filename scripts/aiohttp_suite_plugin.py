@@ -35,7 +35,10 @@ def _real_constant(module: str, name: str) -> Any:
             targets = [node.target]
         if any(isinstance(t, ast.Name) and t.id == name for t in targets):
             assert node.value is not None
-            return ast.literal_eval(node.value)
+            allowed = (ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop)
+            if not all(isinstance(n, allowed) for n in ast.walk(node.value)):
+                raise ValueError(name)  # not a constant expression such as 1024**2
+            return eval(compile(ast.Expression(node.value), str(path), "eval"), {})
     raise LookupError(name)
 
 

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test lint bench bench-quick fuzz soak dist check-install clean
+.PHONY: run test lint bench bench-quick fuzz soak dist check-install aiohttp-suite clean
 
 # Dependencies first (scripts/requirements.py reads them from pyproject.toml), then squall itself:
 # installed, not editable, because its request path is compiled where the machine can (setup.py);
@@ -71,6 +71,11 @@ dist: $(VENV)/.base
 # it with [testing], check it is compiled, and run the seed example and a pytest file there.
 check-install:
 	$(PYTHON) scripts/check_install.py
+
+# aiohttp's own server-side tests, unmodified, on aiohttp and on squall through
+# install_as_aiohttp(); downloads aiohttp's sdist into build/. Minutes; not in `test`.
+aiohttp-suite: $(VENV)/.test
+	$(PY) scripts/aiohttp_suite.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -144,6 +144,22 @@ def main() -> int:
             "HTTP/0.9) is answered 505 and closed; aiohttp answers it as HTTP/1.x.",
             "- After a 413 from read()/text()/json()/post() squall closes the connection (the "
             "rest of the refused body is never read); aiohttp keeps it open.",
+            "- A body longer than its declared Content-Length (`StreamResponse.content_length`, or "
+            "the header) is cut at that length, logged as an error, and the connection closed "
+            "after the response; one that ends short of it closes the connection (aiohttp leaves "
+            "that connection open and out of step). A `web.Response`'s whole body sets its own "
+            "Content-Length, whatever header the handler set.",
+            "- A Connection header set by the handler is sent as given (`keep-alive` included) "
+            "unless the connection closes after the response, then `close` is sent; `close` from "
+            "the handler closes it.",
+            "- A client that leaves (closes or resets its connection) is seen at once: "
+            "`request.transport` is None and streamed writes raise `ConnectionResetError`, as on "
+            "aiohttp; a response returned whole is still written to a client that only "
+            "half-closed (aiohttp closes at once). See the guide, 'Detecting a client that left'.",
+            "- `squall.install_as_aiohttp()` makes `aiohttp.web` and aiohttp's other server-side "
+            "modules squall's, for unmodified apps and plugins, keeping aiohttp's client: what it "
+            "maps and why, and `make aiohttp-suite` (aiohttp's own tests on squall), are in "
+            "[migrating.md](migrating.md).",
             "",
         ]
     )

@@ -67,7 +67,7 @@ def make_app() -> web.Application:
     return app
 
 
-async def client_for(squall_client: SquallClient, app: web.Application) -> TestClient[Any]:
+async def client_for(squall_client: SquallClient, app: web.Application) -> TestClient[Any, Any]:
     return await squall_client(app, timeout=aiohttp.ClientTimeout(total=TIMEOUT))
 
 

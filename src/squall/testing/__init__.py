@@ -14,20 +14,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .loop import loop_context, setup_test_loop, teardown_test_loop
-from .mocked import make_mocked_request
-from .server import BaseTestServer, RawTestServer, TestServer, unused_port
+from .mocked import make_mocked_coro, make_mocked_request
+from .server import (
+    REUSE_ADDRESS,
+    BaseTestServer,
+    RawTestServer,
+    TestServer,
+    get_port_socket,
+    get_unused_port_socket,
+    unused_port,
+)
 
 if TYPE_CHECKING:
     from .case import AioHTTPTestCase, unittest_run_loop
     from .client import TestClient
 
 __all__ = (
+    "REUSE_ADDRESS",
     "AioHTTPTestCase",
     "BaseTestServer",
     "RawTestServer",
     "TestClient",
     "TestServer",
+    "get_port_socket",
+    "get_unused_port_socket",
     "loop_context",
+    "make_mocked_coro",
     "make_mocked_request",
     "setup_test_loop",
     "teardown_test_loop",

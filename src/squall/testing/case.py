@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from ..web.app import Application
+from ..web.request import Request
 from .client import TestClient
 from .server import TestServer
 
@@ -52,7 +53,7 @@ class AioHTTPTestCase(unittest.IsolatedAsyncioTestCase):
     loop: asyncio.AbstractEventLoop
     app: Application
     server: TestServer
-    client: TestClient[Application]
+    client: TestClient[Request, Application]
 
     async def get_application(self) -> Application:
         """The application to test: override this (the default calls ``get_app()``)."""
@@ -67,7 +68,7 @@ class AioHTTPTestCase(unittest.IsolatedAsyncioTestCase):
         e.g. ``return TestServer(app, port=8081, access_log=None)``."""
         return TestServer(app, loop=self.loop)
 
-    async def get_client(self, server: TestServer) -> TestClient[Application]:
+    async def get_client(self, server: TestServer) -> TestClient[Request, Application]:
         """The client for ``server``; override to pass ``ClientSession`` options."""
         return TestClient(server, loop=self.loop)
 

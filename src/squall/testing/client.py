@@ -22,6 +22,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from yarl import URL
 
 from ..web.app import Application
+from ..web.request import BaseRequest, Request
 from .server import AsyncOnly, BaseTestServer, TestServer
 
 if TYPE_CHECKING:
@@ -31,16 +32,31 @@ if TYPE_CHECKING:
 __all__ = ("TestClient",)
 
 _T = TypeVar("_T")
+_Request = TypeVar("_Request", bound=BaseRequest)
 _AppOrNone = TypeVar("_AppOrNone", Application, None)
 
 
-class _Pending(Generic[_T]):
-    """A request in flight: ``await`` it for the response, or ``async with`` it to release."""
+class _Pending(Coroutine[Any, Any, _T]):
+    """A request in flight: ``await`` it for the response, or ``async with`` it to release.
+
+    A coroutine, as aiohttp's ``_RequestContextManager``: ``asyncio.create_task`` takes it.
+    """
 
     __slots__ = ("_coro", "_result")
 
     def __init__(self, coro: Coroutine[Any, Any, _T]) -> None:
         self._coro = coro
+
+    def send(self, value: Any) -> Any:
+        return self._coro.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: TracebackType | None = None) -> Any:
+        if val is None and tb is None:
+            return self._coro.throw(typ)
+        return self._coro.throw(typ, val, tb)
+
+    def close(self) -> None:
+        self._coro.close()
 
     def __await__(self) -> Generator[Any, None, _T]:
         return self._coro.__await__()
@@ -58,7 +74,7 @@ class _Pending(Generic[_T]):
         await self._result.__aexit__(exc_type, exc, tb)  # type: ignore[attr-defined]
 
 
-class TestClient(AsyncOnly, Generic[_AppOrNone]):
+class TestClient(AsyncOnly, Generic[_Request, _AppOrNone]):
     """Requests to a test server by path: ``resp = await client.get("/")``.
 
     Responses are aiohttp ``ClientResponse`` objects; the session keeps cookies for the
@@ -70,7 +86,7 @@ class TestClient(AsyncOnly, Generic[_AppOrNone]):
 
     @overload
     def __init__(
-        self: TestClient[Application],
+        self: TestClient[Request, Application],
         server: TestServer,
         *,
         cookie_jar: AbstractCookieJar | None = None,
@@ -80,7 +96,7 @@ class TestClient(AsyncOnly, Generic[_AppOrNone]):
 
     @overload
     def __init__(
-        self: TestClient[None],
+        self: TestClient[_Request, None],
         server: BaseTestServer,
         *,
         cookie_jar: AbstractCookieJar | None = None,

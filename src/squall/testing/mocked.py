@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Mapping
 from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 from multidict import CIMultiDict
 from yarl import URL
@@ -21,7 +23,9 @@ from ..web.routes import AbstractRoute
 if TYPE_CHECKING:
     from ..web.response import StreamResponse
 
-__all__ = ("MockedConnection", "MockedTransport", "make_mocked_request")
+__all__ = ("MockedConnection", "MockedTransport", "make_mocked_coro", "make_mocked_request")
+
+_UNSET: Any = object()
 
 
 class MockedTransport(asyncio.Transport):
@@ -201,3 +205,17 @@ def make_mocked_request(
     info.add_app(app)
     request._match_info = info
     return request
+
+
+def make_mocked_coro(return_value: Any = _UNSET, raise_exception: Any = _UNSET) -> mock.Mock:
+    """A ``Mock`` wrapping a coroutine function that returns ``return_value`` (awaited first if
+    it is awaitable) or raises ``raise_exception``, as aiohttp's."""
+
+    async def mock_coro(*args: Any, **kwargs: Any) -> Any:
+        if raise_exception is not _UNSET:
+            raise raise_exception
+        if not inspect.isawaitable(return_value):
+            return return_value
+        await return_value
+
+    return mock.Mock(wraps=mock_coro)

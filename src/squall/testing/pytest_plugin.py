@@ -18,6 +18,7 @@ import pytest
 
 from .._loop import new_event_loop
 from ..web.app import Application
+from ..web.request import BaseRequest, Request
 from .loop import LoopFactory, loop_context
 from .server import BaseTestServer, RawHandler, RawTestServer, TestServer, unused_port
 
@@ -33,7 +34,7 @@ class SquallClient(Protocol):
     @overload
     async def __call__(
         self, __param: Application, *, server_kwargs: dict[str, Any] | None = None, **kwargs: Any
-    ) -> TestClient[Application]: ...
+    ) -> TestClient[Request, Application]: ...
 
     @overload
     async def __call__(
@@ -42,7 +43,7 @@ class SquallClient(Protocol):
         *,
         server_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
-    ) -> TestClient[None]: ...
+    ) -> TestClient[BaseRequest, None]: ...
 
 
 class SquallServer(Protocol):
@@ -189,15 +190,15 @@ def squall_client(squall_loop: asyncio.AbstractEventLoop) -> Iterator[SquallClie
     """
     from .client import TestClient  # aiohttp is needed from here on only
 
-    clients: list[TestClient[Any]] = []
+    clients: list[TestClient[Any, Any]] = []
 
     async def make(
         param: Application | BaseTestServer,
         *,
         server_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
-    ) -> TestClient[Any]:
-        client: TestClient[Any]
+    ) -> TestClient[Any, Any]:
+        client: TestClient[Any, Any]
         if isinstance(param, Application):
             client = TestClient(TestServer(param, **(server_kwargs or {})), **kwargs)
         elif isinstance(param, BaseTestServer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
 from collections.abc import Awaitable, Callable
 from ssl import SSLContext
@@ -18,9 +19,39 @@ from ..web.request import BaseRequest
 from ..web.response import StreamResponse
 from ..web.runner import AppRunner, BaseRunner, TCPSite
 
-__all__ = ("BaseTestServer", "RawTestServer", "TestServer", "unused_port")
+__all__ = (
+    "REUSE_ADDRESS",
+    "BaseTestServer",
+    "RawTestServer",
+    "TestServer",
+    "get_port_socket",
+    "get_unused_port_socket",
+    "unused_port",
+)
 
 RawHandler = Callable[[BaseRequest], Awaitable[StreamResponse]]
+
+
+#: Whether test sockets set SO_REUSEADDR (as aiohttp's: not on Windows, whose meaning differs).
+REUSE_ADDRESS = os.name == "posix"
+
+
+def get_port_socket(
+    host: str, port: int, family: socket.AddressFamily = socket.AF_INET
+) -> socket.socket:
+    """A TCP socket bound to ``(host, port)``, not listening yet (for ``SockSite``)."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    if REUSE_ADDRESS:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def get_unused_port_socket(
+    host: str, family: socket.AddressFamily = socket.AF_INET
+) -> socket.socket:
+    """A TCP socket bound to ``host`` and an ephemeral port."""
+    return get_port_socket(host, 0, family)
 
 
 def unused_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, MutableMapping
@@ -197,6 +198,9 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
         self._client_max_size = client_max_size
         self._client_max_fields = client_max_fields
         self._composed: dict[Any, Handler] = {}
+        if loop is not None:  # as aiohttp 3.14
+            warnings.warn("loop argument is deprecated", DeprecationWarning, stacklevel=2)
+        self._loop: asyncio.AbstractEventLoop | None = loop
 
     def __init_subclass__(cls: type[Application]) -> None:
         warnings.warn(
@@ -254,6 +258,21 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
 
     def __repr__(self) -> str:
         return f"<Application 0x{id(self):x}>"
+
+    def __call__(self) -> Application:
+        """The application itself: an app factory's result, as in aiohttp (gunicorn, tests)."""
+        return self
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """Deprecated, as in aiohttp: ``Application(loop=)``'s loop, else the running one."""
+        warnings.warn("loop property is deprecated", DeprecationWarning, stacklevel=2)
+        if self._loop is not None:
+            return self._loop
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            return None
 
     # -- configuration --------------------------------------------------------------------
 

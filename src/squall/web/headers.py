@@ -36,14 +36,30 @@ _COOKIE_NAME = re.compile(r"[!#$%&'()*+\-./0-9:<=>?@A-Z\[\]^_`a-z{|}~]+")
 
 
 def parse_cookies(header: str) -> dict[str, str]:
-    """``name=value; name2=value2`` into a dict; quoted values lose their quotes."""
+    """``name=value; name2=value2`` into a dict; quoted values lose their quotes and escapes.
+
+    A ``;`` inside a quoted value belongs to the value, as in aiohttp.
+    """
     cookies: dict[str, str] = {}
-    for pair in header.split(";"):
-        name, eq, value = pair.partition("=")
+    pos, end = 0, len(header)
+    while pos < end:
+        semi = header.find(";", pos)
+        if semi < 0:
+            semi = end
+        eq = header.find("=", pos, semi)
+        if eq >= 0:
+            quoted = _QUOTED_VALUE.match(header, eq + 1)
+            if quoted is not None and quoted.end() > semi:  # the quoted value holds a ";"
+                semi = header.find(";", quoted.end())
+                if semi < 0:
+                    semi = end
+        pair = header[pos:semi]
+        pos = semi + 1
+        name, eq_sign, value = pair.partition("=")
         name = name.strip()
         if not name:
             continue
-        if not eq:
+        if not eq_sign:
             for word in name.split():  # a bare word is a name with an empty value
                 if _COOKIE_NAME.fullmatch(word):
                     cookies.setdefault(word, "")
@@ -52,9 +68,20 @@ def parse_cookies(header: str) -> dict[str, str]:
             continue
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = _unescape(value[1:-1])
+            value = _unescape_cookie(value[1:-1])
         cookies[name] = value
     return cookies
+
+
+_QUOTED_VALUE = re.compile(r'[ \t]*"(?:[^"\\]|\\.)*"(?=[ \t]*(?:;|$))')
+# http.cookies' escapes, which aiohttp reads too: an octal byte (\054 is ",") or a quoted char.
+_COOKIE_ESCAPE = re.compile(r"\\(?:([0-3][0-7][0-7])|(.))")
+
+
+def _unescape_cookie(value: str) -> str:
+    if "\\" not in value:
+        return value
+    return _COOKIE_ESCAPE.sub(lambda m: chr(int(m[1], 8)) if m[1] else m[2], value)
 
 
 def _unescape(value: str) -> str:

@@ -80,6 +80,7 @@ class BaseRequest(StateMapping):
     __slots__ = (
         "__dict__",  # attributes of the application's own (request.user = ...), as aiohttp allows
         "_app",
+        "_client_max_fields",
         "_client_max_size",
         "_conn",
         "_content",
@@ -107,12 +108,14 @@ class BaseRequest(StateMapping):
         conn: Connection,
         app: Application,
         client_max_size: int = 1024**2,
+        client_max_fields: int | None = None,
     ) -> None:
         self._raw = raw  # the request's head and body
         self._exchange = raw  # where its response goes (a clone's head differs; this does not)
         self._conn = conn
         self._app = app
         self._client_max_size = client_max_size
+        self._client_max_fields = client_max_fields  # None: the application's
         self._state: dict[str, Any] | None = None
         self._match_info: UrlMappingMatchInfo | None = None
         self._headers: CIMultiDictProxy[str] | None = None
@@ -374,6 +377,7 @@ class BaseRequest(StateMapping):
         host: str | None = None,
         remote: str | None = None,
         client_max_size: int | None = None,
+        client_max_fields: int | None = None,
     ) -> BaseRequest:
         """A copy with some parts replaced (the body stream is shared, as in aiohttp)."""
         raw = self._raw
@@ -397,6 +401,7 @@ class BaseRequest(StateMapping):
             self._conn,
             self._app,
             self._client_max_size if client_max_size is None else client_max_size,
+            self._client_max_fields if client_max_fields is None else client_max_fields,
         )
         clone._exchange = self._exchange
         clone._match_info = self._match_info
@@ -432,6 +437,12 @@ class BaseRequest(StateMapping):
     @property
     def client_max_size(self) -> int:
         return self._client_max_size
+
+    @property
+    def client_max_fields(self) -> int:
+        """Most form fields ``post()`` takes: the application's ``client_max_fields``, or the
+        value given to ``clone()``."""
+        return self._max_fields()
 
     # -- routing and application ----------------------------------------------------------
 
@@ -589,6 +600,8 @@ class BaseRequest(StateMapping):
         return self._post
 
     def _max_fields(self) -> int:
+        if self._client_max_fields is not None:
+            return self._client_max_fields
         app = self._app
         return MAX_FIELDS if app is None else app._client_max_fields
 

@@ -322,6 +322,10 @@ class UrlDispatcher(Mapping[str, AbstractResource]):
             registered.extend(route_def.register(self))
         return registered
 
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
     def freeze(self) -> None:
         self._frozen = True
         for resource in self._resources:

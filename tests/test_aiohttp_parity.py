@@ -1,0 +1,141 @@
+"""Small public-API gaps found by aiohttp's plugins and its own tests (issues 22 and 28).
+
+Each case is checked side by side with the installed aiohttp where it can be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import warnings
+from typing import Any
+
+import aiohttp.test_utils
+import aiohttp.web
+import pytest
+
+from squall import web
+from squall.testing import (
+    get_unused_port_socket,
+    make_mocked_coro,
+    make_mocked_request,
+)
+from squall.testing.pytest_plugin import SquallClient
+
+COOKIE_HEADERS = [
+    'a="1\\054 2"',  # http.cookies' octal escape of ",": aiohttp-session's JSON cookies
+    'a="\\012"; b=2',
+    'a="\\0541"',
+    'a="\\377"',
+    'a="\\400"',  # not an octal byte: the backslash goes, the digits stay
+    'a="x\\"y"',
+    'a="\\q"',
+    'a="q\\\\"; b="2"',
+    'a="1;2"; b=3',  # a quoted ";" is part of the value
+    'a= "1;2" ; b=3',
+    'a="x\\";y"; b=1',
+    'a="1;2"x; b=3',  # not a whole quoted value: split at ";" as before
+    'a="1;2',
+    'a=x"1;2"; b=3',
+    "a=1\\054 2",
+    "a=b; c",
+    'a=""; b',
+]
+
+
+@pytest.mark.parametrize("header", COOKIE_HEADERS)
+def test_cookies_read_as_aiohttp_reads_them(header: str) -> None:
+    ours = make_mocked_request("GET", "/", headers={"Cookie": header}).cookies
+    theirs = aiohttp.test_utils.make_mocked_request("GET", "/", headers={"Cookie": header}).cookies
+    assert dict(ours) == dict(theirs)
+
+
+def test_cookie_octal_escape() -> None:
+    request = make_mocked_request(
+        "GET", "/", headers={"Cookie": 'session="{\\"a\\": 1\\054 \\"b\\": 2}"'}
+    )
+    assert request.cookies["session"] == '{"a": 1, "b": 2}'
+
+
+def test_application_call_returns_the_application() -> None:
+    for module in (web, aiohttp.web):
+        app = module.Application()
+        assert app() is app
+
+
+def test_application_loop_is_deprecated_and_is_the_running_loop() -> None:
+    with pytest.warns(DeprecationWarning, match="loop argument is deprecated"):
+        aiohttp.web.Application(loop=asyncio.new_event_loop())
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.warns(DeprecationWarning, match="loop argument is deprecated"):
+            app = web.Application(loop=loop)
+        with pytest.warns(DeprecationWarning, match="loop property is deprecated"):
+            assert app.loop is loop
+
+        async def running() -> Any:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return web.Application().loop
+
+        assert loop.run_until_complete(running()) is loop
+    finally:
+        loop.close()
+
+
+def test_router_frozen() -> None:
+    for module in (web, aiohttp.web):
+        app = module.Application()
+        assert app.router.frozen is False
+        app.freeze()
+        assert app.router.frozen is True
+
+
+def test_request_client_max_fields() -> None:
+    assert aiohttp.test_utils.make_mocked_request("GET", "/").client_max_fields == 1000
+    assert make_mocked_request("GET", "/").client_max_fields == 1000
+    app = web.Application(client_max_fields=5)
+    request = make_mocked_request("GET", "/", app=app)
+    assert request.client_max_fields == 5
+    assert request.clone(client_max_fields=7).client_max_fields == 7
+    assert request.clone().client_max_fields == 5
+
+
+@pytest.mark.usefixtures("squall_loop")
+async def test_client_max_fields_of_a_clone_limits_post() -> None:
+    body = b"&".join(b"f%d=1" % i for i in range(4))
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    request = make_mocked_request("POST", "/", headers=headers, payload=body)
+    with pytest.raises(web.HTTPRequestEntityTooLarge):
+        await request.clone(client_max_fields=3).post()
+    request = make_mocked_request("POST", "/", headers=headers, payload=body)
+    assert len(await request.clone(client_max_fields=4).post()) == 4
+
+
+async def _hello(request: web.Request) -> web.Response:
+    return web.Response(text="hi")
+
+
+async def test_client_requests_are_coroutines(squall_client: SquallClient) -> None:
+    app = web.Application()
+    app.router.add_get("/", _hello)
+    client = await squall_client(app)
+    task = asyncio.create_task(client.get("/"))  # aiohttp's _RequestContextManager allows it
+    resp = await task
+    assert await resp.text() == "hi"
+    async with client.get("/") as resp:
+        assert resp.status == 200
+    pending = client.get("/")
+    pending.close()  # never sent: closing the coroutine leaves no "never awaited" warning
+
+
+def test_port_sockets_and_mocked_coro() -> None:
+    with get_unused_port_socket("127.0.0.1") as sock:
+        assert sock.family == socket.AF_INET and sock.getsockname()[1] > 0
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
+    coro = make_mocked_coro(return_value=3)
+    assert asyncio.run(coro(1, x=2)) == 3
+    coro.assert_called_once_with(1, x=2)
+    failing = make_mocked_coro(raise_exception=ValueError("no"))
+    with pytest.raises(ValueError, match="no"):
+        asyncio.run(failing())

@@ -26,8 +26,8 @@ from .cycle import Cycle
 from .types import Message
 
 if TYPE_CHECKING:
+    from ..http.connection import Connection
     from ..http.exchange import Exchange
-    from ..http.protocol import HttpProtocol
 
 __all__ = ("WebSocketSession", "handshake_refused", "is_websocket")
 
@@ -93,7 +93,7 @@ class WebSocketSession:
         "state",
     )
 
-    def __init__(self, raw: Exchange, conn: HttpProtocol) -> None:
+    def __init__(self, raw: Exchange, conn: Connection) -> None:
         self.raw = raw
         self.conn = conn
         self.state = _CONNECTING

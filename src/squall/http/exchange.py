@@ -35,7 +35,6 @@ __all__ = (
     "Exchange",
     "PlainHead",
     "body_framing",
-    "check_fields",
     "encode_fields",
     "error_response",
     "plain_head",
@@ -111,7 +110,6 @@ def body_framing(method: str, version: str, status: int, length: int) -> int:
 
 _bad_name: Final = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]").search
 _bad_value: Final = re.compile(rb"[\x00\r\n]").search
-_bad_str_name: Final = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]").search
 _bad_str_value: Final = re.compile(r"[\x00\r\n]").search
 _digits: Final = re.compile(rb"[0-9]+").fullmatch
 
@@ -120,17 +118,6 @@ _NAMES: Final[dict[bytes, bytes]] = {}
 _FRAMING_NAMES: Final = frozenset(
     (b"content-length", b"transfer-encoding", b"connection", b"date", b"server")
 )
-
-
-def check_fields(fields: Iterable[tuple[str, str]]) -> None:
-    """Raise ValueError for a field name or value that would split or break a response head.
-
-    For header mappings checked before anything is sent (the exchange checks every field
-    again as it writes it).
-    """
-    for name, value in fields:
-        if not name or _bad_str_name(name) or _bad_str_value(value):
-            raise ValueError(f"Invalid character in response header {name!r}")
 
 
 class _Fields:
@@ -259,6 +246,7 @@ class Exchange:
     __slots__ = (
         "_over",
         "body",
+        "cut",
         "declared",
         "expect_continue",
         "framing",
@@ -302,6 +290,7 @@ class Exchange:
         self.framing = NO_BODY
         self.declared = -1  # the body's declared length while framing is FIXED_LENGTH
         self.sent = 0  # body bytes sent (FIXED_LENGTH)
+        self.cut = False  # bytes past the declared length were dropped (logged once)
         self.held = b""  # the head, while HEAD_HELD
         self.left = False  # the client closed its side or the connection: see client_left()
         self._over: asyncio.Future[None] | None = None
@@ -522,7 +511,7 @@ class Exchange:
         framing = self.framing
         if framing == FIXED_LENGTH:
             data = self._within_length(data)
-            if self.sent < self.declared:
+            if self.sent < self.declared and not self.cut:
                 self.keep_alive = False
                 log.error(
                     "Response ended %d bytes short of its Content-Length (%d): connection closed",
@@ -562,14 +551,14 @@ class Exchange:
         if len(data) <= left:
             self.sent += len(data)
             return data
-        if left < 0:  # cut already
-            return b""
-        log.error(
-            "Response body longer than its Content-Length (%d): cut there, connection closed",
-            self.declared,
-        )
-        self.keep_alive = False
-        self.sent = self.declared + 1
+        if not self.cut:
+            self.cut = True
+            self.keep_alive = False
+            log.error(
+                "Response body longer than its Content-Length (%d): cut there, connection closed",
+                self.declared,
+            )
+        self.sent = self.declared
         return data[:left]
 
     def fail(self) -> bool:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .clock import CLOCK, REASONS
 from .sendfile import read_file, send_file
@@ -129,15 +129,17 @@ class _Fields:
 
     __slots__ = ("connection", "date", "length", "length_line", "lines", "server")
 
-    def __init__(self, fields: Iterable[tuple[bytes, bytes]]) -> None:
+    def __init__(self, fields: Iterable[tuple[Any, Any]]) -> None:  # (checked below)
         lines: list[bytes] = []
         self.length = -1  # the application's Content-Length, -1 if none
         self.length_line = b""  # ... and its field line as the application wrote it
         self.connection = b""  # the application's Connection field, b"" if none
         self.date = self.server = False
-        for name, value in fields:
-            if type(name) is not bytes or type(value) is not bytes:
-                raise ValueError(f"Header field {name!r} is not a pair of bytes")
+        for given_name, given_value in fields:
+            if type(given_name) is not bytes or type(given_value) is not bytes:
+                raise ValueError(f"Header field {given_name!r} is not a pair of bytes")
+            name: bytes = given_name
+            value: bytes = given_value
             lname = _NAMES.get(name)
             if lname is None:
                 if not name or _bad_name(name):

@@ -17,7 +17,7 @@ import pytest
 
 from squall import web
 from squall.asgi import serve as asgi_serve
-from squall.jsonlog import ACCESS_FIELDS, JsonFormatter
+from squall.jsonlog import ACCESS_FIELDS, JsonFormatter, access_json
 
 from .conftest import serve
 from .server_process import SquallProcess
@@ -258,3 +258,14 @@ def test_json_formatter_puts_other_records_and_tracebacks_in_one_line() -> None:
     data = json.loads(line)
     assert (data["level"], data["logger"], data["message"]) == ("error", "squall.server", "a b")
     assert "ValueError: boom" in data["exception"]
+
+
+def test_access_json_is_one_line_of_valid_json_whatever_the_strings() -> None:
+    nasty = 'a"b\\c\nd\r\te\x00f\u2028g\U0001f600h'
+    line = access_json(None, "GET", nasty, nasty, "HTTP/1.0", "x", 0, 1e-7, nasty, nasty)
+    assert "\n" not in line and "\r" not in line and line.isascii()
+    record = json.loads(line)
+    assert list(record) == list(ACCESS_FIELDS)
+    assert record["path"] == record["query"] == record["user_agent"] == nasty
+    assert record["client"] is None and record["status"] == "x"
+    assert record["duration"] == 0.0 and '"duration":0.000000' in line

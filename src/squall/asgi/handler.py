@@ -18,8 +18,8 @@ from .types import ASGI_VERSION, ASGIApp, Scope
 from .websocket import WebSocketSession, handshake_refused, is_websocket
 
 if TYPE_CHECKING:
+    from ..http.connection import Connection
     from ..http.exchange import Exchange
-    from ..http.protocol import HttpProtocol
 
 __all__ = ("ASGIHandler",)
 
@@ -66,10 +66,10 @@ class ASGIHandler:
         self._paths: dict[bytes, tuple[str, bytes]] = {}
         # The scope parts fixed per connection, for the connection seen last (keep-alive and
         # pipelined requests come in runs on one connection).
-        self._conn: HttpProtocol | None = None
+        self._conn: Connection | None = None
         self._conn_info: tuple[str, Any, Any] = ("http", None, None)
 
-    async def __call__(self, raw: Exchange, conn: HttpProtocol) -> None:
+    async def __call__(self, raw: Exchange, conn: Connection) -> None:
         """Run the application for one request; every outcome ends as a response or a close."""
         if raw.upgrade and is_websocket(raw):
             await self._websocket(raw, conn)
@@ -86,7 +86,7 @@ class ASGIHandler:
             self._log_access(raw, conn, raw.status)
 
     def _log_access(
-        self, raw: Exchange, conn: HttpProtocol, status: int | str, websocket: bool = False
+        self, raw: Exchange, conn: Connection, status: int | str, websocket: bool = False
     ) -> None:
         """One line per request, uvicorn's format: client - "METHOD target HTTP/x" status."""
         logger = self._access_log
@@ -98,7 +98,7 @@ class ASGIHandler:
         line = f"WebSocket {target}" if websocket else f"{raw.method} {target} HTTP/{raw.version}"
         logger.info('%s - "%s" %s', client, line, status)
 
-    async def _websocket(self, raw: Exchange, conn: HttpProtocol) -> None:
+    async def _websocket(self, raw: Exchange, conn: Connection) -> None:
         if handshake_refused(raw):
             return
         scope = self.scope(raw, conn)
@@ -123,7 +123,7 @@ class ASGIHandler:
         if self._access_log is not None:
             self._log_access(raw, conn, session.outcome, websocket=True)
 
-    def scope(self, raw: Exchange, conn: HttpProtocol) -> Scope:
+    def scope(self, raw: Exchange, conn: Connection) -> Scope:
         """The ASGI ``http`` scope of one request."""
         if conn is not self._conn:
             self._conn = conn
@@ -179,7 +179,7 @@ class ASGIHandler:
         return result
 
 
-def _conn_info(conn: HttpProtocol) -> tuple[str, Any, Any]:
+def _conn_info(conn: Connection) -> tuple[str, Any, Any]:
     transport = conn.transport
     scheme = "http"
     if transport is not None and transport.get_extra_info("sslcontext") is not None:

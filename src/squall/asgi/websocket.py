@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..http.websocket import (
     OP_BINARY,
@@ -26,6 +26,7 @@ from .cycle import Cycle
 from .types import Message
 
 if TYPE_CHECKING:
+    from ..http.connection import Connection
     from ..http.exchange import Exchange
     from ..http.protocol import HttpProtocol
 
@@ -93,7 +94,7 @@ class WebSocketSession:
         "state",
     )
 
-    def __init__(self, raw: Exchange, conn: HttpProtocol) -> None:
+    def __init__(self, raw: Exchange, conn: Connection) -> None:
         self.raw = raw
         self.conn = conn
         self.state = _CONNECTING
@@ -213,7 +214,10 @@ class WebSocketSession:
         except ValueError as exc:
             raise RuntimeError(str(exc)) from None
         raw.end()
-        channel = self.channel = WebSocketChannel(conn, max_size=MAX_MESSAGE, deflate=deflate)
+        # (an HTTP/1.1 connection: only its requests can be upgrades)
+        channel = self.channel = WebSocketChannel(
+            cast("HttpProtocol", conn), max_size=MAX_MESSAGE, deflate=deflate
+        )
         self.state = _OPEN
         self.outcome = "[accepted]"
         conn.upgrade(channel)

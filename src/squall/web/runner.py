@@ -335,6 +335,7 @@ class AppRunner(BaseRunner):
             AppHandler(app, logger, trusted),
             limits=limits,
             handler_cancellation=bool(kwargs.pop("handler_cancellation", False)),
+            http2=bool(kwargs.pop("http2", True)),
         )
 
     async def shutdown(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ import pytest
 from squall import web
 from squall.asgi.handler import ASGIHandler
 from squall.http import HttpServer
+from squall.http.preface import ALPN
 
 from .loop_thread import LoopThread
 
@@ -151,10 +153,11 @@ def asgi_app(probe: Probe) -> Callable[..., Any]:
 class H2Server(LoopThread):
     """One interface's app on ``HttpServer`` (HTTP/1.1 and HTTP/2 on one port), in a thread."""
 
-    def __init__(self, kind: str, http2: bool = True) -> None:
+    def __init__(self, kind: str, http2: bool = True, ssl: ssl.SSLContext | None = None) -> None:
         super().__init__()
         self.kind = kind
         self.http2 = http2
+        self.ssl = ssl
         self.probe = Probe()
         self.port = 0
         self.http: HttpServer | None = None
@@ -173,7 +176,7 @@ class H2Server(LoopThread):
         else:
             loop = asyncio.get_running_loop()
             self.http = HttpServer(ASGIHandler(asgi_app(self.probe)), loop=loop, http2=self.http2)
-            listener = await loop.create_server(self.http, "127.0.0.1", 0)
+            listener = await loop.create_server(self.http, "127.0.0.1", 0, ssl=self.ssl)
             self.port = int(listener.sockets[0].getsockname()[1])
             self.ready()
             await stop.wait()
@@ -322,11 +325,14 @@ def test_client_reset_cancels_the_handler(server: H2Server) -> None:
     assert server.probe.cancelled == [server.kind]
 
 
-@pytest.mark.skipif(
+needs_curl_http2 = pytest.mark.skipif(
     shutil.which("curl") is None
     or "HTTP2" not in subprocess.run(["curl", "-V"], capture_output=True, text=True).stdout,
     reason="curl without HTTP/2",
 )
+
+
+@needs_curl_http2
 def test_curl_prior_knowledge(server: H2Server) -> None:
     out = subprocess.run(
         ["curl", "-si", "--http2-prior-knowledge", server.url + "/"],
@@ -368,3 +374,52 @@ def test_response_before_the_upload_is_whole(server: H2Server) -> None:
         after = c.get(server.url + "/")
     assert r.status_code == (405 if server.kind == "web" else 200)
     assert after.text == "Hello, World!"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+def test_tls_alpn_chooses_h2(tmp_path: Any) -> None:
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=localhost"),
+            *("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
+            *("-keyout", str(keyfile), "-out", str(certfile)),
+            *("-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(certfile, keyfile)
+    ctx.set_alpn_protocols(list(ALPN))
+    srv = H2Server("asgi", ssl=ctx).start()
+    try:
+        url = f"https://127.0.0.1:{srv.port}/"
+        verify = ssl.create_default_context(cafile=str(certfile))
+        with httpx.Client(http2=True, verify=verify) as c:
+            r2 = c.get(url)
+        with httpx.Client(verify=verify) as c:  # offers http/1.1 only
+            r1 = c.get(url)
+    finally:
+        srv.stop()
+    assert (r2.http_version, r2.text) == ("HTTP/2", "Hello, World!")
+    assert (r1.http_version, r1.text) == ("HTTP/1.1", "Hello, World!")
+
+
+@needs_curl_http2
+@pytest.mark.parametrize("kind", ["web", "asgi"])
+def test_graceful_shutdown_lets_streams_finish(kind: str) -> None:
+    """GOAWAY on shutdown: the stream in flight is answered, then the connection closes.
+
+    (With curl: httpx fails every stream in flight on a GOAWAY, and the h2 library's client
+    refuses any frame after one.)"""
+    srv = H2Server(kind).start()
+    curl = subprocess.Popen(
+        ["curl", "-s", "--http2-prior-knowledge", srv.url + "/sleepy?n=7"],
+        stdout=subprocess.PIPE,
+    )
+    time.sleep(0.1)
+    srv.stop()
+    out, _ = curl.communicate(timeout=5)
+    assert (curl.returncode, out) == (0, b"7")

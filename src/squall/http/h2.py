@@ -29,6 +29,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hyperframe.frame
 
 from .errors import RequestPayloadError
 from .h2exchange import Fields, H2Exchange, StreamOutput
@@ -49,6 +50,7 @@ MAX_CONCURRENT_STREAMS: Final = 100
 STREAM_HIGH_WATER: Final = 65536
 """Request-body bytes a stream buffers unread before its window stops being reopened: with the
 initial window (64 KiB), what one stream may hold; 100 streams, ~13 MiB at worst."""
+REFUSED_STREAM: Final = 0x7
 CONNECTION_WINDOW: Final = 1 << 20
 """The connection-level receive window: room for many streams' uploads at once."""
 
@@ -178,6 +180,7 @@ class H2Protocol(asyncio.Protocol):
         self._flush_handle: asyncio.Handle | None = None
         self._closing = False
         self._going_away = False
+        self._last_stream = 0  # the last stream the GOAWAY promised to serve
 
     # -- what the server's tick and shutdown use ------------------------------------------
 
@@ -210,11 +213,12 @@ class H2Protocol(asyncio.Protocol):
         if self._going_away or self.transport is None:
             return
         self._going_away = True
-        try:
-            self.h2.close_connection(last_stream_id=self.h2.highest_inbound_stream_id)
-        except h2.exceptions.ProtocolError:
-            pass
+        # The GOAWAY frame is made here, not by h2's close_connection(): that closes h2's
+        # state machine, which then refuses the responses of the streams still in flight.
+        self._last_stream = self.h2.highest_inbound_stream_id
         self._flush()
+        goaway = hyperframe.frame.GoAwayFrame(0, last_stream_id=self._last_stream, error_code=0)
+        self.output.write(goaway.serialize())
         if not self.streams:
             self._close(None)
 
@@ -397,8 +401,8 @@ class H2Protocol(asyncio.Protocol):
         stream.exchange = exchange
         self.streams[stream_id] = stream
         self.deadline = 0.0
-        if self._going_away:
-            exchange.respond_error(503, "Server shutting down")
+        if self._going_away and stream_id > self._last_stream:
+            self.reset(stream_id, REFUSED_STREAM)  # after our GOAWAY: safe to retry elsewhere
             return
         if method == b"CONNECT":
             exchange.respond_error(501, "CONNECT is not supported")

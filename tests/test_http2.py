@@ -75,6 +75,9 @@ def web_app(probe: Probe) -> web.Application:
     async def boom(request: web.Request) -> web.Response:
         raise RuntimeError("boom")
 
+    async def cookie(request: web.Request) -> web.Response:
+        return web.Response(text=request.headers.get("Cookie", ""))
+
     async def forever(request: web.Request) -> web.Response:
         try:
             await asyncio.sleep(30)
@@ -93,6 +96,7 @@ def web_app(probe: Probe) -> web.Application:
             web.get("/big", big),
             web.get("/empty", empty),
             web.get("/boom", boom),
+            web.get("/cookie", cookie),
             web.get("/forever", forever),
         ]
     )
@@ -138,6 +142,9 @@ def asgi_app(probe: Probe) -> Callable[..., Any]:
             await send_text(send, b"", status=204)
         elif path == "/boom":
             raise RuntimeError("boom")
+        elif path == "/cookie":
+            cookies = [v for n, v in scope["headers"] if n == b"cookie"]
+            await send_text(send, b",".join(cookies))
         elif path == "/forever":
             try:
                 await asyncio.sleep(30)
@@ -423,3 +430,33 @@ def test_graceful_shutdown_lets_streams_finish(kind: str) -> None:
     srv.stop()
     out, _ = curl.communicate(timeout=5)
     assert (curl.returncode, out) == (0, b"7")
+
+
+def h2_get(port: int, path: str, extra: list[tuple[str, str]]) -> tuple[int, bytes]:
+    """One GET with the h2 library's client (header fields exactly as given)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        fields = [(":method", "GET"), (":path", path), (":scheme", "http"), (":authority", "x")]
+        conn.send_headers(1, fields + extra, end_stream=True)
+        sock.sendall(conn.data_to_send())
+        status, body = 0, b""
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    status = int(dict(event.headers)[b":status"])
+                elif isinstance(event, h2.events.DataReceived):
+                    body += event.data
+                elif isinstance(event, h2.events.StreamEnded):
+                    return status, body
+            sock.sendall(conn.data_to_send())
+    raise AssertionError("no response")
+
+
+def test_cookie_crumbs_reach_the_app_as_one_field(server: H2Server) -> None:
+    """HTTP/2 may split Cookie into crumbs (RFC 9113 8.2.3): apps get one field, as on 1.1."""
+    status, body = h2_get(server.port, "/cookie", [("cookie", "a=1"), ("cookie", "b=2")])
+    assert (status, body) == (200, b"a=1; b=2")

@@ -38,6 +38,7 @@ class ASGIServer:
         backlog: int = 2048,
         forwarded_allow_ips: str | None = None,
         limit_concurrency: int | None = None,
+        http2: bool = True,
     ) -> None:
         if limit_concurrency:  # most connections served at once; past it, 503 (Limits)
             limits = dataclasses.replace(limits or Limits(), max_connections=limit_concurrency)
@@ -49,6 +50,7 @@ class ASGIServer:
         self.ssl = ssl
         self.backlog = backlog
         self.forwarded_allow_ips = forwarded_allow_ips
+        self.http2 = http2
         self.lifespan: Lifespan | None = Lifespan(app) if lifespan else None
         self.http: HttpServer | None = None
         self._listener: asyncio.Server | None = None
@@ -74,7 +76,7 @@ class ASGIServer:
             trusted_proxies=TrustedProxies(allow) if allow else None,
         )
         loop = asyncio.get_running_loop()
-        self.http = HttpServer(handler, limits=self.limits, loop=loop)
+        self.http = HttpServer(handler, limits=self.limits, loop=loop, http2=self.http2)
         try:
             self._listener = await loop.create_server(
                 self.http, self.host, self.port, ssl=self.ssl, backlog=self.backlog
@@ -125,12 +127,15 @@ def serve(
     ssl: _ssl.SSLContext | None = None,
     forwarded_allow_ips: str | None = None,
     limit_concurrency: int | None = None,
+    http2: bool = True,
 ) -> ASGIServer:
     """Serve ``app``: ``async with serve(app, port=0) as server: ...``, or start()/stop().
 
     ``forwarded_allow_ips``: peers (addresses, CIDR networks, ``*``) whose ``Forwarded`` /
     ``X-Forwarded-For`` / ``X-Forwarded-Proto`` headers set the scope's ``client`` and ``scheme``.
     ``limit_concurrency``: most connections served at once; past it, 503 and close.
+    ``http2``: serve HTTP/2 too (prior knowledge in cleartext; ALPN ``h2`` if ``ssl`` offers it,
+    see ``squall.http.preface.ALPN``).
     """
     return ASGIServer(
         app,
@@ -142,4 +147,5 @@ def serve(
         ssl=ssl,
         forwarded_allow_ips=forwarded_allow_ips,
         limit_concurrency=limit_concurrency,
+        http2=http2,
     )

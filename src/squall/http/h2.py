@@ -32,6 +32,7 @@ import h2.settings
 import hyperframe.frame
 
 from .errors import RequestPayloadError
+from .flow import ReadFlow
 from .h2exchange import Fields, H2Exchange, StreamOutput
 from .output import Output
 from .running import BUSY, Runner
@@ -129,19 +130,6 @@ class _Lane:
         self.conn.lane_free(self)
 
 
-class _NoFlow:
-    """The connection-level ReadFlow the lanes are given: an HTTP/2 connection never pauses
-    reading for one request (each stream has its own window instead)."""
-
-    __slots__ = ()
-
-    def pause(self, reason: int) -> None:
-        pass
-
-    def resume(self, reason: int) -> None:
-        pass
-
-
 class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection (server side)."""
 
@@ -150,7 +138,9 @@ class H2Protocol(asyncio.Protocol):
         self.loop = shared.loop
         self.limits: Limits = shared.limits
         self.output = Output(shared.loop)
-        self.flow: Any = _NoFlow()
+        # The lanes' ReadFlow, never given the transport: an HTTP/2 connection does not stop
+        # reading for one request (each stream has its own window instead).
+        self.flow = ReadFlow()
         limits = self.limits
         config = h2.config.H2Configuration(
             client_side=False,
@@ -498,7 +488,7 @@ class H2Protocol(asyncio.Protocol):
             return
         try:
             self.h2.send_headers(stream_id, fields, end_stream=end)
-        except h2.exceptions.StreamClosedError:
+        except h2.exceptions.ProtocolError:  # the stream or the whole connection is gone
             self._reset_by_client(stream_id)
             return
         if end:
@@ -514,55 +504,52 @@ class H2Protocol(asyncio.Protocol):
             stream.pending += data
             stream.pending_end = end
             return
-        rest = self._push(stream, data) if data else b""
+        rest = self._push(stream, data, end)
         if rest:
             stream.pending = bytearray(rest)
             stream.pending_end = end
-        elif end:
-            self._end_stream(stream)
         if not self._reading:
             self._flush_soon()
 
-    def _push(self, stream: _Stream, data: bytes | bytearray) -> bytes | bytearray:
-        """Send what the windows allow of ``data``; return the rest."""
+    def _push(self, stream: _Stream, data: bytes | bytearray, end: bool) -> bytes | bytearray:
+        """Send what the windows allow of ``data`` (END_STREAM on its last frame if ``end``
+        and it all fits); return the rest."""
         conn = self.h2
         stream_id = stream.id
         try:
+            if not data:
+                if end:
+                    conn.end_stream(stream_id)
+                    self._response_done(stream)
+                return b""
             window = conn.local_flow_control_window(stream_id)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+            frame = conn.max_outbound_frame_size
+            view = memoryview(data)
+            size = len(data)
+            sent = 0
+            while sent < size and window > 0:
+                chunk = min(window, frame, size - sent)
+                last = end and sent + chunk == size
+                conn.send_data(stream_id, view[sent : sent + chunk], end_stream=last)
+                sent += chunk
+                window -= chunk
+        except h2.exceptions.ProtocolError:  # the stream or the whole connection is gone
             self._reset_by_client(stream_id)
             return b""
-        frame = conn.max_outbound_frame_size
-        view = memoryview(data)
-        sent = 0
-        while sent < len(data) and window > 0:
-            size = min(window, frame, len(data) - sent)
-            conn.send_data(stream_id, view[sent : sent + size])
-            sent += size
-            window -= size
+        if sent == size:
+            if end:
+                self._response_done(stream)
+            return b""
         return data[sent:] if sent else data
-
-    def _end_stream(self, stream: _Stream) -> None:
-        try:
-            self.h2.end_stream(stream.id)
-        except h2.exceptions.StreamClosedError:
-            self._reset_by_client(stream.id)
-            return
-        self._response_done(stream)
 
     def _window_opened(self) -> None:
         """WINDOW_UPDATE (or new SETTINGS): send what waited for it."""
         for stream in list(self.streams.values()):
-            if stream.pending:
-                rest = self._push(stream, bytes(stream.pending))
-                if rest:
-                    stream.pending = bytearray(rest)
-                else:
-                    stream.pending = bytearray()
-                    if stream.pending_end:
-                        self._end_stream(stream)
-                    if not self.output.write_paused:
-                        stream.wake()
+            if stream.pending and not stream.done:
+                rest = self._push(stream, bytes(stream.pending), stream.pending_end)
+                stream.pending = bytearray(rest)
+                if not rest and not self.output.write_paused:
+                    stream.wake()
 
     def reset(self, stream_id: int, code: int) -> None:
         stream = self.streams.get(stream_id)
@@ -570,7 +557,7 @@ class H2Protocol(asyncio.Protocol):
             return
         try:
             self.h2.reset_stream(stream_id, code)
-        except h2.exceptions.StreamClosedError:
+        except h2.exceptions.ProtocolError:  # the stream or the whole connection is gone
             pass
         stream.pending = bytearray()
         stream.wake(ConnectionResetError("Stream reset"))

@@ -460,3 +460,31 @@ def test_cookie_crumbs_reach_the_app_as_one_field(server: H2Server) -> None:
     """HTTP/2 may split Cookie into crumbs (RFC 9113 8.2.3): apps get one field, as on 1.1."""
     status, body = h2_get(server.port, "/cookie", [("cookie", "a=1"), ("cookie", "b=2")])
     assert (status, body) == (200, b"a=1; b=2")
+
+
+def test_expect_100_continue(server: H2Server) -> None:
+    """The body is invited (a 100 HEADERS) once the handler reads it, then echoed."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        fields = [(":method", "POST"), (":path", "/echo"), (":scheme", "http")]
+        conn.send_headers(1, [*fields, (":authority", "x"), ("expect", "100-continue")])
+        sock.sendall(conn.data_to_send())
+        statuses: list[bytes] = []
+        body = b""
+        done = False
+        while not done:
+            data = sock.recv(65536)
+            assert data, "closed"
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.InformationalResponseReceived):
+                    statuses.append(dict(event.headers)[b":status"])
+                    conn.send_data(1, b"ping", end_stream=True)
+                elif isinstance(event, h2.events.ResponseReceived):
+                    statuses.append(dict(event.headers)[b":status"])
+                elif isinstance(event, h2.events.DataReceived):
+                    body += event.data
+                elif isinstance(event, h2.events.StreamEnded):
+                    done = True
+            sock.sendall(conn.data_to_send())
+    assert (statuses, body) == ([b"100", b"200"], b"ping")

@@ -6,8 +6,10 @@ Each case is checked side by side with the installed aiohttp where it can be.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import warnings
+import zlib
 from typing import Any
 
 import aiohttp.test_utils
@@ -139,3 +141,99 @@ def test_port_sockets_and_mocked_coro() -> None:
     failing = make_mocked_coro(raise_exception=ValueError("no"))
     with pytest.raises(ValueError, match="no"):
         asyncio.run(failing())
+
+
+# -- found by aiohttp's own test_web_functional ------------------------------------------------
+
+
+async def _probe(request: web.Request) -> web.Response:
+    return web.json_response(
+        {"scheme": request.scheme, "secure": request.secure, "url": str(request.url)}
+    )
+
+
+async def test_absolute_form_target_does_not_spoof_scheme_or_host(squall_loop: Any) -> None:
+    """`GET https://trusted.example/...` on a plain connection is not secure: the scheme comes
+    from the connection and the host from the Host field, as aiohttp 3.14 decides."""
+    app = web.Application()
+    app.router.add_get("/probe", _probe)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"GET https://trusted.example/probe?x=1 HTTP/1.1\r\nHost: other.example\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        raw = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    finally:
+        await runner.cleanup()
+    assert raw.startswith(b"HTTP/1.1 200 ")
+    assert json.loads(raw.split(b"\r\n\r\n", 1)[1]) == {
+        "scheme": "http",
+        "secure": False,
+        "url": "http://other.example/probe?x=1",
+    }
+
+
+async def test_expect_handler_runs_for_a_request_without_body(
+    squall_client: Any,
+) -> None:
+    """The route's expect handler sees every `Expect: 100-continue` request (as in aiohttp),
+    body or not, and a response it returns is the answer."""
+    seen: list[str] = []
+
+    async def expect(request: web.Request) -> web.Response | None:
+        seen.append(request.headers.get("X-Key", ""))
+        return web.Response(text="from expect") if request.headers.get("X-Key") else None
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="from handler")
+
+    app = web.Application()
+    app.router.add_route("POST", "/", handler, expect_handler=expect)
+    client = await squall_client(app)
+    async with client.post("/", expect100=True, headers={"X-Key": "k"}) as resp:
+        assert resp.status == 200 and await resp.text() == "from expect"
+    async with client.post("/", expect100=True) as resp:
+        assert resp.status == 200 and await resp.text() == "from handler"
+    assert seen == ["k", ""]
+
+
+@pytest.mark.parametrize("auto", [True, False])
+async def test_handler_args_auto_decompress(squall_client: Any, auto: bool) -> None:
+    """handler_args={"auto_decompress": False}: the body is read as sent, still compressed."""
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read())
+
+    app = web.Application(handler_args={"auto_decompress": auto})
+    app.router.add_post("/", echo)
+    client = await squall_client(app)
+    packed = zlib.compress(b"hello " * 10)
+    async with client.post("/", data=packed, headers={"Content-Encoding": "deflate"}) as resp:
+        got = await resp.read()
+    assert got == (b"hello " * 10 if auto else packed)
+
+
+async def test_websocket_status_set_before_prepare_becomes_101(squall_client: Any) -> None:
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        ws.set_status(200)
+        assert ws.status == 200
+        await ws.prepare(request)
+        assert ws.status == 101
+        await ws.send_str("ok")
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    client = await squall_client(app)
+    ws = await client.ws_connect("/")
+    assert (await ws.receive_str()) == "ok"
+    await ws.close()

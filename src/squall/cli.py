@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from . import __version__
 from .http.proxy import TrustedProxies
+from .jsonlog import REQUEST_ID_HEADER
 from .server.config import EXIT_USAGE, LOG_LEVELS, Config
 from .server.run import run
 
@@ -27,10 +28,10 @@ interfaces:
   asgi     serve the callable as an ASGI 3 application (http and lifespan scopes)
 
 processes:
-  with --workers N > 1, --max-requests or --reload, a supervisor process binds the socket and
-  runs the workers; it restarts a worker that dies, replaces them one by one on SIGHUP (no
-  connection refused), and on SIGTERM/SIGINT stops them gracefully. Sockets passed by systemd
-  socket activation (LISTEN_FDS) are used instead of --host/--port/--uds/--fd.
+  with --workers N > 1, --max-requests, --max-worker-memory or --reload, a supervisor process
+  binds the socket and runs the workers; it restarts a worker that dies, replaces them one by
+  one on SIGHUP (no connection refused), and on SIGTERM/SIGINT stops them gracefully. Sockets
+  passed by systemd socket activation (LISTEN_FDS) are used instead of --host/--port/--uds/--fd.
 
 behind a proxy:
   --proxy-headers (on by default, as uvicorn) believes Forwarded / X-Forwarded-For /
@@ -42,6 +43,7 @@ examples:
   squall main:create_app --factory --port 8080
   squall main:app --uds /run/app.sock --no-access-log
   squall main:app --host 0.0.0.0 --workers 4 --max-requests 10000 --max-requests-jitter 1000
+  squall main:app --workers 4 --max-worker-memory 512 --access-log-format json
   squall main:app --reload
 """
 
@@ -84,6 +86,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``squall``."""
     parser = _Parser(
@@ -122,6 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="add a random 0..N to --max-requests per worker [default: 0]",
+    )
+    add(
+        "--max-worker-memory",
+        type=_non_negative_int,
+        default=0,
+        metavar="MiB",
+        help="replace a worker gracefully once its resident memory (RSS) exceeds MiB "
+        "mebibytes; 0: never [default: 0]",
+    )
+    add(
+        "--worker-memory-interval",
+        type=_positive_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="how often the supervisor reads each worker's RSS, with --max-worker-memory "
+        "[default: 5]",
     )
     add(
         "--reuse-port",
@@ -187,6 +212,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="log one line per request at info level, to the squall.access logger (aiohttp "
         "interface: aiohttp's format; ASGI: uvicorn's) [default: on]",
+    )
+    add(
+        "--access-log-format",
+        choices=("default", "json"),
+        default="default",
+        help="default: the lines above; json: one JSON object per request (time, client, "
+        "method, path, query, protocol, status, bytes, duration, user_agent, request_id), "
+        "the same for both interfaces, and every other log line as a JSON object too "
+        "[default: default]",
+    )
+    add(
+        "--request-id-header",
+        default=REQUEST_ID_HEADER,
+        metavar="NAME",
+        help="request header logged as request_id by the JSON access log; '' for none "
+        f"[default: {REQUEST_ID_HEADER}]",
     )
     add(
         "--limit-concurrency",
@@ -264,12 +305,16 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         backlog=ns.backlog,
         log_level=ns.log_level,
         access_log=ns.access_log,
+        access_log_format=ns.access_log_format,
+        request_id_header=ns.request_id_header,
         ssl_keyfile=ns.ssl_keyfile,
         ssl_certfile=ns.ssl_certfile,
         app_dir=ns.app_dir,
         workers=ns.workers,
         max_requests=ns.max_requests,
         max_requests_jitter=ns.max_requests_jitter,
+        max_worker_memory=ns.max_worker_memory,
+        worker_memory_interval=ns.worker_memory_interval,
         reuse_port=ns.reuse_port,
         reload=ns.reload,
         reload_dirs=ns.reload_dir,

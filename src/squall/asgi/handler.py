@@ -9,12 +9,15 @@ suspend.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_to_bytes
 
+from ..http.exchange import FIXED_LENGTH, NO_BODY
 from ..http.proxy import TrustedProxies, forwarding
+from ..jsonlog import REQUEST_ID_HEADER, access_json
 from .cycle import Cycle
-from .types import ASGI_VERSION, ASGIApp, Scope
+from .types import ASGI_VERSION, ASGIApp, Message, Scope, Send
 from .websocket import WebSocketSession, handshake_refused, is_websocket
 
 if TYPE_CHECKING:
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ("ASGIHandler",)
 
 _PATH_CACHE_MAX: Final = 1024
+_INFO: Final = logging.INFO
 
 
 class ASGIHandler:
@@ -32,6 +36,10 @@ class ASGIHandler:
     ``root_path`` is the prefix the application is mounted at (it is prepended to ``path`` and
     ``raw_path``, as uvicorn does). ``state`` is the lifespan state: every request's scope gets a
     shallow copy of it under ``"state"``; with ``None`` (no lifespan), scopes have no ``state``.
+
+    ``access_log``: the logger of one line per request (None: none), at info level;
+    ``access_log_format`` ``"default"`` is uvicorn's line, ``"json"`` one JSON object (squall's
+    jsonlog.py) with the value of the ``request_id_header`` request header as ``request_id``.
     """
 
     __slots__ = (
@@ -39,7 +47,9 @@ class ASGIHandler:
         "_app",
         "_conn",
         "_conn_info",
+        "_json_log",
         "_paths",
+        "_request_id",
         "_root",
         "_root_raw",
         "_trusted",
@@ -55,9 +65,15 @@ class ASGIHandler:
         state: dict[str, Any] | None = None,
         trusted_proxies: TrustedProxies | None = None,
         access_log: logging.Logger | None = None,
+        access_log_format: str = "default",
+        request_id_header: str | None = REQUEST_ID_HEADER,
     ) -> None:
+        if access_log_format not in ("default", "json"):
+            raise ValueError(f"access_log_format: 'default' or 'json', not {access_log_format!r}")
         self._app = app
         self._access_log = access_log
+        self._json_log = access_log_format == "json"
+        self._request_id = request_id_header.lower().encode("latin-1") if request_id_header else b""
         self._trusted = trusted_proxies
         self.root_path = root_path
         self.state = state
@@ -74,6 +90,10 @@ class ASGIHandler:
         if raw.upgrade and is_websocket(raw):
             await self._websocket(raw, conn)
             return
+        logger = self._access_log
+        if logger is not None and logger.isEnabledFor(_INFO):
+            await self._logged(raw, conn)
+            return
         cycle = Cycle(raw, conn)
         try:
             await self._app(self.scope(raw, conn), cycle.receive, cycle.send)
@@ -82,8 +102,30 @@ class ASGIHandler:
         else:
             if not raw.complete:
                 cycle.unfinished()
-        if self._access_log is not None:
+
+    async def _logged(self, raw: Exchange, conn: Connection) -> None:
+        """:meth:`__call__` with the access log on: timed, and (JSON) the body bytes counted."""
+        start = time.perf_counter()
+        cycle = Cycle(raw, conn)
+        scope = self.scope(raw, conn)
+        counted = _Counted(cycle.send) if self._json_log else None
+        try:
+            await self._app(scope, cycle.receive, cycle.send if counted is None else counted)
+        except Exception as exc:
+            cycle.crashed(exc)
+        else:
+            if not raw.complete:
+                cycle.unfinished()
+        if counted is None:
             self._log_access(raw, conn, raw.status)
+            return
+        if raw.framing == NO_BODY:
+            size = 0
+        elif raw.framing == FIXED_LENGTH:
+            size = min(raw.sent, raw.declared)
+        else:
+            size = counted.size
+        self._log_json(raw, scope, raw.status, size, time.perf_counter() - start)
 
     def _log_access(
         self, raw: Exchange, conn: Connection, status: int | str, websocket: bool = False
@@ -97,6 +139,39 @@ class ASGIHandler:
         target = raw.target.decode("latin-1")
         line = f"WebSocket {target}" if websocket else f"{raw.method} {target} HTTP/{raw.version}"
         logger.info('%s - "%s" %s', client, line, status)
+
+    def _log_json(
+        self, raw: Exchange, scope: Scope, status: int | str, size: int, duration: float
+    ) -> None:
+        """One JSON object per request (jsonlog.py's fields, as the aiohttp interface's)."""
+        logger = self._access_log
+        if logger is None:
+            return
+        user_agent = request_id = None
+        wanted = self._request_id
+        for name, value in raw.headers:
+            lowered = name.lower()
+            if lowered == b"user-agent":
+                user_agent = value.decode("latin-1")
+            elif lowered == wanted:
+                request_id = value.decode("latin-1")
+        client = scope["client"]
+        try:
+            line = access_json(
+                client[0] if client else None,
+                raw.method,
+                scope["path"],
+                scope["query_string"].decode("latin-1"),
+                f"HTTP/{raw.version}",
+                status,
+                size,
+                duration,
+                user_agent,
+                request_id,
+            )
+            logger.info(line)
+        except Exception:
+            logger.exception("Error in logging")
 
     async def _websocket(self, raw: Exchange, conn: Connection) -> None:
         if handshake_refused(raw):
@@ -114,14 +189,22 @@ class ASGIHandler:
         ]
         scope["extensions"] = {"websocket.http.response": {}}
         session = WebSocketSession(raw, conn)
+        logger = self._access_log
+        start = time.perf_counter() if logger is not None and self._json_log else 0.0
         try:
             await self._app(scope, session.receive, session.send)
         except Exception as exc:
             session.crashed(exc)
         else:
             await session.finish()
-        if self._access_log is not None:
+        if logger is None:
+            return
+        if not start:
             self._log_access(raw, conn, session.outcome, websocket=True)
+        elif logger.isEnabledFor(_INFO):
+            outcome = session.outcome
+            status = 101 if outcome == "[accepted]" else outcome
+            self._log_json(raw, scope, status, 0, time.perf_counter() - start)
 
     def scope(self, raw: Exchange, conn: Connection) -> Scope:
         """The ASGI ``http`` scope of one request."""
@@ -177,6 +260,21 @@ class ASGIHandler:
         if len(self._paths) < _PATH_CACHE_MAX:
             self._paths[key] = result
         return result
+
+
+class _Counted:
+    """The application's ``send``, counting the response body bytes it is given."""
+
+    __slots__ = ("send", "size")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.size = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.body":
+            self.size += len(message.get("body", b""))
+        await self.send(message)
 
 
 def _conn_info(conn: Connection) -> tuple[str, Any, Any]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import ssl as _ssl
 from types import TracebackType
 
 from ..http.limits import Limits
 from ..http.proxy import TrustedProxies
 from ..http.server import HttpServer
+from ..jsonlog import REQUEST_ID_HEADER
 from .handler import ASGIHandler
 from .lifespan import Lifespan
 from .types import ASGIApp
@@ -22,7 +24,9 @@ class ASGIServer:
 
     Start runs the lifespan startup, then listens; stop closes the listener, lets the requests in
     flight finish (``limits.shutdown_timeout``), closes the connections, then runs the lifespan
-    shutdown. ``lifespan=False`` skips the lifespan scope altogether.
+    shutdown. ``lifespan=False`` skips the lifespan scope altogether. ``access_log`` (a logger;
+    None: no access log), ``access_log_format`` and ``request_id_header`` are
+    :class:`ASGIHandler`'s.
     """
 
     def __init__(
@@ -39,7 +43,12 @@ class ASGIServer:
         forwarded_allow_ips: str | None = None,
         limit_concurrency: int | None = None,
         http2: bool = True,
+        access_log: logging.Logger | None = None,
+        access_log_format: str = "default",
+        request_id_header: str | None = REQUEST_ID_HEADER,
     ) -> None:
+        if access_log_format not in ("default", "json"):
+            raise ValueError(f"access_log_format: 'default' or 'json', not {access_log_format!r}")
         if limit_concurrency:  # most connections served at once; past it, 503 (Limits)
             limits = dataclasses.replace(limits or Limits(), max_connections=limit_concurrency)
         self.app = app
@@ -51,6 +60,9 @@ class ASGIServer:
         self.backlog = backlog
         self.forwarded_allow_ips = forwarded_allow_ips
         self.http2 = http2
+        self.access_log = access_log
+        self.access_log_format = access_log_format
+        self.request_id_header = request_id_header
         self.lifespan: Lifespan | None = Lifespan(app) if lifespan else None
         self.http: HttpServer | None = None
         self._listener: asyncio.Server | None = None
@@ -74,6 +86,9 @@ class ASGIServer:
             self.root_path,
             state=state,
             trusted_proxies=TrustedProxies(allow) if allow else None,
+            access_log=self.access_log,
+            access_log_format=self.access_log_format,
+            request_id_header=self.request_id_header,
         )
         loop = asyncio.get_running_loop()
         self.http = HttpServer(handler, limits=self.limits, loop=loop, http2=self.http2)
@@ -128,6 +143,9 @@ def serve(
     forwarded_allow_ips: str | None = None,
     limit_concurrency: int | None = None,
     http2: bool = True,
+    access_log: logging.Logger | None = None,
+    access_log_format: str = "default",
+    request_id_header: str | None = REQUEST_ID_HEADER,
 ) -> ASGIServer:
     """Serve ``app``: ``async with serve(app, port=0) as server: ...``, or start()/stop().
 
@@ -136,6 +154,8 @@ def serve(
     ``limit_concurrency``: most connections served at once; past it, 503 and close.
     ``http2``: serve HTTP/2 too (prior knowledge in cleartext; ALPN ``h2`` if ``ssl`` offers it,
     see ``squall.http.preface.ALPN``).
+    ``access_log``: a logger for one line per request (``access_log_format`` ``"default"``:
+    uvicorn's line; ``"json"``: one JSON object, see docs/guide.md 'Logging'); None: none.
     """
     return ASGIServer(
         app,
@@ -148,4 +168,7 @@ def serve(
         forwarded_allow_ips=forwarded_allow_ips,
         limit_concurrency=limit_concurrency,
         http2=http2,
+        access_log=access_log,
+        access_log_format=access_log_format,
+        request_id_header=request_id_header,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from ..http.websocket import (
     OP_BINARY,
@@ -28,7 +28,6 @@ from .types import Message
 if TYPE_CHECKING:
     from ..http.connection import Connection
     from ..http.exchange import Exchange
-    from ..http.protocol import HttpProtocol
 
 __all__ = ("WebSocketSession", "handshake_refused", "is_websocket")
 
@@ -214,10 +213,7 @@ class WebSocketSession:
         except ValueError as exc:
             raise RuntimeError(str(exc)) from None
         raw.end()
-        # (an HTTP/1.1 connection: only its requests can be upgrades)
-        channel = self.channel = WebSocketChannel(
-            cast("HttpProtocol", conn), max_size=MAX_MESSAGE, deflate=deflate
-        )
+        channel = self.channel = WebSocketChannel(conn, max_size=MAX_MESSAGE, deflate=deflate)
         self.state = _OPEN
         self.outcome = "[accepted]"
         conn.upgrade(channel)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .clock import CLOCK, REASONS
 from .sendfile import read_file, send_file
@@ -35,7 +35,6 @@ __all__ = (
     "Exchange",
     "PlainHead",
     "body_framing",
-    "check_fields",
     "encode_fields",
     "error_response",
     "plain_head",
@@ -111,7 +110,6 @@ def body_framing(method: str, version: str, status: int, length: int) -> int:
 
 _bad_name: Final = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]").search
 _bad_value: Final = re.compile(rb"[\x00\r\n]").search
-_bad_str_name: Final = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]").search
 _bad_str_value: Final = re.compile(r"[\x00\r\n]").search
 _digits: Final = re.compile(rb"[0-9]+").fullmatch
 
@@ -120,17 +118,6 @@ _NAMES: Final[dict[bytes, bytes]] = {}
 _FRAMING_NAMES: Final = frozenset(
     (b"content-length", b"transfer-encoding", b"connection", b"date", b"server")
 )
-
-
-def check_fields(fields: Iterable[tuple[str, str]]) -> None:
-    """Raise ValueError for a field name or value that would split or break a response head.
-
-    For header mappings checked before anything is sent (the exchange checks every field
-    again as it writes it).
-    """
-    for name, value in fields:
-        if not name or _bad_str_name(name) or _bad_str_value(value):
-            raise ValueError(f"Invalid character in response header {name!r}")
 
 
 class _Fields:
@@ -142,15 +129,17 @@ class _Fields:
 
     __slots__ = ("connection", "date", "length", "length_line", "lines", "server")
 
-    def __init__(self, fields: Iterable[tuple[bytes, bytes]]) -> None:
+    def __init__(self, fields: Iterable[tuple[Any, Any]]) -> None:  # (checked below)
         lines: list[bytes] = []
         self.length = -1  # the application's Content-Length, -1 if none
         self.length_line = b""  # ... and its field line as the application wrote it
         self.connection = b""  # the application's Connection field, b"" if none
         self.date = self.server = False
-        for name, value in fields:
-            if type(name) is not bytes or type(value) is not bytes:
-                raise ValueError(f"Header field {name!r} is not a pair of bytes")
+        for given_name, given_value in fields:
+            if type(given_name) is not bytes or type(given_value) is not bytes:
+                raise ValueError(f"Header field {given_name!r} is not a pair of bytes")
+            name: bytes = given_name
+            value: bytes = given_value
             lname = _NAMES.get(name)
             if lname is None:
                 if not name or _bad_name(name):
@@ -259,6 +248,7 @@ class Exchange:
     __slots__ = (
         "_over",
         "body",
+        "cut",
         "declared",
         "expect_continue",
         "framing",
@@ -302,6 +292,7 @@ class Exchange:
         self.framing = NO_BODY
         self.declared = -1  # the body's declared length while framing is FIXED_LENGTH
         self.sent = 0  # body bytes sent (FIXED_LENGTH)
+        self.cut = False  # bytes past the declared length were dropped (logged once)
         self.held = b""  # the head, while HEAD_HELD
         self.left = False  # the client closed its side or the connection: see client_left()
         self._over: asyncio.Future[None] | None = None
@@ -522,7 +513,7 @@ class Exchange:
         framing = self.framing
         if framing == FIXED_LENGTH:
             data = self._within_length(data)
-            if self.sent < self.declared:
+            if self.sent < self.declared and not self.cut:
                 self.keep_alive = False
                 log.error(
                     "Response ended %d bytes short of its Content-Length (%d): connection closed",
@@ -562,14 +553,14 @@ class Exchange:
         if len(data) <= left:
             self.sent += len(data)
             return data
-        if left < 0:  # cut already
-            return b""
-        log.error(
-            "Response body longer than its Content-Length (%d): cut there, connection closed",
-            self.declared,
-        )
-        self.keep_alive = False
-        self.sent = self.declared + 1
+        if not self.cut:
+            self.cut = True
+            self.keep_alive = False
+            log.error(
+                "Response body longer than its Content-Length (%d): cut there, connection closed",
+                self.declared,
+            )
+        self.sent = self.declared
         return data[:left]
 
     def fail(self) -> bool:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
-__all__ = ("BODY", "PIPELINE", "STOPPED", "ReadFlow")
+__all__ = ("BODY", "NO_MORE", "PIPELINE", "ReadFlow")
 
 # Why reading is paused: any of these, as bits; reading resumes when none is left.
 PIPELINE: Final = 1  # the queue of parsed requests is full
 BODY: Final = 2  # the running handler has not read the body buffered so far
-STOPPED: Final = 4  # no more requests will be read on this connection
+NO_MORE: Final = 4  # no more requests will be read on this connection
 
 
 class ReadFlow:

@@ -27,6 +27,7 @@ class Output:
         "_lost",
         "_parts",
         "_size",
+        "stall_looked",
         "stall_since",
         "stall_size",
         "transport",
@@ -43,7 +44,8 @@ class Output:
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._lost: asyncio.Future[None] | None = None
         self.stall_since = 0.0  # when the write buffer filled up without draining since; 0: not
-        self.stall_size = 0  # its size at the last look (-1: not looked at yet)
+        self.stall_looked = False  # whether the tick has looked at it since it filled up
+        self.stall_size = 0  # its size at the tick's last look
 
     def write(self, data: bytes) -> None:
         """Send ``data``; raises ConnectionResetError once the connection is gone."""
@@ -105,7 +107,7 @@ class Output:
     def pause_writing(self) -> None:
         self.write_paused = True
         self.stall_since = self._get_loop().time()
-        self.stall_size = -1
+        self.stall_looked = False
 
     def resume_writing(self) -> None:
         self.write_paused = False
@@ -136,9 +138,10 @@ class Output:
             self.stall_since = 0.0
             return 0.0
         size = transport.get_write_buffer_size()
-        if self.stall_size < 0 or size < self.stall_size:  # first look, or the client read
-            if self.stall_size >= 0:
+        if not self.stall_looked or size < self.stall_size:  # first look, or the client read
+            if self.stall_looked:
                 self.stall_since = now
+            self.stall_looked = True
             self.stall_size = size
             return 0.0
         return now - self.stall_since

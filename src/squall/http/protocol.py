@@ -23,7 +23,7 @@ import httptools
 from .connection import UpgradeSink
 from .errors import BadRequest, RequestPayloadError, classify_parse_error, failing_request
 from .exchange import Exchange, error_response
-from .flow import STOPPED, ReadFlow
+from .flow import NO_MORE, ReadFlow
 from .head import (
     EXPECTS_CONTINUE,
     FRAMED_BODY,
@@ -50,7 +50,7 @@ log = logging.getLogger("squall.server")
 LINGER: Final = 2.0
 
 # Keep these here, not imported: CPython compiles ``name.method()`` on an imported name as an
-# attribute load and a call, binding a method object each time (measured: ~1% of a request).
+# attribute load and a call, binding a method object each time (measurable per request).
 _METHODS: Final = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 }
@@ -61,6 +61,7 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_admitted",
+        "_body_in_read",
         "_body_seen",
         "_body_since",
         "_closing",
@@ -107,6 +108,7 @@ class HttpProtocol(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._in_head = False
         self._head_bytes = 0  # bytes of reads spent on an unfinished head (or trailers)
+        self._body_in_read = False  # on_body saw body bytes in the read being parsed
         self._head_size = 0  # the head's fields' size, trailers counted on top
         self._connection_field = False
         self._good_host = b""  # the last Host value found well-formed
@@ -114,7 +116,7 @@ class HttpProtocol(asyncio.Protocol):
         self._completed = 0  # requests parsed whole
         self._cur: Exchange | None = None  # the request whose body is arriving
         self._discarding = False  # its body is dropped as it arrives (its handler is done)
-        self._body_seen = -1  # body bytes the tick saw last, and when
+        self._body_seen = 0  # body bytes the tick saw last, and when
         self._body_since = 0.0
         self._pending_error: BadRequest | None = None  # to answer once the responses owed are
         self._closing = False
@@ -249,7 +251,7 @@ class HttpProtocol(asyncio.Protocol):
             message = str(exc)
             if message.startswith("Data after"):
                 # Bytes after a request that closes the connection: answer it, read no more.
-                self._flow.pause(STOPPED)
+                self._flow.pause(NO_MORE)
                 if not self._runner.busy:
                     self._close()
             else:
@@ -268,7 +270,8 @@ class HttpProtocol(asyncio.Protocol):
                 if not self.deadline and not self._closing:
                     self.deadline = self.loop.time() + self.limits.header_timeout
             elif cur is not None and self._cur is cur:  # a body message still arriving
-                if self._head_bytes < 0:  # on_body saw body bytes in this read
+                if self._body_in_read:
+                    self._body_in_read = False
                     self._head_bytes = 0
                 else:
                     # Chunk framing and trailer fields only: httptools buffers a trailer field
@@ -324,6 +327,7 @@ class HttpProtocol(asyncio.Protocol):
             self._headers = []
         self._in_head = True
         self._head_bytes = 0
+        self._body_in_read = False
         self._head_size = 0
         self._connection_field = False
         # Most heads end in the read that began them: the header deadline is armed only when
@@ -364,7 +368,7 @@ class HttpProtocol(asyncio.Protocol):
         self._in_head = False
         self.deadline = 0.0
         keep_alive = parser.should_keep_alive()
-        # get_http_version() formats a new string (~130 ns): llhttp takes only 0.9, 1.0, 1.1
+        # get_http_version() formats a new string each time: llhttp takes only 0.9, 1.0, 1.1
         # and 2.0, and keeps any but 1.1 alive only for a Connection field. So without one, a
         # kept-alive request is 1.1.
         version = "1.1" if keep_alive and not self._connection_field else parser.get_http_version()
@@ -398,11 +402,13 @@ class HttpProtocol(asyncio.Protocol):
             # Upgrades are not taken yet: answer over HTTP/1.1, then close.
             keep_alive and not upgrade and not self._shared.closing,
             upgrade,
-            body is not EMPTY_PAYLOAD and found & EXPECTS_CONTINUE != 0,
+            # (the application's expect handler runs whenever the client expects 100, as in
+            # aiohttp; a 100 Continue is sent only for a body, when it is first read)
+            version == "1.1" and found & EXPECTS_CONTINUE != 0,
             body,
             self._output,
         )
-        if req.expect_continue and version == "1.1":
+        if req.expect_continue and body is not EMPTY_PAYLOAD:
             body.set_continue(req.send_continue)
         self._cur = req
         if body is not EMPTY_PAYLOAD and not self._closing:
@@ -410,7 +416,7 @@ class HttpProtocol(asyncio.Protocol):
             self._ran(self._runner.dispatch(req))
 
     def on_body(self, body: bytes) -> None:
-        self._head_bytes = -1  # progress: data_received restarts its count of non-body bytes
+        self._body_in_read = True  # progress: data_received restarts its count of non-body bytes
         cur = self._cur
         if cur is not None and not self._discarding:
             cur.body.feed_data(body)
@@ -432,7 +438,7 @@ class HttpProtocol(asyncio.Protocol):
             if result == IDLE:
                 if self._pending_error is None and not self._in_head:  # idle()'s common case
                     # (from the tick's clock: the deadline is checked at ticks anyway, and a
-                    # clock read is ~1% of a request)
+                    # clock read per request is measurable)
                     self.deadline = self._shared.now + self.limits.keepalive_timeout + TICK
                 else:
                     self.idle()
@@ -514,7 +520,7 @@ class HttpProtocol(asyncio.Protocol):
             if cur is not None and not cur.body.is_eof():
                 cur.body.set_exception(RequestPayloadError(err.detail, err.status))
             return
-        self._flow.pause(STOPPED)
+        self._flow.pause(NO_MORE)
         self._cur = None
         if cur is not None and cur.body is not EMPTY_PAYLOAD:
             # The head was fine and its handler is running or queued: its body is what broke.
@@ -672,7 +678,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._sink.data_received(tail)
             return
         self._upgrade_tail = tail
-        self._flow.pause(STOPPED)
+        self._flow.pause(NO_MORE)
         if not self._runner.busy:
             self._close()
 
@@ -689,4 +695,4 @@ class HttpProtocol(asyncio.Protocol):
         if tail:
             self._upgrade_tail = b""
             sink.data_received(tail)
-        self._flow.resume(STOPPED)
+        self._flow.resume(NO_MORE)

@@ -134,7 +134,7 @@ class Runner:
             waiting: Any = NOT_STARTED
             try:
                 # next(), not coro.send(None): a finished handler ends the step without raising
-                # StopIteration, which costs ~7% of a request (compiled: a traceback entry).
+                # StopIteration, which is costly (compiled: a traceback entry each time).
                 if type(coro) in SELF_AWAITING:
                     step: Any = coro
                 else:

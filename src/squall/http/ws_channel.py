@@ -1,6 +1,6 @@
 """A WebSocket session on an upgraded connection: frames in, messages queued, frames out.
 
-After the 101 answer, :class:`HttpProtocol` hands every byte it reads to the channel
+After the 101 answer, :class:`Connection` hands every byte it reads to the channel
 (``data_received``), which parses frames with :class:`FrameReader`, answers pings, and queues
 whole messages for ``receive()``. Reading pauses while more than ``limit`` bytes of messages wait
 unread, so a slow consumer never makes the server buffer without bound. The web layer
@@ -28,7 +28,7 @@ from .websocket import (
 )
 
 if TYPE_CHECKING:
-    from .protocol import HttpProtocol
+    from .connection import Connection
 
 # What receive() reports besides messages (in place of the opcode).
 EOF = -1  # the client closed its side without a close frame, or the connection was lost
@@ -44,35 +44,43 @@ CLOSE_GOING_AWAY = 1001  # smaller messages go uncompressed (RFC 7692 allows it 
 
 
 class WebSocketChannel:
-    """The I/O half of one WebSocket connection (see the module docstring)."""
+    """The I/O half of one WebSocket connection (see the module docstring).
+
+    Besides its methods, what the application layers may read and use (web/websocket.py's
+    receive and send fast paths read them instead of calling, one coroutine less per message):
+    ``conn`` (the connection, to write small frames to), ``loop``, ``handed`` (the message
+    data_received handed over, to be taken by setting it to None), ``queue`` (the messages
+    waiting), ``waiter`` (the future a receive waits on while nothing is there; set it and
+    clear it after the wait, as :meth:`receive` does).
+    """
 
     __slots__ = (
-        "_conn",
         "_decode_text",
         "_deflate",
-        "_handed",
         "_hanging_up",
         "_limit",
-        "_loop",
         "_message",
         "_paused",
         "_peer_eof",
-        "_queue",
         "_queued",
         "_reader",
         "_small",
-        "_waiter",
         "autoping",
         "close_received",
         "close_sent",
+        "conn",
         "ended",
+        "handed",
+        "loop",
         "plain",
+        "queue",
         "seen",
+        "waiter",
     )
 
     def __init__(
         self,
-        conn: HttpProtocol,
+        conn: Connection,
         *,
         max_size: int,
         deflate: Deflate | None = None,
@@ -81,8 +89,8 @@ class WebSocketChannel:
         limit: int = 1 << 17,
         message: tuple[type[tuple[Any, ...]], int, int] = (tuple, OP_TEXT, OP_BINARY),
     ) -> None:
-        self._conn = conn
-        self._loop = conn.loop
+        self.conn = conn
+        self.loop = conn.loop
         self._reader: FrameReader | None = FrameReader(
             self._deliver, max_size, deflate, decode_text
         )
@@ -93,13 +101,13 @@ class WebSocketChannel:
         # The next item, handed to the waiting receive() ahead of the queue (see receive()),
         # built as ``cls.__new__(cls, (text or binary, data, None))`` from ``message``: the
         # web layer has its WSMessage built here, and returns it as it is.
-        self._handed: tuple[int, Any, Any] | None = None
+        self.handed: tuple[int, Any, Any] | None = None
         self._message = message
-        self._queue: deque[tuple[int, Any, Any]] = deque()
+        self.queue: deque[tuple[int, Any, Any]] = deque()
         self._queued = 0
         self._limit = limit
         self._paused = False
-        self._waiter: asyncio.Future[None] | None = None
+        self.waiter: asyncio.Future[None] | None = None
         self.autoping = autoping
         self.close_received: tuple[int, str] | None = None
         self.close_sent = False
@@ -111,14 +119,14 @@ class WebSocketChannel:
         # and its payload (the web layer's send fast path).
         self.plain = deflate is None
 
-    # -- fed by HttpProtocol ---------------------------------------------------------------
+    # -- fed by Connection ---------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         self.seen = True
         reader = self._reader
         if reader is None:
             return
-        waiter = self._waiter
+        waiter = self.waiter
         size = len(data)
         if (  # The common case: one whole small final data frame, for a receive() waiting.
             waiter is not None
@@ -142,21 +150,21 @@ class WebSocketChannel:
                 cls, _, kind = self._message
                 msg = _new(cls, (kind, apply_mask(data[6:], data[2:6]), None))
             if msg is not None:
-                self._handed = msg
+                self.handed = msg
                 waiter.set_result(None)
                 return
         try:
             reader.feed(data)
         except WebSocketError as exc:
             self._reader = None
-            self._conn.pause_reading_body()  # nothing more will be read
+            self.conn.pause_reading_body()  # nothing more will be read
             self._end(ERROR, exc)
 
     def eof_received(self) -> None:
         self._reader = None
         self._peer_eof = True
         if self._hanging_up:  # lingering for this FIN: nothing more to wait for
-            transport = self._conn.transport
+            transport = self.conn.transport
             if transport is not None:
                 transport.close()
         self._end(EOF, None)
@@ -176,16 +184,16 @@ class WebSocketChannel:
                     op == OP_PING
                     and not self.close_sent
                     and self.close_received is None
-                    and self._conn.transport is not None
+                    and self.conn.transport is not None
                 ):
-                    self._conn.write(encode_frame(OP_PONG, data))
+                    self.conn.write(encode_frame(OP_PONG, data))
                 return  # pings answered here, pongs only count as "seen"
             self._queued += len(data)
             if self._queued > self._limit and not self._paused:
                 self._paused = True
-                self._conn.pause_reading_body()
-        self._queue.append((op, data, extra))
-        waiter = self._waiter
+                self.conn.pause_reading_body()
+        self.queue.append((op, data, extra))
+        waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
@@ -193,8 +201,8 @@ class WebSocketChannel:
         if self.ended:
             return
         self.ended = True
-        self._queue.append((kind, data, None))
-        waiter = self._waiter
+        self.queue.append((kind, data, None))
+        waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
@@ -206,23 +214,23 @@ class WebSocketChannel:
         ``opcode`` is a frame opcode, or EOF / ERROR (then nothing follows); CLOSE carries
         ``(code, reason)`` as data and extra.
         """
-        queue = self._queue
-        while self._handed is None and not queue:
+        queue = self.queue
+        while self.handed is None and not queue:
             if self.ended:  # what ended it was returned already: keep saying so
                 return (EOF, None, None)
-            if self._waiter is not None:
+            if self.waiter is not None:
                 raise RuntimeError("Concurrent call to receive() is not allowed")
-            waiter = self._waiter = self._loop.create_future()
+            waiter = self.waiter = self.loop.create_future()
             try:
                 await waiter
             finally:
-                self._waiter = None
-        msg = self._handed
+                self.waiter = None
+        msg = self.handed
         if msg is not None:
             # Handed over by data_received(), ahead of the queue and never counted against
             # the limit. It stays there until taken, so a receive() cancelled after the
             # hand-over loses nothing.
-            self._handed = None
+            self.handed = None
             return msg
         msg = queue.popleft()
         op = msg[0]
@@ -230,22 +238,22 @@ class WebSocketChannel:
             self._queued -= len(msg[1])
             if self._paused and self._queued <= self._limit >> 1:
                 self._paused = False
-                self._conn.resume_reading_body()
+                self.conn.resume_reading_body()
         return msg
 
     @property
     def waiting(self) -> bool:
-        return self._waiter is not None
+        return self.waiter is not None
 
     def wake(self, op: int) -> None:
         """Put ``op`` (a caller's own negative code) first in line, for receive() to return."""
-        handed = self._handed
+        handed = self.handed
         if handed is not None:  # ahead of the queue, but behind op
-            self._handed = None
-            self._queue.appendleft(handed)
+            self.handed = None
+            self.queue.appendleft(handed)
             self._queued += len(handed[1])
-        self._queue.appendleft((op, None, None))
-        waiter = self._waiter
+        self.queue.appendleft((op, None, None))
+        waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
@@ -255,7 +263,7 @@ class WebSocketChannel:
             raise ConnectionResetError("Cannot write to closing transport")
         deflate = self._deflate
         if deflate is None and len(payload) < 126:  # (WebSocketResponse inlines this)
-            self._conn.write(SMALL_HEADS[op][len(payload)] + payload)  # the common case
+            self.conn.write(SMALL_HEADS[op][len(payload)] + payload)  # the common case
             return
         if (
             deflate is not None
@@ -265,24 +273,24 @@ class WebSocketChannel:
             and len(payload) >= _COMPRESS_MIN
         ):
             wbits = compress if type(compress) is int else None
-            self._conn.write(encode_frame(op, deflate.compress(payload, wbits), rsv1=True))
+            self.conn.write(encode_frame(op, deflate.compress(payload, wbits), rsv1=True))
         else:
-            self._conn.write(encode_frame(op, payload))
+            self.conn.write(encode_frame(op, payload))
 
     def send_close(self, code: int, reason: bytes = b"") -> None:
         if self.close_sent:
             return
         self.close_sent = True
         self.plain = False
-        if self._conn.transport is not None:
-            self._conn.write(encode_close(code, reason))
+        if self.conn.transport is not None:
+            self.conn.write(encode_close(code, reason))
 
     @property
     def write_paused(self) -> bool:
-        return self._conn.write_paused
+        return self.conn.write_paused
 
     async def drain(self) -> None:
-        await self._conn.drain()
+        await self.conn.drain()
 
     def going_away(self) -> None:
         """Server shutdown: send close 1001 (unless a close was sent already); the client's
@@ -300,7 +308,7 @@ class WebSocketChannel:
         at once when the client's FIN comes (see eof_received()).
         """
         self._reader = None
-        conn = self._conn
+        conn = self.conn
         conn.close()  # (flushes what was gathered, half-closes and lingers)
         transport = conn.transport
         if transport is None:

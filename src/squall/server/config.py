@@ -7,18 +7,22 @@ import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..jsonlog import REQUEST_ID_HEADER, JsonFormatter
+
 __all__ = (
     "EXIT_ERROR",
     "EXIT_OK",
     "EXIT_STARTUP",
     "EXIT_USAGE",
     "LOG_LEVELS",
+    "AccessLogFormat",
     "Config",
     "Interface",
     "configure_logging",
 )
 
 Interface = Literal["auto", "aiohttp", "asgi"]
+AccessLogFormat = Literal["default", "json"]
 
 LOG_LEVELS: dict[str, int] = {
     "critical": logging.CRITICAL,
@@ -55,6 +59,11 @@ class Config:
     backlog: int = 2048
     log_level: str = "info"
     access_log: bool = True
+    access_log_format: AccessLogFormat = "default"
+    """``default``: aiohttp's line (aiohttp interface), uvicorn's (ASGI); ``json``: one JSON
+    object a request, and every other log record as JSON too (see :func:`configure_logging`)."""
+    request_id_header: str = REQUEST_ID_HEADER
+    """The request header logged as ``request_id`` by the JSON access log ("": none)."""
     ssl_keyfile: str | None = None
     ssl_certfile: str | None = None
     app_dir: str = "."
@@ -79,16 +88,30 @@ class Config:
     http2: bool = True
     """Serve HTTP/2 too: ALPN ``h2`` over TLS, the HTTP/2 preface in cleartext (--no-http2)."""
     """Directories ``reload`` watches; ``app_dir`` when empty."""
+    max_worker_memory: int = 0
+    """Replace a worker whose resident memory (RSS) exceeds this many MiB (0: never)."""
+    worker_memory_interval: float = 5.0
+    """Seconds between two looks at the workers' memory (with ``max_worker_memory``)."""
 
     @property
     def supervised(self) -> bool:
         """Whether this configuration needs a supervisor process over the workers."""
-        return self.workers > 1 or self.max_requests > 0 or self.reload
+        return (
+            self.workers > 1 or self.max_requests > 0 or self.max_worker_memory > 0 or self.reload
+        )
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr at ``level`` (one of :data:`LOG_LEVELS`), access lines included."""
-    logging.basicConfig(
-        level=LOG_LEVELS[level], format="%(levelname)s:%(name)s: %(message)s", stream=sys.stderr
-    )
+def configure_logging(level: str, access_log_format: AccessLogFormat = "default") -> None:
+    """Log to stderr at ``level`` (one of :data:`LOG_LEVELS`), access lines included; with the
+    ``json`` format, every line is one JSON object (squall.jsonlog.JsonFormatter)."""
+    if access_log_format == "json":
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=LOG_LEVELS[level], handlers=[handler])
+    else:
+        logging.basicConfig(
+            level=LOG_LEVELS[level],
+            format="%(levelname)s:%(name)s: %(message)s",
+            stream=sys.stderr,
+        )
     logging.getLogger("squall").setLevel(LOG_LEVELS[level])

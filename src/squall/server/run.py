@@ -70,7 +70,7 @@ def run(config: Config, *, out: TextIO | None = None) -> int:
     Prints ``squall: serving URL (INTERFACE interface, BUILD), Ctrl-C to stop`` on ``out`` (stdout)
     once listening (with all workers ready, under a supervisor).
     """
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.access_log_format)
     out = out if out is not None else sys.stdout
     if config.supervised:
         from .supervisor import Supervisor

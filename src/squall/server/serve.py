@@ -25,7 +25,7 @@ from ..http.protocol import HttpProtocol
 from ..http.proxy import TrustedProxies
 from ..http.server import HttpServer
 from ..web import Application
-from ..web.access_log import access_logger
+from ..web.access_log import AccessLogger, access_logger, json_access_logger
 from ..web.runner import AppRunner, SockSite
 from .config import EXIT_OK, EXIT_STARTUP, EXIT_USAGE, Config
 from .loading import ServerError, describe, load_app
@@ -162,9 +162,13 @@ async def _serve_aiohttp(
     ctx: ssl.SSLContext | None,
     hooks: Hooks,
 ) -> int:
+    log_class = AccessLogger
+    if config.access_log_format == "json":
+        log_class = json_access_logger(config.request_id_header or None)
     runner = AppRunner(
         app,
         access_log=access_logger if config.access_log else None,
+        access_log_class=log_class,
         keepalive_timeout=config.timeout_keep_alive,
         shutdown_timeout=config.timeout_graceful_shutdown,
         forwarded_allow_ips=config.forwarded_allow_ips,
@@ -218,6 +222,8 @@ async def _serve_asgi(
         state=state,
         trusted_proxies=TrustedProxies(allow) if allow else None,
         access_log=access_logger if config.access_log else None,
+        access_log_format=config.access_log_format,
+        request_id_header=config.request_id_header or None,
     )
     http = HttpServer(
         handler,

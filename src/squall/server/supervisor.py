@@ -7,8 +7,10 @@ pair (see :mod:`.worker`). It
   imported fails once, with its one line, and the supervisor exits with the worker's status);
 - prints the ready line once all workers accept;
 - restarts a worker that dies, after a growing delay when workers keep dying at once;
-- on SIGHUP, and for a worker that reached ``max_requests``, rotates: starts a replacement and
-  stops the old worker gracefully only once the replacement is ready, one worker at a time;
+- on SIGHUP, for a worker that reached ``max_requests``, and for one whose resident memory
+  (read from /proc every ``worker_memory_interval`` seconds) exceeds ``max_worker_memory``
+  MiB, rotates: starts a replacement and stops the old worker gracefully only once the
+  replacement is ready, one worker at a time;
 - on SIGTERM/SIGINT stops accepting, lets every worker finish its requests in flight
   (``timeout_graceful_shutdown``, then SIGKILL a few seconds later) and exits 0; a second
   signal kills the workers at once (exit 1).
@@ -52,6 +54,17 @@ KILL_GRACE = 5.0
 """Seconds after ``timeout_graceful_shutdown`` before a stopping worker is killed."""
 
 _SIGNALS = (signal.SIGCHLD, signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+MiB = 1024 * 1024
+
+
+def resident_memory(pid: int) -> int | None:
+    """The resident set size (RSS) of process ``pid`` in bytes, from /proc; None if unknown."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 @dataclass(eq=False)
@@ -67,6 +80,8 @@ class _Worker:
     kill_at: float = float("inf")
     replacement: _Worker | None = None
     buffer: bytes = b""
+    memory_exempt: bool = False
+    """Already over ``max_worker_memory`` once ready: replacing it would never end."""
 
     @property
     def pid(self) -> int:
@@ -97,6 +112,7 @@ class Supervisor:
         self._rotation: deque[_Worker] = deque()
         self._rotating: _Worker | None = None
         self._reloader: Callable[[], None] | None = None
+        self._next_memory_check = 0.0
 
     # -- life -------------------------------------------------------------------------------
 
@@ -130,6 +146,7 @@ class Supervisor:
         while True:
             self._reap()
             self._kill_overdue()
+            self._check_memory()
             self._maintain()
             if self._boot_status is not None:
                 return self._boot_status
@@ -145,6 +162,8 @@ class Supervisor:
             deadline = min(deadline, self._next_spawn)
         for worker in self.workers:
             deadline = min(deadline, worker.kill_at)
+        if self.config.max_worker_memory > 0:
+            deadline = min(deadline, self._next_memory_check)
         return max(0.0, deadline - now)
 
     # -- signals ----------------------------------------------------------------------------
@@ -240,6 +259,7 @@ class Supervisor:
     def _on_line(self, worker: _Worker, line: str) -> None:
         if line.startswith("ready"):
             worker.ready = True
+            self._memory_at_start(worker)
             self._interface = line.partition(" ")[2]
             self._booted = True
             rotating = self._rotating
@@ -249,6 +269,50 @@ class Supervisor:
         elif line == "recycle":
             log.info("Worker %d reached --max-requests: replacing it", worker.pid)
             if not worker.retiring and worker not in self._rotation:
+                self._rotation.append(worker)
+
+    def _memory_at_start(self, worker: _Worker) -> None:
+        """A worker over ``max_worker_memory`` as soon as it is ready is exempt from it (else
+        every replacement would be replaced in turn): said once, as an error."""
+        bound = self.config.max_worker_memory
+        if bound <= 0:
+            return
+        rss = resident_memory(worker.pid)
+        if rss is not None and rss > bound * MiB:
+            worker.memory_exempt = True
+            log.error(
+                "Worker %d uses %d MiB once started, over --max-worker-memory %d MiB: "
+                "it will not be replaced for its memory (raise the bound)",
+                worker.pid,
+                rss // MiB,
+                bound,
+            )
+
+    def _check_memory(self) -> None:
+        """Every ``worker_memory_interval`` seconds: queue for rotation the workers whose
+        resident memory exceeds ``max_worker_memory`` (replaced as for ``max_requests``)."""
+        bound = self.config.max_worker_memory
+        now = time.monotonic()
+        if bound <= 0 or now < self._next_memory_check or self._stopping:
+            return
+        self._next_memory_check = now + self.config.worker_memory_interval
+        for worker in self.workers:
+            if (
+                not worker.ready
+                or worker.retiring
+                or worker.stopping
+                or worker.memory_exempt
+                or worker in self._rotation
+            ):
+                continue
+            rss = resident_memory(worker.pid)
+            if rss is not None and rss > bound * MiB:
+                log.warning(
+                    "Worker %d uses %d MiB, over --max-worker-memory %d MiB: replacing it",
+                    worker.pid,
+                    rss // MiB,
+                    bound,
+                )
                 self._rotation.append(worker)
 
     def _announce(self) -> None:

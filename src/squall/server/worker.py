@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     sock = socket.socket(fileno=int(args[0]))
     spec = read_spec(sock)
-    configure_logging(spec.config.log_level)
+    configure_logging(spec.config.log_level, spec.config.access_log_format)
     return run_loop(_work(spec, sock))
 
 

@@ -13,6 +13,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ..http.exchange import Exchange
+from ..http.limits import Limits
 from ..http.output import Output
 from ..http.streams import EMPTY_PAYLOAD, StreamReader
 from ..web.app import Application
@@ -79,6 +80,8 @@ class MockedConnection:
         self.sockname = transport.get_extra_info("sockname")
         self._given_loop = loop
         self._lost: asyncio.Future[None] | None = None
+        self.limits = Limits()  # the defaults a real server has
+        self.write_paused = False
         self._output: Output | None = None
 
     @property
@@ -107,6 +110,15 @@ class MockedConnection:
         return self._lost
 
     def pause_reading_body(self) -> None:
+        pass
+
+    def upgrade(self, sink: Any) -> None:
+        raise RuntimeError("a mocked request has no connection to switch protocols on")
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def shutdown(self) -> None:
         pass
 
     def resume_reading_body(self) -> None:

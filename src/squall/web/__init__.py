@@ -2,7 +2,7 @@
 
 from ..http.errors import RequestPayloadError
 from ..http.streams import EMPTY_PAYLOAD, StreamReader
-from .access_log import AccessLogger
+from .access_log import AccessLogger, JsonAccessLogger
 from .app import Application, CleanupError
 from .exceptions import (
     HTTPAccepted,
@@ -175,6 +175,7 @@ __all__ = (
     "HTTPUseProxy",
     "HTTPVariantAlsoNegotiates",
     "HTTPVersionNotSupported",
+    "JsonAccessLogger",
     "NotAppKeyWarning",
     "PayloadAccessError",
     "PlainResource",

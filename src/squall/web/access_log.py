@@ -1,4 +1,5 @@
-"""AccessLogger: aiohttp's access-log format strings (``%a %t "%r" %s %b`` ...)."""
+"""AccessLogger: aiohttp's access-log format strings (``%a %t "%r" %s %b`` ...); and
+JsonAccessLogger: one JSON object a request (``--access-log-format json``)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
+
+from ..jsonlog import REQUEST_ID_HEADER, access_json
 
 if TYPE_CHECKING:
     from .request import BaseRequest
     from .response import StreamResponse
 
-__all__ = ("AccessLogger",)
+__all__ = ("AccessLogger", "JsonAccessLogger")
 
 access_logger = logging.getLogger("squall.access")
 
@@ -87,3 +90,56 @@ class AccessLogger:
 
 def _constant(value: str) -> _Item:
     return lambda r, s, t: value
+
+
+class JsonAccessLogger(AccessLogger):
+    """One JSON object a request, the fields of ``--access-log-format json`` (docs/guide.md,
+    'Logging'): pass it as ``access_log_class`` to ``web.run_app`` or ``AppRunner``.
+
+    ``log_format`` is ignored: the fields are fixed, so that every line parses the same way.
+    The ``request_id`` field is the value of the header :attr:`request_id_header` (a subclass
+    may name another, or None for no request id).
+    """
+
+    request_id_header: ClassVar[str | None] = REQUEST_ID_HEADER
+
+    def __init__(
+        self, logger: logging.Logger = access_logger, log_format: str = AccessLogger.LOG_FORMAT
+    ) -> None:
+        self.logger = logger
+        self._items = []
+
+    def log(self, request: BaseRequest, response: StreamResponse, elapsed: float) -> None:
+        try:
+            headers = request.headers
+            version = request.version
+            id_header = self.request_id_header
+            method = request.method
+            status = response.status
+            # the body bytes on the wire: none to HEAD, nor with 1xx, 204 and 304
+            if method == "HEAD" or status < 200 or status == 204 or status == 304:
+                size = 0
+            else:
+                size = response.body_length
+            line = access_json(
+                request.remote,
+                method,
+                request.path,
+                request.raw_path.partition("?")[2],  # as sent, as ASGI's query_string
+                f"HTTP/{version.major}.{version.minor}",
+                status,
+                size,
+                elapsed,
+                headers.get("User-Agent"),
+                headers.get(id_header) if id_header is not None else None,
+            )
+            self.logger.info(line)
+        except Exception:
+            self.logger.exception("Error in logging")
+
+
+def json_access_logger(request_id_header: str | None) -> type[JsonAccessLogger]:
+    """:class:`JsonAccessLogger`, with the request id taken from ``request_id_header``."""
+    if request_id_header == JsonAccessLogger.request_id_header:
+        return JsonAccessLogger
+    return type("JsonAccessLogger", (JsonAccessLogger,), {"request_id_header": request_id_header})

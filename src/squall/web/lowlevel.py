@@ -21,8 +21,8 @@ from .response import StreamResponse
 from .runner import BaseRunner
 
 if TYPE_CHECKING:
+    from ..http.connection import Connection
     from ..http.exchange import Exchange
-    from ..http.protocol import HttpProtocol
 
 __all__ = ("Server", "ServerRunner")
 
@@ -42,7 +42,7 @@ class _Bridge:
         self.client_max_size = client_max_size
         self.server: Server | None = None
 
-    async def __call__(self, raw: Exchange, conn: HttpProtocol) -> None:
+    async def __call__(self, raw: Exchange, conn: Connection) -> None:
         if self.server is not None:
             self.server.requests_count += 1
         request = BaseRequest(raw, conn, None, self.client_max_size)  # type: ignore[arg-type]

@@ -1,7 +1,10 @@
-"""StreamResponse and Response, serialised straight to the connection.
+"""StreamResponse and Response: aiohttp's response objects, handed to the request's exchange.
 
-Headers stay unbuilt until someone touches ``.headers``: the common response (a status, a body and a
-content type) is written as one pre-assembled byte string in a single ``transport.write``.
+A response never writes HTTP bytes itself: it gives its status, header fields and body to the
+request's :class:`~squall.http.exchange.Exchange`, which frames them. Headers stay unbuilt until
+someone touches ``.headers``: the common response (a 200 of a typed body) carries the exchange's
+pre-made head for its type (``_plain``) and goes out in one piece. Bodies other than bytes and
+str (files, async iterables) are in ``payload.py``.
 
 A response's other concerns are mixins of their own: header accessors (``response_headers.py``),
 cookies (``response_cookies.py``) and compression (``response_compression.py``). JSON responses
@@ -10,6 +13,7 @@ are made in ``jsonresponse.py``.
 
 from __future__ import annotations
 
+import io
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -19,6 +23,7 @@ from ..http.clock import REASONS
 from ..http.exchange import PlainHead, encode_fields, plain_head
 from .compression import Compressor, ContentCoding
 from .keys import ResponseKey
+from .payload import Payload, to_payload
 from .response_compression import CompressionMixin
 from .response_cookies import CookieMixin
 from .response_headers import HeadersMixin
@@ -255,6 +260,7 @@ class Response(StreamResponse):
     """
 
     _compressed_body: bytes | None = None
+    _payload: Payload | None = None  # a body made while sending (payload.py)
 
     def __init__(
         self,
@@ -332,11 +338,14 @@ class Response(StreamResponse):
                 self.body = body
 
     @property
-    def body(self) -> bytes | None:
-        return self._body
+    def body(self) -> Any:
+        """The body's bytes; for a streamed body (a file, an async iterable), what was given."""
+        payload = self._payload
+        return self._body if payload is None else payload.source
 
     @body.setter
     def body(self, body: Any) -> None:
+        self._payload = None
         if body is None:
             self._body = None
             self._plain = False
@@ -350,7 +359,22 @@ class Response(StreamResponse):
             if self._get_ctype() is None:
                 self._set_ctype(f"text/plain; charset={charset}")
         else:
-            raise TypeError(f"Unsupported body type {type(body)!r}")
+            payload = to_payload(body)
+            if payload is None:
+                raise TypeError(f"Unsupported body type {type(body)!r}")
+            if isinstance(body, io.StringIO) and self._get_ctype() is None:
+                self._set_ctype("text/plain; charset=utf-8")
+            if isinstance(payload, bytes):
+                self._body = payload
+                return
+            self._body = None
+            self._payload = payload
+            self._async_send = True  # sent by prepare() and write_eof(), with awaits
+            self._plain = False
+            if payload.ctype is not None and self._get_ctype() is None:
+                self._set_ctype(payload.ctype)
+            if payload.disposition is not None and "Content-Disposition" not in self.headers:
+                self.headers["Content-Disposition"] = payload.disposition
 
     @property
     def text(self) -> str | None:
@@ -370,6 +394,9 @@ class Response(StreamResponse):
     def content_length(self) -> int | None:
         if self._chunked:
             return None
+        if self._payload is not None:
+            size = self._payload.size
+            return size if size >= 0 else None
         if self._headers is not None and "Content-Length" in self._headers:
             return int(self._headers["Content-Length"])
         return len(self._body) if self._body is not None else 0
@@ -383,6 +410,12 @@ class Response(StreamResponse):
             return None
         self._async_send = True
         self._plain = False
+        payload = self._payload
+        if payload is not None and payload.is_text_file:  # read whole: its encoded length
+            self._body = await payload.read_text()
+            self._payload = payload = None
+        if payload is not None:
+            return await self._prepare_stream(request, payload)
         # Compression is set up before the on_response_prepare signal, as in aiohttp.
         coding = await self._compress(request) if self._compression else None
         await request._prepare_hook(self)
@@ -394,6 +427,18 @@ class Response(StreamResponse):
         if coding is not None:
             self._start_compressor(coding)
         return None
+
+    async def _prepare_stream(self, request: BaseRequest, payload: Payload) -> None:
+        """prepare() for a body made while sending: its size, if known, declares the length."""
+        coding = self._select_coding(request) if self._compression else None
+        await request._prepare_hook(self)
+        self._req = request
+        exchange = self._exchange = request._exchange
+        size = -1 if self._chunked or coding is not None else payload.size
+        self._begin(exchange, size)
+        exchange.send_head()
+        if coding is not None:
+            self._start_compressor(coding)
 
     async def _compress(self, request: BaseRequest) -> ContentCoding | None:
         """Compress the whole body now; for a chunked response, return the coding to stream with.
@@ -415,6 +460,14 @@ class Response(StreamResponse):
     async def write_eof(self, data: bytes = b"") -> None:
         if self._eof_sent:
             return
+        payload = self._payload
+        if payload is not None and self._exchange is not None:
+            self._payload = None  # (sent once)
+            if self._send_body or self._compressor is not None:
+                async for chunk in payload.chunks():
+                    await StreamResponse.write(self, chunk)
+            elif not payload.is_text_file and not hasattr(payload.source, "__aiter__"):
+                payload.source.close()  # HEAD, 204, 304: nothing is read
         body = self._body if self._compressed_body is None else self._compressed_body
         if self._compressor is not None and not data:  # chunked: the body goes through zlib
             data = body or b""

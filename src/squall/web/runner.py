@@ -331,8 +331,11 @@ class AppRunner(BaseRunner):
         logger = self._access_log_class(access_log, log_format) if access_log else None
         allow = kwargs.pop("forwarded_allow_ips", None)
         trusted = TrustedProxies(allow) if allow else None
+        handler = AppHandler(app, logger, trusted)
+        if not kwargs.pop("auto_decompress", True):  # (aiohttp's handler_args key)
+            handler.auto_decompress = False
         return HttpServer(
-            AppHandler(app, logger, trusted),
+            handler,
             limits=limits,
             handler_cancellation=bool(kwargs.pop("handler_cancellation", False)),
             http2=bool(kwargs.pop("http2", True)),

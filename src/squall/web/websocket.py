@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable, Iterable
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..http.exchange import encode_fields
 from ..http.websocket import (
@@ -27,7 +27,6 @@ from .response import StreamResponse
 
 if TYPE_CHECKING:
     from ..http.connection import Connection
-    from ..http.protocol import HttpProtocol
     from .request import BaseRequest
 
 __all__ = (
@@ -229,6 +228,7 @@ class WebSocketResponse(StreamResponse):
             raise ConnectionResetError("Connection lost")
         exchange = request._exchange
         fields = encode_fields([*self.headers.items(), *self._cookie_fields()])
+        self._status = 101  # whatever set_status() said before: the handshake's answer is 101
         exchange.start(101, self._reason, None, fields, -1)
         exchange.end()  # the head: from here on, the connection speaks WebSocket
         self._req = request
@@ -237,7 +237,7 @@ class WebSocketResponse(StreamResponse):
         self._ws_protocol = protocol
         self._compress = deflate.wbits if deflate is not None else 0
         channel = self._channel = WebSocketChannel(
-            cast("HttpProtocol", conn),  # a real connection: mocked requests have no WebSocket
+            conn,
             max_size=self._max_msg_size,
             deflate=deflate,
             autoping=self._autoping,
@@ -302,7 +302,7 @@ class WebSocketResponse(StreamResponse):
         if not isinstance(data, str):
             raise TypeError(f"data argument must be str ({type(data)!r})")
         payload = data.encode()
-        conn = channel._conn
+        conn = channel.conn
         if channel.plain and len(payload) < 126:  # channel.send()'s common case, inlined
             conn.write(_TEXT_HEADS[len(payload)] + payload)
         else:
@@ -314,7 +314,7 @@ class WebSocketResponse(StreamResponse):
         channel = self._channel
         if channel is None:
             raise RuntimeError("Call .prepare() first")
-        conn = channel._conn
+        conn = channel.conn
         if type(data) is bytes and channel.plain and len(data) < 126:  # as in send_str
             conn.write(_BINARY_HEADS[len(data)] + data)
         else:
@@ -462,7 +462,7 @@ class WebSocketResponse(StreamResponse):
         channel = self._channel
         if channel is None:
             raise RuntimeError("Call .prepare() first")
-        if channel._waiter is not None:
+        if channel.waiter is not None:
             raise RuntimeError("Concurrent call to receive() is not allowed")
         if self._closed:
             self._conn_lost += 1
@@ -533,7 +533,7 @@ class WebSocketResponse(StreamResponse):
         channel = self._channel
         if (  # the common case, without receive()'s own coroutine: an open WebSocket
             channel is not None
-            and channel._waiter is None
+            and channel.waiter is None
             and not self._closed
             and not self._closing
             and not self._receive_timeout
@@ -541,15 +541,15 @@ class WebSocketResponse(StreamResponse):
             try:
                 # channel.receive() inlined for a message handed over by data_received(): one
                 # coroutine less per message. Anything else (queued, EOF) goes through it.
-                if channel._handed is None and not channel._queue and not channel.ended:
-                    waiter = channel._waiter = channel._loop.create_future()
+                if channel.handed is None and not channel.queue and not channel.ended:
+                    waiter = channel.waiter = channel.loop.create_future()
                     try:
                         await waiter
                     finally:
-                        channel._waiter = None
-                item = channel._handed
+                        channel.waiter = None
+                item = channel.handed
                 if item is not None:
-                    channel._handed = None
+                    channel.handed = None
                     return item  # type: ignore[return-value]  # a WSMessage (see prepare())
                 item = await channel.receive()
             finally:

@@ -30,6 +30,7 @@ COMPILED = (
     "http/eager.py",
     "http/exchange.py",
     "http/flow.py",
+    "http/h2exchange.py",
     "http/head.py",
     "http/limits.py",
     "http/output.py",

@@ -222,7 +222,8 @@ HEAD_CASES = [
     pytest.param(get(b"GET /hello/x HTTP/3.1"), 505, id="version-3.1"),
     pytest.param(get(b"GET /hello/x HTTP/0.9"), 505, id="version-0.9"),
     pytest.param(get(b"GET /hello/x"), 505, id="version-missing"),
-    pytest.param(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, id="http2-preface"),
+    # (the whole preface starts HTTP/2, tests/test_http2.py; a broken one is HTTP/1.x's)
+    pytest.param(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", 400, id="http2-preface-broken"),
     pytest.param(get(b"GET /hello/x HTTX/1.1"), 400, id="version-HTTX"),
     pytest.param(get(b"GET /hello/x http/1.1"), 400, id="version-lowercase"),
     pytest.param(get(b"GET /hello/x HTTP/1.10"), 400, id="version-1.10"),

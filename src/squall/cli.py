@@ -238,6 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
         "[default: unlimited]",
     )
     add(
+        "--http2",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="serve HTTP/2 on the same port: ALPN h2 over TLS, prior knowledge (the HTTP/2 "
+        "preface) in cleartext; opt-in while its hardening is not done (docs/guide.md) "
+        "[default: off]",
+    )
+    add(
         "--handler-cancellation",
         action="store_true",
         help="cancel a request's handler when its client leaves (closes or resets the "
@@ -314,6 +322,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         forwarded_allow_ips=ns.forwarded_allow_ips if ns.proxy_headers else None,
         limit_concurrency=ns.limit_concurrency,
         handler_cancellation=ns.handler_cancellation,
+        http2=ns.http2,
     )
 
 

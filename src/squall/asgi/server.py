@@ -42,6 +42,7 @@ class ASGIServer:
         backlog: int = 2048,
         forwarded_allow_ips: str | None = None,
         limit_concurrency: int | None = None,
+        http2: bool = False,
         access_log: logging.Logger | None = None,
         access_log_format: str = "default",
         request_id_header: str | None = REQUEST_ID_HEADER,
@@ -58,6 +59,7 @@ class ASGIServer:
         self.ssl = ssl
         self.backlog = backlog
         self.forwarded_allow_ips = forwarded_allow_ips
+        self.http2 = http2
         self.access_log = access_log
         self.access_log_format = access_log_format
         self.request_id_header = request_id_header
@@ -89,7 +91,7 @@ class ASGIServer:
             request_id_header=self.request_id_header,
         )
         loop = asyncio.get_running_loop()
-        self.http = HttpServer(handler, limits=self.limits, loop=loop)
+        self.http = HttpServer(handler, limits=self.limits, loop=loop, http2=self.http2)
         try:
             self._listener = await loop.create_server(
                 self.http, self.host, self.port, ssl=self.ssl, backlog=self.backlog
@@ -140,6 +142,7 @@ def serve(
     ssl: _ssl.SSLContext | None = None,
     forwarded_allow_ips: str | None = None,
     limit_concurrency: int | None = None,
+    http2: bool = False,
     access_log: logging.Logger | None = None,
     access_log_format: str = "default",
     request_id_header: str | None = REQUEST_ID_HEADER,
@@ -149,6 +152,8 @@ def serve(
     ``forwarded_allow_ips``: peers (addresses, CIDR networks, ``*``) whose ``Forwarded`` /
     ``X-Forwarded-For`` / ``X-Forwarded-Proto`` headers set the scope's ``client`` and ``scheme``.
     ``limit_concurrency``: most connections served at once; past it, 503 and close.
+    ``http2``: serve HTTP/2 too (prior knowledge in cleartext; ALPN ``h2`` if ``ssl`` offers it,
+    see ``squall.http.preface.ALPN``).
     ``access_log``: a logger for one line per request (``access_log_format`` ``"default"``:
     uvicorn's line; ``"json"``: one JSON object, see docs/guide.md 'Logging'); None: none.
     """
@@ -162,6 +167,7 @@ def serve(
         ssl=ssl,
         forwarded_allow_ips=forwarded_allow_ips,
         limit_concurrency=limit_concurrency,
+        http2=http2,
         access_log=access_log,
         access_log_format=access_log_format,
         request_id_header=request_id_header,

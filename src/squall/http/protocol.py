@@ -34,6 +34,7 @@ from .head import (
 )
 from .limits import TICK
 from .output import Output
+from .preface import negotiate
 from .running import IDLE, Runner
 from .streams import EMPTY_PAYLOAD, StreamReader
 
@@ -201,6 +202,8 @@ class HttpProtocol(asyncio.Protocol):
             self._runner.handler = self._unavailable
         if shared.closing:
             self._close()
+        elif shared.http2:
+            negotiate(self, transport)  # ALPN, or a sniff of the first bytes (preface.py)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._closing = True
@@ -292,7 +295,7 @@ class HttpProtocol(asyncio.Protocol):
         sink = self._sink
         if sink is not None:
             sink.eof_received()
-            if self._sink is not None:  # (an upgrade's body gives the connection back)
+            if self._sink is not None:  # (a sniffer or an upgrade's body gives it back)
                 return True  # the write side stays open for the other protocol's goodbye
         self._peer_done = True
         cur = self._cur
@@ -636,6 +639,45 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.abort()
 
     # -- switching protocols --------------------------------------------------------------
+
+    @property
+    def shared(self) -> Shared:
+        """What this server's connections share (for the protocol that may take this one's
+        place: preface.py)."""
+        return self._shared
+
+    def sniff(self, sniffer: UpgradeSink) -> None:
+        """Let ``sniffer`` take the first bytes: it decides which HTTP they are (preface.py),
+        and gives them back with :meth:`speak_http1` or to :meth:`hand_over`."""
+        self._sink = sniffer
+
+    def speak_http1(self, data: bytes) -> None:
+        """The connection speaks HTTP/1.x: parse ``data`` (the bytes the sniffer held), and
+        everything after it, here."""
+        self._sink = None
+        if data:
+            self.data_received(data)
+
+    def hand_over(self, protocol: asyncio.Protocol, data: bytes) -> None:
+        """Give the connection to ``protocol`` (HTTP/2): it takes the transport, this one's
+        place among the server's connections, and ``data``, the bytes read so far."""
+        transport = self._transport
+        if transport is None:
+            return
+        shared = self._shared
+        shared.connections.discard(self)
+        if self._admitted:  # (the new protocol counts itself)
+            self._admitted = False
+            shared.admitted -= 1
+        self._closing = True
+        self._runner.stopped = True
+        self._sink = None
+        self.deadline = 0.0
+        self._transport = self._output.transport = self._flow.transport = None
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        if data:
+            protocol.data_received(data)
 
     def _on_upgrade(self, tail: bytes) -> None:
         # The parser completed an upgrade request and stopped at the bytes after its head: the

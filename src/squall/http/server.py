@@ -33,9 +33,14 @@ class HttpServer:
         limits: Limits | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         handler_cancellation: bool = False,
+        http2: bool = False,
     ) -> None:
         self.shared = Shared(
-            handler, limits or Limits(), loop or asyncio.get_running_loop(), handler_cancellation
+            handler,
+            limits or Limits(),
+            loop or asyncio.get_running_loop(),
+            handler_cancellation,
+            http2,
         )
         self._tick_handle: asyncio.TimerHandle | None = None
         self._tick()
@@ -64,7 +69,13 @@ class HttpServer:
         return self.shared.handler_cancellation
 
     @property
-    def connections(self) -> set[HttpProtocol]:
+    def http2(self) -> bool:
+        """Whether connections may speak HTTP/2 (ALPN ``h2``, or the preface in cleartext)."""
+        return self.shared.http2
+
+    @property
+    def connections(self) -> set[Any]:
+        """The open connections: HttpProtocol, or H2Protocol for those speaking HTTP/2."""
         return self.shared.connections
 
     @property

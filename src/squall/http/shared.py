@@ -17,7 +17,8 @@ class Shared:
     ``handler`` makes the coroutine answering one request (``handler(exchange, connection)``);
     ``now`` is the loop's clock at the server's last tick; ``admitted`` counts the connections
     counted against ``limits.max_connections``; ``closing`` is set once the server shuts down;
-    ``connections`` holds the open ones.
+    ``connections`` holds the open ones (HTTP/1.x and HTTP/2 protocols alike); ``http2``: whether
+    a connection may speak HTTP/2 (http/preface.py).
     """
 
     __slots__ = (
@@ -26,6 +27,7 @@ class Shared:
         "connections",
         "handler",
         "handler_cancellation",
+        "http2",
         "limits",
         "loop",
         "now",
@@ -37,11 +39,13 @@ class Shared:
         limits: Limits,
         loop: asyncio.AbstractEventLoop,
         handler_cancellation: bool,
+        http2: bool = False,
     ) -> None:
         self.handler = handler
         self.limits = limits
         self.loop = loop
         self.handler_cancellation = handler_cancellation
+        self.http2 = http2
         self.connections: set[Any] = set()
         self.admitted = 0
         self.closing = False

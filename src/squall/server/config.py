@@ -85,6 +85,9 @@ class Config:
     """Most connections served at once per process; past it, 503 (0: unlimited)."""
     handler_cancellation: bool = False
     """Cancel a request's handler when its client leaves (aiohttp's ``handler_cancellation``)."""
+    http2: bool = False
+    """Serve HTTP/2 too: ALPN ``h2`` over TLS, the HTTP/2 preface in cleartext (--no-http2)."""
+    """Directories ``reload`` watches; ``app_dir`` when empty."""
     max_worker_memory: int = 0
     """Replace a worker whose resident memory (RSS) exceeds this many MiB (0: never)."""
     worker_memory_interval: float = 5.0

@@ -20,6 +20,7 @@ from typing import Any
 from ..asgi import ASGIApp, ASGIHandler, Lifespan, LifespanFailed
 from ..http.exchange import Exchange
 from ..http.limits import Limits
+from ..http.preface import ALPN
 from ..http.protocol import HttpProtocol
 from ..http.proxy import TrustedProxies
 from ..http.server import HttpServer
@@ -94,6 +95,7 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
         ctx.load_cert_chain(config.ssl_certfile, config.ssl_keyfile)
     except (OSError, ssl.SSLError) as exc:
         raise ServerError(f"cannot load the TLS certificate or key: {exc}") from None
+    ctx.set_alpn_protocols(list(ALPN) if config.http2 else ["http/1.1"])
     return ctx
 
 
@@ -172,6 +174,7 @@ async def _serve_aiohttp(
         forwarded_allow_ips=config.forwarded_allow_ips,
         limit_concurrency=config.limit_concurrency or None,
         handler_cancellation=config.handler_cancellation,
+        http2=config.http2,
     )
     try:
         await runner.setup()
@@ -223,7 +226,11 @@ async def _serve_asgi(
         request_id_header=config.request_id_header or None,
     )
     http = HttpServer(
-        handler, limits=limits, loop=loop, handler_cancellation=config.handler_cancellation
+        handler,
+        limits=limits,
+        loop=loop,
+        handler_cancellation=config.handler_cancellation,
+        http2=config.http2,
     )
     _count_requests(http, hooks)
     listeners: list[asyncio.Server] = []

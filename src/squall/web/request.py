@@ -55,7 +55,7 @@ class HttpVersion(NamedTuple):
 
 HttpVersion10 = HttpVersion(1, 0)
 HttpVersion11 = HttpVersion(1, 1)
-_VERSIONS: Final = {"1.1": HttpVersion11, "1.0": HttpVersion10}
+_VERSIONS: Final = {"1.1": HttpVersion11, "1.0": HttpVersion10, "2": HttpVersion(2, 0)}
 
 
 # Header names seen, decoded once: istr keeps its case-folded form, which CIMultiDict would

@@ -476,23 +476,10 @@ class Exchange:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send body bytes, framed as chosen. Raises ConnectionResetError if the client left."""
-        if self.left:
-            raise ConnectionResetError("The client has left")
         state = self.state
-        if state != SENDING and state != HEAD_HELD:
-            if state == COMPLETE:
-                raise RuntimeError("Cannot write to a complete response")
-            raise RuntimeError("Cannot write a body before the response head")
-        if type(data) is not bytes:
-            data = bytes(data)
-        framing = self.framing
-        if framing == FIXED_LENGTH:
-            data = self._within_length(data)
-        elif framing == CHUNKED:
-            if data:
-                data = b"%x\r\n%b\r\n" % (len(data), data)
-        elif framing == NO_BODY:
-            data = b""
+        data = self._body_piece(data)
+        if data and self.framing == CHUNKED:
+            data = b"%x\r\n%b\r\n" % (len(data), data)
         if state == HEAD_HELD:
             data = self.held + data
             self.held = b""
@@ -508,22 +495,11 @@ class Exchange:
             return
         if state == WAITING:
             raise RuntimeError("Cannot end a response that has not started")
-        if type(data) is not bytes:
-            data = bytes(data)
-        framing = self.framing
-        if framing == FIXED_LENGTH:
-            data = self._within_length(data)
-            if self.sent < self.declared and not self.cut:
-                self.keep_alive = False
-                log.error(
-                    "Response ended %d bytes short of its Content-Length (%d): connection closed",
-                    self.declared - self.sent,
-                    self.declared,
-                )
-        elif framing == CHUNKED:
+        data, short = self._last_piece(data, "connection closed")
+        if short:
+            self.keep_alive = False
+        elif self.framing == CHUNKED:
             data = b"%x\r\n%b\r\n0\r\n\r\n" % (len(data), data) if data else _LAST_CHUNK
-        elif framing == NO_BODY:
-            data = b""
         if state == HEAD_HELD:
             data = self.held + data
             self.held = b""
@@ -547,6 +523,44 @@ class Exchange:
             self.keep_alive = False  # how much went out is not known: the response is cut
             raise
         self.sent += count
+
+    def _body_piece(self, data: bytes | bytearray | memoryview) -> bytes:
+        """write()'s checks, and what of ``data`` the framing lets out (before any chunking)."""
+        if self.left:
+            raise ConnectionResetError("The client has left")
+        state = self.state
+        if state != SENDING and state != HEAD_HELD:
+            if state == COMPLETE:
+                raise RuntimeError("Cannot write to a complete response")
+            raise RuntimeError("Cannot write a body before the response head")
+        if type(data) is not bytes:
+            data = bytes(data)
+        framing = self.framing
+        if framing == FIXED_LENGTH:
+            return self._within_length(data)
+        if framing == NO_BODY:
+            return b""
+        return data
+
+    def _last_piece(self, data: bytes | bytearray | memoryview, then: str) -> tuple[bytes, bool]:
+        """end()'s part of ``data`` the framing lets out (before any chunking), and whether the
+        response ends short of its declared length (logged, saying ``then``)."""
+        if type(data) is not bytes:
+            data = bytes(data)
+        framing = self.framing
+        if framing == FIXED_LENGTH:
+            data = self._within_length(data)
+            if self.sent < self.declared and not self.cut:
+                log.error(
+                    "Response ended %d bytes short of its Content-Length (%d): %s",
+                    self.declared - self.sent,
+                    self.declared,
+                    then,
+                )
+                return data, True
+        elif framing == NO_BODY:
+            data = b""
+        return data, False
 
     def _within_length(self, data: bytes) -> bytes:
         left = self.declared - self.sent

@@ -25,7 +25,6 @@ from .exchange import (
     COMPLETE,
     FIXED_LENGTH,
     HEAD_HELD,
-    NO_BODY,
     SENDING,
     WAITING,
     Exchange,
@@ -322,20 +321,8 @@ class H2Exchange(Exchange):
         stream.sender.send_head(stream.stream_id, fields, end)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self.left:
-            raise ConnectionResetError("The client has left")
         state = self.state
-        if state != SENDING and state != HEAD_HELD:
-            if state == COMPLETE:
-                raise RuntimeError("Cannot write to a complete response")
-            raise RuntimeError("Cannot write a body before the response head")
-        if type(data) is not bytes:
-            data = bytes(data)
-        framing = self.framing
-        if framing == FIXED_LENGTH:
-            data = self._within_length(data)
-        elif framing == NO_BODY:
-            data = b""
+        data = self._body_piece(data)
         if state == HEAD_HELD:
             self._head_out(False)
         if data:
@@ -348,21 +335,7 @@ class H2Exchange(Exchange):
             return
         if state == WAITING:
             raise RuntimeError("Cannot end a response that has not started")
-        if type(data) is not bytes:
-            data = bytes(data)
-        framing = self.framing
-        short = False
-        if framing == FIXED_LENGTH:
-            data = self._within_length(data)
-            if self.sent < self.declared:
-                short = True
-                log.error(
-                    "Response ended %d bytes short of its Content-Length (%d): stream reset",
-                    self.declared - self.sent,
-                    self.declared,
-                )
-        elif framing == NO_BODY:
-            data = b""
+        data, short = self._last_piece(data, "stream reset")
         stream = self.stream
         if state == HEAD_HELD:
             self._head_out(not data and not short)

@@ -46,9 +46,10 @@ async def test_hello(squall_client):
 
 def run(*args: str | Path, cwd: Path) -> str:
     print("+", " ".join(map(str, args)), flush=True)
-    return subprocess.run(
-        [str(a) for a in args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout
+    done = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"exit {done.returncode}:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return done.stdout
 
 
 def get(url: str, deadline: float) -> str:

@@ -1,20 +1,35 @@
-"""H2Protocol: one HTTP/2 connection, on the ``h2`` library's frames, HPACK and flow control.
+"""H2Protocol: one HTTP/2 connection (RFC 9113), its frames, streams and flow control.
 
 A connection comes here from :class:`~.protocol.HttpProtocol` once it has opened with the
 HTTP/2 preface (cleartext, "prior knowledge") or negotiated ``h2`` by ALPN (TLS): see
 :mod:`.preface`. Each request stream becomes an :class:`~.h2exchange.H2Exchange` handed to the
-same handler an HTTP/1.1 request goes to, so the web and ASGI layers serve both alike.
+same handler an HTTP/1.1 request goes to, so the web and ASGI layers serve both alike. The
+frame layer is our own and compiles with the request path; header blocks are decoded and
+encoded by :mod:`.h2fields` (docs/design.md says why, with the figures).
+
+Reading: each ``data_received`` walks the complete frames in what arrived (a partial frame
+waits for its rest, never longer than one maximum frame). A breach of the protocol that
+affects the whole connection (RFC 9113 5.4.1) raises :class:`ConnectionFault`, which sends
+GOAWAY with its code and closes; one that affects a stream resets that stream (5.4.2).
 
 Handlers run as on HTTP/1.1 (http/running.py): stepped eagerly in ``data_received``, and one
 that suspends is carried on by a worker task. Streams are concurrent, so the connection keeps
 a pool of :class:`~.running.Runner` "lanes", one per handler suspended at once: a handler that
 finishes without suspending (the common case) costs no Task, and a lane's worker is reused
-for the next suspended handler.
+for the next suspended handler. Frames made while reading leave in one write at its end;
+frames made later (by a handler that had suspended) leave together at the end of the loop
+iteration.
 
-Flow control, both ways: a request body is acknowledged (WINDOW_UPDATE) as it is buffered,
-until the stream's reader holds more than its high-water mark; then only as the handler reads
-it. A response body is sent as far as the peer's windows allow; the rest waits for
-WINDOW_UPDATE, and the handler waits with it in ``drain()``.
+Flow control, both ways: a request body's bytes are acknowledged (WINDOW_UPDATE) in batches
+as they are buffered, until the stream's reader holds more than its high-water mark; then only
+as the handler reads them. A response body is sent as far as the peer's windows allow; the
+rest waits for WINDOW_UPDATE, and the handler waits with it in ``drain()``. A stream that
+waits for a window longer than the send timeout is reset.
+
+Abuse is bounded: a header block larger than the header limit (however many CONTINUATION
+frames carry it), streams reset by the client faster than a steady rate (rapid reset), and
+PING or SETTINGS frames sent faster than their answers are read, each end the connection with
+ENHANCE_YOUR_CALM; streams past the concurrency limit are refused (REFUSED_STREAM).
 """
 
 from __future__ import annotations
@@ -23,17 +38,17 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
-import h2.config
-import h2.connection
-import h2.errors
-import h2.events
-import h2.exceptions
-import h2.settings
-import hyperframe.frame
-
 from .errors import RequestPayloadError
 from .flow import ReadFlow
 from .h2exchange import Fields, H2Exchange, StreamOutput
+from .h2fields import (
+    Decoder,
+    HpackError,
+    Malformed,
+    check_trailers,
+    encode_fields,
+    request_fields,
+)
 from .output import Output
 from .running import BUSY, Runner
 from .streams import EMPTY_PAYLOAD, StreamReader
@@ -43,26 +58,102 @@ if TYPE_CHECKING:
     from .limits import Limits
     from .shared import Shared
 
-__all__ = ("H2Protocol",)
+__all__ = ("ConnectionFault", "H2Protocol")
 
 log = logging.getLogger("squall.server")
 
+PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+# Frame types and flags (RFC 9113 6).
+DATA: Final = 0x0
+HEADERS: Final = 0x1
+PRIORITY: Final = 0x2
+RST_STREAM: Final = 0x3
+SETTINGS: Final = 0x4
+PUSH_PROMISE: Final = 0x5
+PING: Final = 0x6
+GOAWAY: Final = 0x7
+WINDOW_UPDATE: Final = 0x8
+CONTINUATION: Final = 0x9
+END_STREAM: Final = 0x1
+ACK: Final = 0x1
+END_HEADERS: Final = 0x4
+PADDED: Final = 0x8
+PRIORITY_FLAG: Final = 0x20
+
+# Error codes (RFC 9113 7).
+NO_ERROR: Final = 0x0
+PROTOCOL_ERROR: Final = 0x1
+INTERNAL_ERROR: Final = 0x2
+FLOW_CONTROL_ERROR: Final = 0x3
+STREAM_CLOSED: Final = 0x5
+FRAME_SIZE_ERROR: Final = 0x6
+REFUSED_STREAM: Final = 0x7
+CANCEL: Final = 0x8
+COMPRESSION_ERROR: Final = 0x9
+ENHANCE_YOUR_CALM: Final = 0xB
+
+# Settings (RFC 9113 6.5.2).
+HEADER_TABLE_SIZE: Final = 0x1
+ENABLE_PUSH: Final = 0x2
+MAX_CONCURRENT_STREAMS_ID: Final = 0x3
+INITIAL_WINDOW_SIZE: Final = 0x4
+MAX_FRAME_SIZE: Final = 0x5
+MAX_HEADER_LIST_SIZE: Final = 0x6
+
+MAX_WINDOW: Final = (1 << 31) - 1
+DEFAULT_WINDOW: Final = 65535
+DEFAULT_FRAME: Final = 16384
+MAX_FRAME: Final = (1 << 24) - 1
+
 MAX_CONCURRENT_STREAMS: Final = 100
+STREAM_WINDOW: Final = DEFAULT_WINDOW
 STREAM_HIGH_WATER: Final = 65536
 """Request-body bytes a stream buffers unread before its window stops being reopened: with the
 initial window (64 KiB), what one stream may hold; 100 streams, ~13 MiB at worst."""
-REFUSED_STREAM: Final = 0x7
 CONNECTION_WINDOW: Final = 1 << 20
 """The connection-level receive window: room for many streams' uploads at once."""
+BLOCK_FRAMES: Final = 64
+"""CONTINUATION frames one header block may take (empty ones cost work and carry nothing)."""
+RESET_RATE: Final = 100.0
+RESET_BURST: Final = 200.0
+"""Streams the client may reset before their response is complete: RESET_BURST at once, then
+RESET_RATE a second (a browser cancels a few; a rapid-reset attack, thousands)."""
+CONTROL_DEBT: Final = 1000
+"""PING and SETTINGS answers the client may leave unread (while our writes are paused)."""
+CLOSED_REMEMBERED: Final = 256
 
 _METHODS: Final = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 }
+_SETTINGS_ACK: Final = b"\x00\x00\x00\x04\x01\x00\x00\x00\x00"
+
+# What the connection is reading: the client's preface, then its first SETTINGS, then frames.
+READING_PREFACE: Final = "preface"
+READING_SETTINGS: Final = "first SETTINGS"
+READING_FRAMES: Final = "frames"
+
+
+class ConnectionFault(Exception):
+    """A connection error (RFC 9113 5.4.1): GOAWAY with ``code``, then the connection closes."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def frame_head(length: int, kind: int, flags: int, stream_id: int) -> bytes:
+    """The 9 bytes before a frame's payload."""
+    return length.to_bytes(3, "big") + bytes((kind, flags)) + stream_id.to_bytes(4, "big")
+
+
+def _u32(data: bytes, pos: int) -> int:
+    return int.from_bytes(data[pos : pos + 4], "big") & 0x7FFFFFFF
 
 
 class _Stream:
-    """One open stream: its exchange, the lane running its handler, its unsent DATA, and the
-    request body's flow control (it is the body's ``FlowControl``)."""
+    """One open stream: its exchange, the lane running its handler, both flow-control windows,
+    its unsent DATA, and the request body's flow control (it is the body's ``FlowControl``)."""
 
     __slots__ = (
         "conn",
@@ -70,23 +161,33 @@ class _Stream:
         "exchange",
         "id",
         "lane",
+        "length",
         "paused",
         "pending",
         "pending_end",
+        "received",
+        "recv_window",
         "remote_ended",
+        "send_window",
+        "stalled_since",
         "unacked",
         "waiters",
     )
 
-    def __init__(self, conn: H2Protocol, stream_id: int) -> None:
+    def __init__(self, conn: H2Protocol, stream_id: int, send_window: int) -> None:
         self.conn = conn
         self.id = stream_id
         self.exchange: H2Exchange | None = None
         self.lane: _Lane | None = None  # while its handler is suspended
+        self.send_window = send_window  # the peer's, for our DATA
+        self.recv_window = STREAM_WINDOW  # ours, for the peer's DATA
+        self.length = -1  # the request's Content-Length
+        self.received = 0  # request body bytes so far
         self.paused = False  # the body's reader is full: its window is not reopened
-        self.unacked = 0  # received body bytes not acknowledged yet (while paused)
+        self.unacked = 0  # received body bytes not acknowledged yet
         self.pending = bytearray()  # DATA waiting for the peer's window
         self.pending_end = False  # ... and END_STREAM after it
+        self.stalled_since = 0.0  # when DATA started waiting for a window
         self.waiters: list[asyncio.Future[None]] = []  # drain_stream() callers
         self.remote_ended = False  # the request is whole (END_STREAM received)
         self.done = False  # the response is complete (END_STREAM or RST_STREAM sent)
@@ -96,9 +197,8 @@ class _Stream:
 
     def resume_reading_body(self) -> None:
         self.paused = False
-        if self.unacked:
-            unacked, self.unacked = self.unacked, 0
-            self.conn.acknowledge(self.id, unacked)
+        if self.unacked and not self.remote_ended:
+            self.conn.acknowledge(self)
 
     def wake(self, exc: BaseException | None = None) -> None:
         waiters, self.waiters = self.waiters, []
@@ -141,35 +241,37 @@ class H2Protocol(asyncio.Protocol):
         # The lanes' ReadFlow, never given the transport: an HTTP/2 connection does not stop
         # reading for one request (each stream has its own window instead).
         self.flow = ReadFlow()
-        limits = self.limits
-        config = h2.config.H2Configuration(
-            client_side=False,
-            header_encoding=None,
-            # Our exchange makes response heads valid already (lower-case names, no
-            # connection-specific fields): h2's own pass over them would be a second one.
-            validate_outbound_headers=False,
-            normalize_outbound_headers=False,
-        )
-        self.h2 = h2.connection.H2Connection(config)
-        self.h2.local_settings = h2.settings.Settings(
-            client=False,
-            initial_values={
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS,
-                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_head_size,
-            },
-        )
-        self.h2.decoder.max_header_list_size = limits.max_head_size
+        self.decoder = Decoder(self.limits.max_head_size)
         self.streams: dict[int, _Stream] = {}
+        # Recently closed streams (oldest first): True for those we reset.
+        self.closed: dict[int, bool] = {}
         self.lanes: list[_Lane] = []  # idle ones
         self.transport: asyncio.Transport | None = None
         self.peername: Any = None
         self.sockname: Any = None
         self.deadline = 0.0
+        self.reading = READING_PREFACE
+        self._buf = b""  # a frame's first part, waiting for the rest
+        self._highest = 0  # the highest stream id the client has opened
+        self._block = bytearray()  # a header block arriving in CONTINUATION frames
+        self._block_stream = 0  # ... on this stream (0: none)
+        self._block_flags = 0
+        self._block_frames = 0
+        self._send_window = DEFAULT_WINDOW  # the connection's, for our DATA
+        self._recv_window = DEFAULT_WINDOW  # ours
+        self._recv_unacked = 0
+        self._initial_window = DEFAULT_WINDOW  # the peer's SETTINGS_INITIAL_WINDOW_SIZE
+        self._max_frame = DEFAULT_FRAME  # the peer's SETTINGS_MAX_FRAME_SIZE
+        self._resets = RESET_BURST  # the rapid-reset budget
+        self._resets_at = 0.0
+        self._control_debt = 0
         self._admitted = admitted
         self._reading = False  # inside data_received: writes are gathered and flushed after
+        self._gathering = False
         self._flush_handle: asyncio.Handle | None = None
         self._closing = False
         self._going_away = False
+        self._peer_gone = False  # the client sent GOAWAY: no new streams
         self._last_stream = 0  # the last stream the GOAWAY promised to serve
 
     # -- what the server's tick and shutdown use ------------------------------------------
@@ -184,33 +286,45 @@ class H2Protocol(asyncio.Protocol):
 
     @property
     def stalled(self) -> bool:
-        return bool(self.output.stall_since)
+        if self.output.stall_since:
+            return True
+        return any(stream.stalled_since for stream in self.streams.values())
 
     def on_timeout(self, now: float) -> None:
         self.deadline = 0.0
         if not self.streams:
-            self._close(h2.errors.ErrorCodes.NO_ERROR)
+            self._close(NO_ERROR)
 
     def on_write_stall(self, now: float) -> None:
+        timeout = self.limits.send_timeout
         stalled = self.output.stalled_for(now)
-        if stalled >= self.limits.send_timeout and self.transport is not None:
+        if stalled >= timeout and self.transport is not None:
             log.info("Client read nothing for %.0f s: connection dropped", stalled)
             self.output.stall_since = 0.0
             self.transport.abort()
+            return
+        for stream in list(self.streams.values()):
+            since = stream.stalled_since
+            if since and now - since >= timeout:
+                log.info(
+                    "HTTP/2 stream %d waited %.0f s for the client's window: reset",
+                    stream.id,
+                    now - since,
+                )
+                self._reset_stream(stream, CANCEL)
+                self._release_soon()
 
     def shutdown(self) -> None:
         """Server shutdown: GOAWAY (no new streams), close once the open ones are answered."""
         if self._going_away or self.transport is None:
             return
         self._going_away = True
-        # The GOAWAY frame is made here, not by h2's close_connection(): that closes h2's
-        # state machine, which then refuses the responses of the streams still in flight.
-        self._last_stream = self.h2.highest_inbound_stream_id
-        self._flush()
-        goaway = hyperframe.frame.GoAwayFrame(0, last_stream_id=self._last_stream, error_code=0)
-        self.output.write(goaway.serialize())
+        self._last_stream = self._highest
+        self._goaway(NO_ERROR)
         if not self.streams:
             self._close(None)
+        else:
+            self._release_soon()
 
     def going_away(self) -> None:
         pass
@@ -254,12 +368,24 @@ class H2Protocol(asyncio.Protocol):
         self.peername = transport.get_extra_info("peername")
         self.sockname = transport.get_extra_info("sockname")
         self.shared.connections.add(self)
-        self.h2.initiate_connection()
-        self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
-        self._flush()
+        settings = (
+            MAX_CONCURRENT_STREAMS_ID.to_bytes(2, "big")
+            + MAX_CONCURRENT_STREAMS.to_bytes(4, "big")
+            + MAX_HEADER_LIST_SIZE.to_bytes(2, "big")
+            + self.limits.max_head_size.to_bytes(4, "big")
+        )
+        increment = CONNECTION_WINDOW - DEFAULT_WINDOW
+        self._recv_window = CONNECTION_WINDOW
+        self._send(
+            frame_head(len(settings), SETTINGS, 0, 0)
+            + settings
+            + frame_head(4, WINDOW_UPDATE, 0, 0)
+            + increment.to_bytes(4, "big")
+        )
         self._arm_idle()
         if self.shared.closing:
             self.shutdown()
+        self._release_soon()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._closing = True
@@ -270,6 +396,7 @@ class H2Protocol(asyncio.Protocol):
             self._admitted = False
             shared.admitted -= 1
         self.output.connection_lost()
+        self._gathering = False
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
@@ -297,6 +424,7 @@ class H2Protocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.output.resume_writing()
+        self._control_debt = 0
         for stream in self.streams.values():
             if not stream.pending:
                 stream.wake()
@@ -304,69 +432,182 @@ class H2Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
+        if self._buf:
+            data = self._buf + data
+            self._buf = b""
         self._reading = True
         try:
-            try:
-                events = self.h2.receive_data(data)
-            except h2.exceptions.ProtocolError as exc:
-                log.info("HTTP/2 protocol error from the client: %s", exc)
-                self._flush()
-                self._close(None)
-                return
-            for event in events:
-                kind = type(event)
-                if kind is h2.events.RequestReceived:
-                    self._request(event)  # type: ignore[arg-type]
-                elif kind is h2.events.DataReceived:
-                    self._data(event)  # type: ignore[arg-type]
-                elif kind is h2.events.StreamEnded:
-                    self._ended(event.stream_id)  # type: ignore[attr-defined]
-                elif kind is h2.events.StreamReset:
-                    self._reset_by_client(event.stream_id)  # type: ignore[attr-defined]
-                elif kind is h2.events.WindowUpdated or kind is h2.events.RemoteSettingsChanged:
-                    self._window_opened()
-                elif kind is h2.events.ConnectionTerminated:
-                    self._close(None)
+            pos = 0
+            if self.reading == READING_PREFACE:
+                if len(data) < len(PREFACE):
+                    if PREFACE[: len(data)] != data:
+                        raise ConnectionFault(PROTOCOL_ERROR, "Not the HTTP/2 preface")
+                    self._buf = data
                     return
+                if data[: len(PREFACE)] != PREFACE:
+                    raise ConnectionFault(PROTOCOL_ERROR, "Not the HTTP/2 preface")
+                pos = len(PREFACE)
+                self.reading = READING_SETTINGS
+            end = len(data)
+            while end - pos >= 9:
+                length = (data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2]
+                if length > DEFAULT_FRAME:
+                    raise ConnectionFault(FRAME_SIZE_ERROR, f"A frame of {length} bytes")
+                stop = pos + 9 + length
+                if stop > end:
+                    break
+                kind = data[pos + 3]
+                flags = data[pos + 4]
+                stream_id = _u32(data, pos + 5)
+                payload = data[pos + 9 : stop]
+                pos = stop
+                self._frame(kind, flags, stream_id, payload)
+                if self.closing():
+                    return
+            if pos < end:
+                self._buf = data[pos:]
+        except ConnectionFault as fault:
+            self._fault(fault)
         finally:
             self._reading = False
-            self._flush()
+            self._release()
 
-    # -- requests -------------------------------------------------------------------------
+    def closing(self) -> bool:
+        """Whether the connection is closing (it reads no more frames)."""
+        return self._closing
 
-    def _request(self, event: h2.events.RequestReceived) -> None:
-        stream_id: int = event.stream_id
-        stream = _Stream(self, stream_id)
-        method = b""
-        path = b""
-        authority = b""
-        headers: list[tuple[bytes, bytes]] = []
-        cookies: list[bytes] = []
-        host = False
-        for name, value in event.headers or ():
-            name = bytes(name)
-            value = bytes(value)
-            if name[:1] == b":":
-                if name == b":method":
-                    method = value
-                elif name == b":path":
-                    path = value
-                elif name == b":authority":
-                    authority = value
-                continue
-            if name == b"cookie":  # split into crumbs by HTTP/2 (RFC 9113 8.2.3): one field
-                cookies.append(value)
-                continue
-            if name == b"host":
-                host = True
-            headers.append((name, value))
-        if cookies:
-            headers.append((b"cookie", b"; ".join(cookies)))
-        if authority and not host:  # Host from :authority, first as a browser would send it
-            headers.insert(0, (b"host", authority))
-        ended = event.stream_ended is not None
+    # -- frames ---------------------------------------------------------------------------
+
+    def _frame(self, kind: int, flags: int, stream_id: int, payload: bytes) -> None:
+        if self._block_stream:
+            if kind != CONTINUATION:
+                raise ConnectionFault(PROTOCOL_ERROR, "A frame inside a header block")
+            self._continuation(flags, stream_id, payload)
+            return
+        if self.reading == READING_SETTINGS:
+            if kind != SETTINGS or flags & ACK:
+                raise ConnectionFault(PROTOCOL_ERROR, "The preface's SETTINGS is missing")
+            self.reading = READING_FRAMES
+        if kind == HEADERS:
+            self._headers(flags, stream_id, payload)
+        elif kind == DATA:
+            self._data(flags, stream_id, payload)
+        elif kind == WINDOW_UPDATE:
+            self._window_update(stream_id, payload)
+        elif kind == RST_STREAM:
+            self._rst_stream(stream_id, payload)
+        elif kind == SETTINGS:
+            self._settings(flags, stream_id, payload)
+        elif kind == PING:
+            self._ping(flags, stream_id, payload)
+        elif kind == PRIORITY:
+            self._priority(stream_id, payload)
+        elif kind == GOAWAY:
+            if stream_id:
+                raise ConnectionFault(PROTOCOL_ERROR, "GOAWAY on a stream")
+            self._peer_gone = True
+            if not self.streams:
+                self._close(None)
+        elif kind == CONTINUATION:
+            raise ConnectionFault(PROTOCOL_ERROR, "CONTINUATION outside a header block")
+        elif kind == PUSH_PROMISE:
+            raise ConnectionFault(PROTOCOL_ERROR, "PUSH_PROMISE from a client")
+        # Unknown frame types are ignored (RFC 9113 4.1).
+
+    def _headers(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if not stream_id:
+            raise ConnectionFault(PROTOCOL_ERROR, "HEADERS on stream 0")
+        start = 0
+        end = len(payload)
+        if flags & PADDED:
+            if not end:
+                raise ConnectionFault(FRAME_SIZE_ERROR, "HEADERS too short for its padding")
+            end -= payload[0]
+            start = 1
+        self_dependent = False
+        if flags & PRIORITY_FLAG:
+            if end - start < 5:
+                raise ConnectionFault(FRAME_SIZE_ERROR, "HEADERS too short for its priority")
+            self_dependent = _u32(payload, start) == stream_id
+            start += 5
+        if end < start:
+            raise ConnectionFault(PROTOCOL_ERROR, "Padding longer than the frame")
+        fragment = payload[start:end] if start or end < len(payload) else payload
+        if flags & END_HEADERS:
+            self._block_done(stream_id, flags, fragment, self_dependent)
+        else:
+            self._block_stream = stream_id
+            self._block_flags = flags | (PRIORITY_FLAG if self_dependent else 0)
+            self._block_frames = 0
+            self._block = bytearray(fragment)
+
+    def _continuation(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if stream_id != self._block_stream:
+            raise ConnectionFault(PROTOCOL_ERROR, "CONTINUATION on another stream")
+        block = self._block
+        block += payload
+        self._block_frames += 1
+        if len(block) > self.limits.max_head_size or self._block_frames > BLOCK_FRAMES:
+            raise ConnectionFault(ENHANCE_YOUR_CALM, "A header block past the limit")
+        if flags & END_HEADERS:
+            head_flags = self._block_flags
+            self._block_stream = 0
+            self._block = bytearray()
+            self._block_done(stream_id, head_flags, bytes(block), bool(head_flags & PRIORITY_FLAG))
+
+    def _block_done(self, stream_id: int, flags: int, block: bytes, self_dependent: bool) -> None:
+        try:
+            pairs = self.decoder.decode(block)
+        except HpackError as exc:
+            raise ConnectionFault(COMPRESSION_ERROR, f"HPACK: {exc}") from None
+        stream = self.streams.get(stream_id)
+        if stream is not None:
+            self._trailers(stream, flags, pairs)
+            return
+        if stream_id <= self._highest:
+            reset_by_us = self.closed.get(stream_id)
+            if reset_by_us:
+                return  # frames in flight when we reset it are ignored (RFC 9113 5.1)
+            if reset_by_us is not None:
+                raise ConnectionFault(STREAM_CLOSED, f"HEADERS on closed stream {stream_id}")
+            raise ConnectionFault(PROTOCOL_ERROR, f"Stream {stream_id} reused or out of order")
+        if not stream_id & 1:
+            raise ConnectionFault(PROTOCOL_ERROR, f"Even stream id {stream_id} from a client")
+        self._highest = stream_id
+        if self_dependent:
+            self._refuse(stream_id, PROTOCOL_ERROR)
+        elif (self._going_away and stream_id > self._last_stream) or self._peer_gone:
+            self._refuse(stream_id, REFUSED_STREAM)  # after our GOAWAY: safe to retry
+        elif len(self.streams) >= MAX_CONCURRENT_STREAMS:
+            self._refuse(stream_id, REFUSED_STREAM)
+        else:
+            self._request(stream_id, flags, pairs)
+
+    def _request(self, stream_id: int, flags: int, pairs: Fields) -> None:
+        try:
+            head = request_fields(pairs)
+        except Malformed as exc:
+            log.info("Malformed HTTP/2 request on stream %d: %s", stream_id, exc)
+            self._refuse(stream_id, PROTOCOL_ERROR)
+            return
+        stream = _Stream(self, stream_id, self._initial_window)
+        stream.length = head.length
+        headers = head.fields
+        method = head.method
+        path = head.path
+        if head.authority:  # Host from :authority, first as a browser would send it
+            for name, _value in headers:
+                if name == b"host":
+                    break
+            else:
+                headers.insert(0, (b"host", head.authority))
+        ended = bool(flags & END_STREAM)
         limits = self.limits
         if ended:
+            if head.length > 0:
+                log.info("HTTP/2 stream %d: Content-Length without a body", stream_id)
+                self._refuse(stream_id, PROTOCOL_ERROR)
+                return
             body = EMPTY_PAYLOAD
             stream.remote_ended = True
         else:
@@ -377,7 +618,7 @@ class H2Protocol(asyncio.Protocol):
         out = StreamOutput(self.loop, self.transport, self, stream_id)
         exchange = H2Exchange(
             _METHODS.get(method) or method.decode("ascii", "replace"),
-            path or b"*",
+            path,
             "2",
             headers,
             True,
@@ -391,11 +632,11 @@ class H2Protocol(asyncio.Protocol):
         stream.exchange = exchange
         self.streams[stream_id] = stream
         self.deadline = 0.0
-        if self._going_away and stream_id > self._last_stream:
-            self.reset(stream_id, REFUSED_STREAM)  # after our GOAWAY: safe to retry elsewhere
-            return
         if method == b"CONNECT":
             exchange.respond_error(501, "CONNECT is not supported")
+            return
+        if self.decoder.oversized:
+            exchange.respond_error(431, "Request header fields too large")
             return
         if len(path) > limits.max_line_size:
             exchange.respond_error(414, "Request target too long")
@@ -414,6 +655,26 @@ class H2Protocol(asyncio.Protocol):
         else:
             lanes.append(lane)
 
+    def _trailers(self, stream: _Stream, flags: int, pairs: Fields) -> None:
+        """A second header block on an open stream: trailers, which end the request."""
+        if stream.remote_ended:
+            self._reset_stream(stream, STREAM_CLOSED)
+            return
+        try:
+            if not flags & END_STREAM:
+                raise Malformed("A second header block without END_STREAM")
+            check_trailers(pairs)
+        except Malformed as exc:
+            log.info("Malformed HTTP/2 request on stream %d: %s", stream.id, exc)
+            self._reset_stream(stream, PROTOCOL_ERROR)
+            return
+        self._ended(stream)
+
+    def _refuse(self, stream_id: int, code: int) -> None:
+        """Reset a stream that is not opened (no handler ran for it)."""
+        self._remember_closed(stream_id, True)
+        self._send(frame_head(4, RST_STREAM, 0, stream_id) + code.to_bytes(4, "big"))
+
     def _admit(self) -> bool:
         if self._admitted:
             return True
@@ -424,54 +685,224 @@ class H2Protocol(asyncio.Protocol):
         self._admitted = True
         return True
 
-    def _data(self, event: h2.events.DataReceived) -> None:
-        stream_id: int = event.stream_id
-        size: int = event.flow_controlled_length
-        stream = self.streams.get(stream_id)
-        exchange = stream.exchange if stream is not None else None
-        if stream is None or exchange is None or stream.done:
-            self.acknowledge(stream_id, size)  # not wanted: give the window back
-            return
-        exchange.body.feed_data(event.data or b"")
-        if stream.paused:
-            stream.unacked += size
-        else:
-            self.acknowledge(stream_id, size)
-
-    def acknowledge(self, stream_id: int, size: int) -> None:
-        """Reopen the windows for ``size`` bytes of a stream's body (now read or dropped)."""
-        if size:
-            self.h2.acknowledge_received_data(size, stream_id)
-            if not self._reading:
-                self._flush_soon()
-
-    def _ended(self, stream_id: int) -> None:
+    def _data(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if not stream_id:
+            raise ConnectionFault(PROTOCOL_ERROR, "DATA on stream 0")
+        size = len(payload)  # what flow control counts, padding included
+        data = payload
+        if flags & PADDED:
+            if not size or payload[0] >= size:
+                raise ConnectionFault(PROTOCOL_ERROR, "Padding longer than the frame")
+            data = payload[1 : size - payload[0]]
+        self._recv_window -= size
+        if self._recv_window < 0:
+            raise ConnectionFault(FLOW_CONTROL_ERROR, "DATA past the connection's window")
+        self._recv_unacked += size
+        if self._recv_unacked >= CONNECTION_WINDOW // 2:
+            self._ack_connection()
         stream = self.streams.get(stream_id)
         if stream is None:
+            if stream_id > self._highest:
+                raise ConnectionFault(PROTOCOL_ERROR, f"DATA on idle stream {stream_id}")
+            if not self.closed.get(stream_id):  # (after our RST_STREAM: ignored, 5.1)
+                self._send(frame_head(4, RST_STREAM, 0, stream_id) + b"\x00\x00\x00\x05")
+            return
+        if stream.remote_ended:
+            self._reset_stream(stream, STREAM_CLOSED)
+            return
+        stream.recv_window -= size
+        if stream.recv_window < 0:
+            self._reset_stream(stream, FLOW_CONTROL_ERROR)
+            return
+        stream.received += len(data)
+        if 0 <= stream.length < stream.received:
+            log.info("HTTP/2 stream %d: more DATA than its Content-Length", stream_id)
+            self._reset_stream(stream, PROTOCOL_ERROR)
+            return
+        exchange = stream.exchange
+        stream.unacked += size
+        if data and exchange is not None and not stream.done:  # (else: not wanted, dropped)
+            exchange.body.feed_data(data)
+        if flags & END_STREAM:
+            self._ended(stream)
+        elif stream.unacked >= STREAM_WINDOW // 2 and (stream.done or not stream.paused):
+            self.acknowledge(stream)
+
+    def acknowledge(self, stream: _Stream) -> None:
+        """Reopen the stream's window for the body bytes it has taken (read or dropped)."""
+        size = stream.unacked
+        if size and stream.id in self.streams:
+            stream.unacked = 0
+            stream.recv_window += size
+            self._send(frame_head(4, WINDOW_UPDATE, 0, stream.id) + size.to_bytes(4, "big"))
+            self._release_soon()
+
+    def _ack_connection(self) -> None:
+        size = self._recv_unacked
+        self._recv_unacked = 0
+        self._recv_window += size
+        self._send(frame_head(4, WINDOW_UPDATE, 0, 0) + size.to_bytes(4, "big"))
+
+    def _ended(self, stream: _Stream) -> None:
+        if 0 <= stream.length != stream.received:
+            log.info("HTTP/2 stream %d: less DATA than its Content-Length", stream.id)
+            self._reset_stream(stream, PROTOCOL_ERROR)
             return
         stream.remote_ended = True
+        stream.unacked = 0
         exchange = stream.exchange
         if exchange is not None:
             exchange.body.feed_eof()
         if stream.done:
             self._forget(stream)
 
-    def _reset_by_client(self, stream_id: int) -> None:
-        """RST_STREAM from the client: it wants no more of this stream; its handler is
-        cancelled (it sees the cancellation where it waits)."""
-        stream = self.streams.pop(stream_id, None)
+    def _window_update(self, stream_id: int, payload: bytes) -> None:
+        if len(payload) != 4:
+            raise ConnectionFault(FRAME_SIZE_ERROR, "WINDOW_UPDATE of the wrong size")
+        increment = _u32(payload, 0)
+        if not stream_id:
+            if not increment:
+                raise ConnectionFault(PROTOCOL_ERROR, "A connection window increment of 0")
+            self._send_window += increment
+            if self._send_window > MAX_WINDOW:
+                raise ConnectionFault(FLOW_CONTROL_ERROR, "The connection's window overflows")
+            self._window_opened()
+            return
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            if stream_id > self._highest:
+                raise ConnectionFault(PROTOCOL_ERROR, f"WINDOW_UPDATE on idle {stream_id}")
+            return
+        if not increment:
+            self._reset_stream(stream, PROTOCOL_ERROR)
+            return
+        stream.send_window += increment
+        if stream.send_window > MAX_WINDOW:
+            self._reset_stream(stream, FLOW_CONTROL_ERROR)
+            return
+        if stream.pending:
+            self._push_pending(stream)
+
+    def _rst_stream(self, stream_id: int, payload: bytes) -> None:
+        if not stream_id:
+            raise ConnectionFault(PROTOCOL_ERROR, "RST_STREAM on stream 0")
+        if len(payload) != 4:
+            raise ConnectionFault(FRAME_SIZE_ERROR, "RST_STREAM of the wrong size")
+        if stream_id > self._highest:
+            raise ConnectionFault(PROTOCOL_ERROR, f"RST_STREAM on idle stream {stream_id}")
+        stream = self.streams.get(stream_id)
         if stream is None:
             return
+        if not stream.done:
+            now = self.loop.time()
+            budget = self._resets + (now - self._resets_at) * RESET_RATE
+            self._resets = min(budget, RESET_BURST) - 1.0
+            self._resets_at = now
+            if self._resets < 0:
+                raise ConnectionFault(ENHANCE_YOUR_CALM, "Streams reset too fast")
+        self._reset_by_client(stream)
+
+    def _settings(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if stream_id:
+            raise ConnectionFault(PROTOCOL_ERROR, "SETTINGS on a stream")
+        size = len(payload)
+        if flags & ACK:
+            if size:
+                raise ConnectionFault(FRAME_SIZE_ERROR, "A SETTINGS ACK with a payload")
+            return
+        if size % 6:
+            raise ConnectionFault(FRAME_SIZE_ERROR, "SETTINGS of the wrong size")
+        opened = False
+        for pos in range(0, size, 6):
+            key = (payload[pos] << 8) | payload[pos + 1]
+            value = int.from_bytes(payload[pos + 2 : pos + 6], "big")
+            if key == INITIAL_WINDOW_SIZE:
+                if value > MAX_WINDOW:
+                    raise ConnectionFault(FLOW_CONTROL_ERROR, "SETTINGS_INITIAL_WINDOW_SIZE")
+                delta = value - self._initial_window
+                self._initial_window = value
+                for stream in self.streams.values():
+                    stream.send_window += delta
+                    if stream.send_window > MAX_WINDOW:
+                        raise ConnectionFault(FLOW_CONTROL_ERROR, "A stream window overflows")
+                opened = opened or delta > 0
+            elif key == MAX_FRAME_SIZE:
+                if not DEFAULT_FRAME <= value <= MAX_FRAME:
+                    raise ConnectionFault(PROTOCOL_ERROR, "SETTINGS_MAX_FRAME_SIZE")
+                self._max_frame = value
+            elif key == ENABLE_PUSH and value > 1:
+                raise ConnectionFault(PROTOCOL_ERROR, "SETTINGS_ENABLE_PUSH")
+            # HEADER_TABLE_SIZE bounds a table our encoder never uses; the others are
+            # advisory or unknown (ignored, RFC 9113 6.5.2).
+        self._control(_SETTINGS_ACK)
+        if opened:
+            self._window_opened()
+
+    def _ping(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if stream_id:
+            raise ConnectionFault(PROTOCOL_ERROR, "PING on a stream")
+        if len(payload) != 8:
+            raise ConnectionFault(FRAME_SIZE_ERROR, "PING of the wrong size")
+        if not flags & ACK:
+            self._control(frame_head(8, PING, ACK, 0) + payload)
+
+    def _control(self, frame: bytes) -> None:
+        """An answer the protocol requires; a client that sends them faster than it reads
+        them (while our writes are paused) is cut off."""
+        if self.output.write_paused:
+            self._control_debt += 1
+            if self._control_debt > CONTROL_DEBT:
+                raise ConnectionFault(ENHANCE_YOUR_CALM, "Control frames not read")
+        self._send(frame)
+
+    def _priority(self, stream_id: int, payload: bytes) -> None:
+        if not stream_id:
+            raise ConnectionFault(PROTOCOL_ERROR, "PRIORITY on stream 0")
+        stream = self.streams.get(stream_id)
+        if len(payload) != 5:
+            if stream is not None:
+                self._reset_stream(stream, FRAME_SIZE_ERROR)
+            else:
+                self._send(frame_head(4, RST_STREAM, 0, stream_id) + b"\x00\x00\x00\x06")
+            return
+        if _u32(payload, 0) == stream_id:
+            if stream is not None:
+                self._reset_stream(stream, PROTOCOL_ERROR)
+            else:
+                self._send(frame_head(4, RST_STREAM, 0, stream_id) + b"\x00\x00\x00\x01")
+
+    # -- streams that end early -------------------------------------------------------------
+
+    def _reset_by_client(self, stream: _Stream) -> None:
+        """RST_STREAM from the client: it wants no more of this stream; its handler is
+        cancelled (it sees the cancellation where it waits)."""
+        self.streams.pop(stream.id, None)
+        self._remember_closed(stream.id, False)
         stream.done = True
         lane = stream.lane
         self._stream_gone(stream, "Stream reset by the client")
         if lane is not None:
             stream.lane = None
             lane.runner.cancel()
-        self._arm_idle()
+        self._after_close()
+
+    def _reset_stream(self, stream: _Stream, code: int) -> None:
+        """A stream error of ours (RFC 9113 5.4.2): RST_STREAM, and its handler cancelled."""
+        if self.streams.pop(stream.id, None) is None:
+            return
+        self._remember_closed(stream.id, True)
+        self._send(frame_head(4, RST_STREAM, 0, stream.id) + code.to_bytes(4, "big"))
+        stream.done = True
+        lane = stream.lane
+        self._stream_gone(stream, "Stream reset")
+        if lane is not None:
+            stream.lane = None
+            lane.runner.cancel()
+        self._after_close()
 
     def _stream_gone(self, stream: _Stream, why: str) -> None:
         stream.pending = bytearray()
+        stream.stalled_since = 0.0
         stream.wake(ConnectionResetError(why))
         exchange = stream.exchange
         if exchange is not None:
@@ -480,21 +911,34 @@ class H2Protocol(asyncio.Protocol):
             exchange.client_left()
             exchange.stream.transport = None
 
+    def _remember_closed(self, stream_id: int, reset_by_us: bool) -> None:
+        closed = self.closed
+        closed[stream_id] = reset_by_us
+        if len(closed) > CLOSED_REMEMBERED:
+            del closed[next(iter(closed))]
+
     # -- responses (h2exchange.StreamSender) ------------------------------------------------
 
     def send_head(self, stream_id: int, fields: Fields, end: bool) -> None:
         stream = self.streams.get(stream_id)
         if stream is None or stream.done:
             return
-        try:
-            self.h2.send_headers(stream_id, fields, end_stream=end)
-        except h2.exceptions.ProtocolError:  # the stream or the whole connection is gone
-            self._reset_by_client(stream_id)
-            return
+        block = encode_fields(fields)
+        flags = END_STREAM if end else 0
+        size = len(block)
+        limit = self._max_frame
+        if size <= limit:
+            self._send(frame_head(size, HEADERS, flags | END_HEADERS, stream_id) + block)
+        else:
+            self._send(frame_head(limit, HEADERS, flags, stream_id) + block[:limit])
+            for pos in range(limit, size, limit):
+                piece = block[pos : pos + limit]
+                last = END_HEADERS if pos + limit >= size else 0
+                self._send(frame_head(len(piece), CONTINUATION, last, stream_id) + piece)
         if end:
             self._response_done(stream)
-        elif not self._reading:
-            self._flush_soon()
+        else:
+            self._release_soon()
 
     def send_body(self, stream_id: int, data: bytes, end: bool) -> None:
         stream = self.streams.get(stream_id)
@@ -504,67 +948,76 @@ class H2Protocol(asyncio.Protocol):
             stream.pending += data
             stream.pending_end = end
             return
-        rest = self._push(stream, data, end)
-        if rest:
-            stream.pending = bytearray(rest)
+        sent = self._push(stream, data, end)
+        if sent < len(data):
+            stream.pending = bytearray(data[sent:] if sent else data)
             stream.pending_end = end
-        if not self._reading:
-            self._flush_soon()
+            stream.stalled_since = self.loop.time()
+        self._release_soon()
 
-    def _push(self, stream: _Stream, data: bytes | bytearray, end: bool) -> bytes | bytearray:
+    def _push(self, stream: _Stream, data: bytes | bytearray, end: bool) -> int:
         """Send what the windows allow of ``data`` (END_STREAM on its last frame if ``end``
-        and it all fits); return the rest."""
-        conn = self.h2
+        and it all fits); return how much was sent."""
         stream_id = stream.id
-        try:
-            if not data:
-                if end:
-                    conn.end_stream(stream_id)
-                    self._response_done(stream)
-                return b""
-            window = conn.local_flow_control_window(stream_id)
-            frame = conn.max_outbound_frame_size
-            view = memoryview(data)
-            size = len(data)
-            sent = 0
-            while sent < size and window > 0:
-                chunk = min(window, frame, size - sent)
-                last = end and sent + chunk == size
-                conn.send_data(stream_id, view[sent : sent + chunk], end_stream=last)
-                sent += chunk
-                window -= chunk
-        except h2.exceptions.ProtocolError:  # the stream or the whole connection is gone
-            self._reset_by_client(stream_id)
-            return b""
-        if sent == size:
+        size = len(data)
+        if not size:
             if end:
+                self._send(frame_head(0, DATA, END_STREAM, stream_id))
                 self._response_done(stream)
-            return b""
-        return data[sent:] if sent else data
+            return 0
+        window = min(self._send_window, stream.send_window)
+        limit = self._max_frame
+        sent = 0
+        while sent < size and window > 0:
+            chunk = min(window, limit, size - sent)
+            last = end and sent + chunk == size
+            head = frame_head(chunk, DATA, END_STREAM if last else 0, stream_id)
+            if chunk == size:
+                self._send(head + data)
+            else:
+                self._send(head)
+                self._send(bytes(data[sent : sent + chunk]))
+            sent += chunk
+            window -= chunk
+        self._send_window -= sent
+        stream.send_window -= sent
+        if sent == size and end:
+            self._response_done(stream)
+        return sent
+
+    def _push_pending(self, stream: _Stream) -> None:
+        pending = stream.pending
+        sent = self._push(stream, pending, stream.pending_end)
+        if sent == len(pending):
+            stream.pending = bytearray()
+            stream.stalled_since = 0.0
+            if not self.output.write_paused:
+                stream.wake()
+        elif sent:
+            del pending[:sent]
+            stream.stalled_since = self.loop.time()
+        self._release_soon()
 
     def _window_opened(self) -> None:
-        """WINDOW_UPDATE (or new SETTINGS): send what waited for it."""
+        """WINDOW_UPDATE on the connection (or a larger initial window): send what waited."""
         for stream in list(self.streams.values()):
+            if self._send_window <= 0:
+                break
             if stream.pending and not stream.done:
-                rest = self._push(stream, bytes(stream.pending), stream.pending_end)
-                stream.pending = bytearray(rest)
-                if not rest and not self.output.write_paused:
-                    stream.wake()
+                self._push_pending(stream)
 
     def reset(self, stream_id: int, code: int) -> None:
         stream = self.streams.get(stream_id)
         if stream is None or stream.done:
             return
-        try:
-            self.h2.reset_stream(stream_id, code)
-        except h2.exceptions.ProtocolError:  # the stream or the whole connection is gone
-            pass
+        self._send(frame_head(4, RST_STREAM, 0, stream_id) + code.to_bytes(4, "big"))
+        self._remember_closed(stream_id, True)
         stream.pending = bytearray()
+        stream.stalled_since = 0.0
         stream.wake(ConnectionResetError("Stream reset"))
         stream.done = True
         self._forget(stream)
-        if not self._reading:
-            self._flush_soon()
+        self._release_soon()
 
     async def drain_stream(self, stream_id: int) -> None:
         stream = self.streams.get(stream_id)
@@ -587,24 +1040,25 @@ class H2Protocol(asyncio.Protocol):
         window on the reset stream instead of reading the response.
         """
         stream.done = True
-        exchange = stream.exchange
         if not stream.remote_ended:
+            exchange = stream.exchange
             if exchange is not None and not exchange.body.is_eof():
                 exchange.body.feed_eof()
             if stream.unacked:  # (the reader had paused it: give that window back too)
-                unacked, stream.unacked = stream.unacked, 0
-                self.acknowledge(stream.id, unacked)
+                self.acknowledge(stream)
         else:
             self._forget(stream)
-        if not self._reading:
-            self._flush_soon()
 
     def _forget(self, stream: _Stream) -> None:
-        self.streams.pop(stream.id, None)
+        if self.streams.pop(stream.id, None) is not None:
+            self._remember_closed(stream.id, False)
         stream.wake()
+        self._after_close()
+
+    def _after_close(self) -> None:
         if not self.streams:
-            if self._going_away:
-                self._flush()
+            if self._going_away or self._peer_gone:
+                self._release()
                 self._close(None)
             else:
                 self._arm_idle()
@@ -620,33 +1074,49 @@ class H2Protocol(asyncio.Protocol):
 
     # -- writing and closing --------------------------------------------------------------
 
-    def _flush_soon(self) -> None:
-        """Frames made outside a read go out at the end of this loop iteration: those of
-        many streams answered together leave in one write."""
-        if self._flush_handle is None and self.transport is not None:
-            self._flush_handle = self.loop.call_soon(self._flush)
+    def _send(self, frame: bytes) -> None:
+        """Queue bytes: they leave at the end of the read, or of this loop iteration."""
+        if self.transport is None or self._closing:
+            return
+        if not self._gathering:
+            self._gathering = True
+            self.output.gather()
+        self.output.write(frame)
 
-    def _flush(self) -> None:
+    def _release_soon(self) -> None:
+        if not self._reading and self._gathering and self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self._release)
+
+    def _release(self) -> None:
         self._flush_handle = None
-        data = self.h2.data_to_send()
-        if data and self.transport is not None:
-            self.output.write(data)
+        if self._gathering:
+            self._gathering = False
+            self.output.release()
+
+    def _goaway(self, code: int) -> None:
+        self._send(
+            frame_head(8, GOAWAY, 0, 0) + self._highest.to_bytes(4, "big") + code.to_bytes(4, "big")
+        )
+
+    def _fault(self, fault: ConnectionFault) -> None:
+        log.info("HTTP/2 connection error from the client: %s", fault)
+        if not self._closing and self.transport is not None:
+            self._goaway(fault.code)
+        self._close(None)
 
     def _arm_idle(self) -> None:
         if not self.streams and not self._closing:
             self.deadline = self.loop.time() + self.limits.keepalive_timeout
 
-    def _close(self, code: h2.errors.ErrorCodes | None) -> None:
+    def _close(self, code: int | None) -> None:
         if self._closing:
             return
-        self._closing = True
         transport = self.transport
         if transport is None:
+            self._closing = True
             return
         if code is not None and not self._going_away:
-            try:
-                self.h2.close_connection(error_code=code)
-            except h2.exceptions.ProtocolError:
-                pass
-            self._flush()
+            self._goaway(code)
+        self._release()
+        self._closing = True
         transport.close()

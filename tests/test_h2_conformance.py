@@ -5,7 +5,7 @@ RST_STREAM with the exact code (and the connection still answering a PING) for a
 either where the RFC leaves the choice (``expect_error``). A malformed request (RFC 9113 8.1.1)
 is a stream error: RFC 9113 5.4 lets an endpoint escalate it to a connection error, but one bad
 request should not cost the other streams theirs, so the cases hold the server to the stream
-error. Cases the current (``h2`` library) connection fails are marked xfail with the reason.
+error.
 """
 
 from __future__ import annotations
@@ -68,9 +68,6 @@ from .h2_wire import (
     size_update,
 )
 
-H2_STREAM_AS_CONNECTION = "h2 makes this stream error a connection error (GOAWAY PROTOCOL_ERROR)"
-H2_HPACK = "h2 reports HPACK decoding errors as PROTOCOL_ERROR, not COMPRESSION_ERROR"
-
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[BatteryServer]:
@@ -114,7 +111,6 @@ def test_invalid_preface_closes_the_connection(server: BatteryServer) -> None:
         c.expect_closed()
 
 
-@pytest.mark.xfail(reason="h2 accepts a first frame other than SETTINGS", strict=True)
 def test_preface_not_followed_by_settings(server: BatteryServer) -> None:
     """RFC 9113 3.4: the preface's SETTINGS frame is missing: PROTOCOL_ERROR."""
     with Conn(server.port, handshake=False) as c:
@@ -169,7 +165,6 @@ def test_headers_larger_than_max_frame_size(conn: Conn) -> None:
 # -- 4.3 field blocks --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason=H2_HPACK, strict=True)
 def test_undecodable_field_block(conn: Conn) -> None:
     conn.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, b"\x40\x0aabc"))  # 10 octets promised
     conn.expect_goaway(COMPRESSION_ERROR)
@@ -278,9 +273,6 @@ def test_window_update_and_priority_on_a_closed_stream_are_allowed(conn: Conn) -
 # -- 5.1.2 stream concurrency ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="h2 closes the connection (GOAWAY PROTOCOL_ERROR) past the stream limit", strict=True
-)
 def test_streams_past_max_concurrent_streams(server: BatteryServer, conn: Conn) -> None:
     limit = conn.server_settings.get(MAX_CONCURRENT_STREAMS)
     assert limit is not None, "the server advertises no SETTINGS_MAX_CONCURRENT_STREAMS"
@@ -317,7 +309,6 @@ def test_headers_with_priority_are_served(conn: Conn) -> None:
     assert conn.response(1).status == 200
 
 
-@pytest.mark.xfail(reason=H2_STREAM_AS_CONNECTION, strict=True)
 def test_priority_depending_on_itself(conn: Conn) -> None:
     """RFC 9113 5.3.1: a stream cannot depend on itself: stream error PROTOCOL_ERROR."""
     open_stream(conn)
@@ -325,7 +316,6 @@ def test_priority_depending_on_itself(conn: Conn) -> None:
     conn.expect_rst(1, PROTOCOL_ERROR)
 
 
-@pytest.mark.xfail(reason=H2_STREAM_AS_CONNECTION, strict=True)
 def test_headers_depending_on_itself(conn: Conn) -> None:
     block = struct.pack(">IB", 1, 15) + conn.block_for(get("/"))
     conn.send(frame(HEADERS, END_STREAM | END_HEADERS | PRIORITY_FLAG, 1, block))
@@ -380,7 +370,6 @@ def test_priority_on_stream_zero(conn: Conn) -> None:
     conn.expect_goaway(PROTOCOL_ERROR)
 
 
-@pytest.mark.xfail(reason="h2 makes a PRIORITY of the wrong length a connection error", strict=True)
 def test_priority_of_the_wrong_length(conn: Conn) -> None:
     """RFC 9113 6.3: stream error FRAME_SIZE_ERROR."""
     open_stream(conn)
@@ -419,7 +408,6 @@ def test_unknown_setting_is_ignored(conn: Conn) -> None:
     assert conn.response(1).status == 200
 
 
-@pytest.mark.xfail(reason="h2 answers PROTOCOL_ERROR, not FRAME_SIZE_ERROR", strict=True)
 def test_settings_ack_with_a_payload(conn: Conn) -> None:
     conn.send(frame(SETTINGS, ACK, 0, settings_payload({INITIAL_WINDOW_SIZE: 1})))
     conn.expect_goaway(FRAME_SIZE_ERROR)
@@ -495,7 +483,6 @@ def test_window_update_of_zero_on_the_connection(conn: Conn) -> None:
     conn.expect_goaway(PROTOCOL_ERROR)
 
 
-@pytest.mark.xfail(reason=H2_STREAM_AS_CONNECTION, strict=True)
 def test_window_update_of_zero_on_a_stream(conn: Conn) -> None:
     open_stream(conn)
     conn.send(frame(WINDOW_UPDATE, 0, 1, struct.pack(">I", 0)))
@@ -629,14 +616,12 @@ def test_continuation_after_data(conn: Conn) -> None:
 # -- 8.1 HTTP messages -------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason=H2_STREAM_AS_CONNECTION, strict=True)
 def test_body_longer_than_content_length(conn: Conn) -> None:
     upload(conn, extra=[(b"content-length", b"3")])
     conn.send(DataFrame(1, b"abcdef", flags=["END_STREAM"]))
     conn.expect_rst(1, PROTOCOL_ERROR)
 
 
-@pytest.mark.xfail(reason=H2_STREAM_AS_CONNECTION, strict=True)
 def test_body_shorter_than_content_length(conn: Conn) -> None:
     upload(conn, extra=[(b"content-length", b"10")])
     conn.send(DataFrame(1, b"abc", flags=["END_STREAM"]))
@@ -656,14 +641,12 @@ def test_trailers_are_accepted(conn: Conn) -> None:
     assert (r.status, r.body) == (200, b"abc")
 
 
-@pytest.mark.xfail(reason=H2_STREAM_AS_CONNECTION, strict=True)
 def test_trailers_with_a_pseudo_header(conn: Conn) -> None:
     upload(conn)
     conn.send(DataFrame(1, b"abc"), conn.headers(1, [(b":path", b"/x")]))
     conn.expect_rst(1, PROTOCOL_ERROR)
 
 
-@pytest.mark.xfail(reason=H2_STREAM_AS_CONNECTION, strict=True)
 def test_second_headers_without_end_stream(conn: Conn) -> None:
     upload(conn)
     conn.send(DataFrame(1, b"abc"), conn.headers(1, [(b"x-checksum", b"1234")], end_stream=False))
@@ -688,7 +671,6 @@ MALFORMED_FIELDS = {
 """Fields that make a request malformed (RFC 9113 8.2, 8.2.1, 8.2.2)."""
 
 
-@pytest.mark.xfail(reason=H2_STREAM_AS_CONNECTION, strict=True)
 @pytest.mark.parametrize("case", MALFORMED_FIELDS)
 def test_malformed_field(conn: Conn, case: str) -> None:
     conn.request(1, [*get("/"), MALFORMED_FIELDS[case]])
@@ -734,7 +716,6 @@ MALFORMED_PSEUDO = {
 """Requests that are malformed by their pseudo-header fields (RFC 9113 8.3, 8.5)."""
 
 
-@pytest.mark.xfail(reason=H2_STREAM_AS_CONNECTION, strict=True)
 @pytest.mark.parametrize("case", MALFORMED_PSEUDO)
 def test_malformed_pseudo_headers(conn: Conn, case: str) -> None:
     conn.request(1, MALFORMED_PSEUDO[case])
@@ -753,7 +734,6 @@ def test_connect_is_answered_501(conn: Conn) -> None:
 # -- RFC 7541 HPACK ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason=H2_HPACK, strict=True)
 def test_table_size_update_above_the_setting(conn: Conn) -> None:
     """RFC 7541 6.3/4.2: above the server's SETTINGS_HEADER_TABLE_SIZE."""
     limit = conn.server_settings.get(HEADER_TABLE_SIZE, 4096)
@@ -762,7 +742,6 @@ def test_table_size_update_above_the_setting(conn: Conn) -> None:
     conn.expect_goaway(COMPRESSION_ERROR)
 
 
-@pytest.mark.xfail(reason=H2_HPACK, strict=True)
 def test_table_size_update_after_a_field(conn: Conn) -> None:
     """RFC 7541 4.2: a size update must come first in a field block."""
     block = b"\x82" + size_update(100) + conn.block_for(get("/")[1:])
@@ -778,7 +757,6 @@ def test_table_size_update_first_is_accepted(conn: Conn) -> None:
     assert conn.response(3).status == 200
 
 
-@pytest.mark.xfail(reason=H2_HPACK, strict=True)
 @pytest.mark.parametrize("index", [0, 62, 1000])
 def test_index_out_of_range(conn: Conn, index: int) -> None:
     """Index 0 and an index past the static and (empty) dynamic tables: COMPRESSION_ERROR."""

@@ -2,8 +2,7 @@
 stream refused) while the server stays responsive and its memory does not grow with the attack.
 
 Rapid reset (CVE-2023-44487), CONTINUATION floods, HPACK bombs, SETTINGS and PING floods, a
-receive window never opened, a client that never reads, too many concurrent streams. Cases the
-current (``h2`` library) connection fails are marked xfail with the reason.
+receive window never opened, a client that never reads, too many concurrent streams.
 """
 
 from __future__ import annotations
@@ -110,10 +109,6 @@ def test_rapid_reset_server_stays_responsive(server: BatteryServer) -> None:
             pass  # closing the connection is allowed too
 
 
-@pytest.mark.xfail(
-    reason="squall: a handler reset before its worker Task's first step is dropped, not cancelled",
-    strict=True,
-)
 def test_rapid_reset_cancels_the_handlers(server: BatteryServer) -> None:
     """Streams opened and reset at once: every handler that started sees its cancellation."""
     probe = server.probe
@@ -131,7 +126,6 @@ def test_rapid_reset_cancels_the_handlers(server: BatteryServer) -> None:
     )
 
 
-@pytest.mark.xfail(reason="h2 connection: no rate limit on resets, it serves them all", strict=True)
 def test_rapid_reset_closes_the_connection(server: BatteryServer) -> None:
     start = time.monotonic()
     with Conn(server.port) as c:
@@ -192,9 +186,6 @@ def test_hpack_bomb_is_refused(server: BatteryServer) -> None:
 # -- SETTINGS and PING floods ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="h2 connection: every SETTINGS is acknowledged, no flood limit", strict=True
-)
 def test_settings_flood_is_cut(server: BatteryServer) -> None:
     """20000 SETTINGS without reading the ACKs: ENHANCE_YOUR_CALM, not an output buffer that
     grows with the flood."""
@@ -205,7 +196,6 @@ def test_settings_flood_is_cut(server: BatteryServer) -> None:
     assert_responsive(server)
 
 
-@pytest.mark.xfail(reason="h2 connection: every PING is answered, no flood limit", strict=True)
 def test_ping_flood_is_cut(server: BatteryServer) -> None:
     with Conn(server.port, rcvbuf=4096) as c:
         send_all(c, PingFrame(0, opaque_data=b"flooding").serialize() * 20000)
@@ -217,9 +207,6 @@ def test_ping_flood_is_cut(server: BatteryServer) -> None:
 # -- slow readers ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="h2 connection: a stream waiting for WINDOW_UPDATE waits forever", strict=True
-)
 def test_receive_window_never_opened(server: BatteryServer) -> None:
     """The client's windows stay at 0: the stream (or the connection) is given up after the
     send timeout, and the handler, held at drain(), wrote only a bounded amount."""
@@ -237,11 +224,6 @@ def test_receive_window_never_opened(server: BatteryServer) -> None:
     assert probe.written <= MIB
 
 
-@pytest.mark.xfail(
-    reason="squall: drain() returns before h2's buffer reaches the socket, so a streaming handler"
-    " buffers its whole body when the windows are open and the client does not read",
-    strict=True,
-)
 def test_client_that_never_reads_is_dropped(server: BatteryServer) -> None:
     """Windows wide open but the socket never read: drain() holds the handler (bounded
     buffering), the connection is dropped after the send timeout and the handler stops."""
@@ -257,9 +239,6 @@ def test_client_that_never_reads_is_dropped(server: BatteryServer) -> None:
 # -- concurrency -------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="h2 closes the connection (GOAWAY PROTOCOL_ERROR) past the stream limit", strict=True
-)
 def test_streams_past_the_limit_are_refused_and_the_others_served(server: BatteryServer) -> None:
     with Conn(server.port) as c:
         limit = c.server_settings[MAX_CONCURRENT_STREAMS]
@@ -283,9 +262,6 @@ def test_streams_past_the_limit_are_refused_and_the_others_served(server: Batter
 # -- found along the way -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="squall: the reset stream's body waiter keeps an exception nobody retrieves", strict=True
-)
 def test_reset_during_an_upload_logs_no_error(
     server: BatteryServer, caplog: pytest.LogCaptureFixture
 ) -> None:

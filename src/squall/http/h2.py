@@ -49,6 +49,7 @@ from .h2fields import (
     encode_fields,
     request_fields,
 )
+from .limits import LINGER
 from .output import Output
 from .running import BUSY, Runner
 from .streams import EMPTY_PAYLOAD, StreamReader
@@ -120,7 +121,8 @@ RESET_BURST: Final = 200.0
 """Streams the client may reset before their response is complete: RESET_BURST at once, then
 RESET_RATE a second (a browser cancels a few; a rapid-reset attack, thousands)."""
 CONTROL_DEBT: Final = 1000
-"""PING and SETTINGS answers the client may leave unread (while our writes are paused)."""
+"""PING and SETTINGS frames answered before the answers have all left our buffers: one read
+of a flood holds thousands, a well-behaved client a few."""
 CLOSED_REMEMBERED: Final = 256
 
 _METHODS: Final = {
@@ -270,6 +272,8 @@ class H2Protocol(asyncio.Protocol):
         self._gathering = False
         self._flush_handle: asyncio.Handle | None = None
         self._closing = False
+        self._lingering = False  # half-closed after our GOAWAY, reading until the client's FIN
+        self._peer_done = False  # the client has half-closed
         self._going_away = False
         self._peer_gone = False  # the client sent GOAWAY: no new streams
         self._last_stream = 0  # the last stream the GOAWAY promised to serve
@@ -292,7 +296,10 @@ class H2Protocol(asyncio.Protocol):
 
     def on_timeout(self, now: float) -> None:
         self.deadline = 0.0
-        if not self.streams:
+        if self._lingering:
+            if self.transport is not None:
+                self.transport.close()
+        elif not self.streams:
             self._close(NO_ERROR)
 
     def on_write_stall(self, now: float) -> None:
@@ -415,6 +422,7 @@ class H2Protocol(asyncio.Protocol):
                     stream.lane.runner.cancel()
 
     def eof_received(self) -> bool | None:
+        self._peer_done = True
         for stream in list(self.streams.values()):
             self._stream_gone(stream, "Connection closed")
         return None
@@ -424,7 +432,6 @@ class H2Protocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.output.resume_writing()
-        self._control_debt = 0
         for stream in self.streams.values():
             if not stream.pending:
                 stream.wake()
@@ -471,6 +478,10 @@ class H2Protocol(asyncio.Protocol):
         finally:
             self._reading = False
             self._release()
+            transport = self.transport
+            # (all taken by the kernel: the answers so far are on their way)
+            if self._control_debt and transport and not transport.get_write_buffer_size():
+                self._control_debt = 0
 
     def closing(self) -> bool:
         """Whether the connection is closing (it reads no more frames)."""
@@ -847,12 +858,11 @@ class H2Protocol(asyncio.Protocol):
             self._control(frame_head(8, PING, ACK, 0) + payload)
 
     def _control(self, frame: bytes) -> None:
-        """An answer the protocol requires; a client that sends them faster than it reads
-        them (while our writes are paused) is cut off."""
-        if self.output.write_paused:
-            self._control_debt += 1
-            if self._control_debt > CONTROL_DEBT:
-                raise ConnectionFault(ENHANCE_YOUR_CALM, "Control frames not read")
+        """An answer the protocol requires (PING, SETTINGS): a client that asks for more of
+        them than CONTROL_DEBT while the earlier ones are not all on their way is cut off."""
+        self._control_debt += 1
+        if self._control_debt > CONTROL_DEBT:
+            raise ConnectionFault(ENHANCE_YOUR_CALM, "Too many PING or SETTINGS frames")
         self._send(frame)
 
     def _priority(self, stream_id: int, payload: bytes) -> None:
@@ -1119,4 +1129,15 @@ class H2Protocol(asyncio.Protocol):
             self._goaway(code)
         self._release()
         self._closing = True
-        transport.close()
+        # Half-close and keep reading (and dropping) briefly: closing with the client's bytes
+        # unread would reset the connection, and the client might lose our GOAWAY with it.
+        if self._peer_done or not transport.can_write_eof():
+            transport.close()
+            return
+        try:
+            transport.write_eof()
+        except OSError:
+            transport.close()
+            return
+        self._lingering = True
+        self.deadline = self.loop.time() + LINGER

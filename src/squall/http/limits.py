@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+LINGER: Final = 2.0
+"""Seconds to keep reading after a closing answer, so that the client reads it (no RST)."""
 TICK: Final = 1.0
 """Seconds between two looks at the connections' deadlines (the server's tick). A deadline
 reckoned from the last tick's clock (``HttpServer.now``) instead of the loop's is set this much

@@ -32,7 +32,7 @@ from .head import (
     check_request_line,
     not_http,
 )
-from .limits import TICK
+from .limits import LINGER, TICK
 from .output import Output
 from .preface import negotiate
 from .running import IDLE, Runner
@@ -45,9 +45,6 @@ if TYPE_CHECKING:
 __all__ = ("HttpProtocol", "UpgradeSink")
 
 log = logging.getLogger("squall.server")
-
-# Seconds to keep reading after a closing answer, so the client sees it (no RST).
-LINGER: Final = 2.0
 
 # Keep these here, not imported: CPython compiles ``name.method()`` on an imported name as an
 # attribute load and a call, binding a method object each time (measurable per request).
@@ -789,4 +786,3 @@ class UpgradeBody:
 
     def going_away(self) -> None:
         pass
-

@@ -53,8 +53,10 @@ class Runner:
     """Runs the handlers of one connection's requests, in order; the rest wait in the pipeline."""
 
     __slots__ = (
+        "_cancel_first",
         "_handoff",
         "_in_context",
+        "_running",
         "_wakeup",
         "active",
         "conn",
@@ -89,6 +91,8 @@ class Runner:
         self._in_context: Callable[..., Any] | None = None
         self._handoff: tuple[Coroutine[Any, Any, None], Any] | None = None
         self._wakeup: asyncio.Future[None] | None = None
+        self._running = False  # the worker task has taken its first step
+        self._cancel_first = False  # cancel() came before it did
 
     @property
     def busy(self) -> bool:
@@ -204,8 +208,15 @@ class Runner:
 
     def cancel(self) -> None:
         """Cancel the handler in progress (or end the idle worker)."""
-        if self.worker is not None:
-            self.worker.cancel()
+        worker = self.worker
+        if worker is None:
+            return
+        if not self._running:
+            # Its first step is still to come: a task cancelled now would end before running a
+            # line of _work(), and drop the handler handed to it without cancelling it.
+            self._cancel_first = True
+            return
+        worker.cancel()
 
     async def _work(self) -> None:
         """The connection's task: continues suspended handlers and answers what queued behind.
@@ -213,11 +224,17 @@ class Runner:
         A cancellation ends it (loop teardown, shutdown, or the client gone with
         handler_cancellation): it is delivered to the handler in progress, never swallowed.
         """
+        self._running = True
         try:
             while True:
                 handoff = self._handoff
                 throw: BaseException | None = None
-                if handoff is None:
+                if self._cancel_first:  # cancel() came before this first step
+                    self._cancel_first = False
+                    throw = asyncio.CancelledError()
+                    if handoff is None:
+                        raise throw
+                elif handoff is None:
                     if self.output.transport is None:
                         return
                     self._wakeup = self.loop.create_future()
@@ -238,8 +255,10 @@ class Runner:
                 awaitable: Any = coro
                 if waiting is not NOT_STARTED:
                     awaitable = Resume(coro, waiting, throw)
-                elif throw is not None:
+                elif throw is not None:  # cancelled before the handler's first step
                     coro.close()
+                    self.active = None
+                    self.host.handler_cancelled()
                     raise throw
                 while True:
                     await self._await_handler(awaitable)
@@ -258,6 +277,7 @@ class Runner:
                     awaitable = self.handler(req, self.conn)
         finally:
             self.worker = None  # a later request starts a new one
+            self._running = False
 
     async def _await_handler(self, awaitable: Any) -> None:
         try:

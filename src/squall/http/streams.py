@@ -114,12 +114,11 @@ class StreamReader:
         if self._waiter is not None:
             waiters.append(self._waiter)
             self._waiter = None
+        # Woken with a result, never the exception: the readers raise it themselves (below),
+        # so a reader that is cancelled meanwhile leaves no "exception never retrieved".
         for fut in waiters:
             if not fut.done():
-                if exc is None:
-                    fut.set_result(None)
-                else:
-                    fut.set_exception(exc)
+                fut.set_result(None)
         waiters.clear()
 
     def exception(self) -> BaseException | None:
@@ -150,6 +149,8 @@ class StreamReader:
         fut = asyncio.get_running_loop().create_future()
         self._eof_waiters.append(fut)
         await fut
+        if self._exception is not None:
+            raise self._exception
 
     # -- the consumer side (the handler) --------------------------------------------------
 
@@ -166,6 +167,8 @@ class StreamReader:
             await fut
         finally:
             self._waiter = None
+        if self._exception is not None:
+            raise self._exception
 
     def _take(self, n: int) -> bytes:
         """Remove and return up to ``n`` bytes (all if ``n < 0``) from the buffer."""

@@ -156,8 +156,11 @@ def main() -> int:
             "`request.transport` is None and streamed writes raise `ConnectionResetError`, as on "
             "aiohttp; a response returned whole is still written to a client that only "
             "half-closed (aiohttp closes at once). See the guide, 'Detecting a client that left'.",
-            "- HTTP/2 (squall's own; aiohttp has none): opt-in with `http2=True` on `run_app` and "
-            "`AppRunner` (or `squall --http2`), on the same port; see the guide, 'HTTP/2'.",
+            "- HTTP/2 (squall's own; aiohttp has none) on the same port, prior knowledge in "
+            "cleartext and ALPN `h2` over TLS; `http2=False` on `run_app` and `AppRunner` (or "
+            "`squall --no-http2`) serves HTTP/1.1 only; see the guide, 'HTTP/2'. "
+            "`StreamResponse.write_eof()` takes squall's `trailers=` (fields after the body: "
+            "HTTP/2, or a chunked HTTP/1.1 body).",
             "- `squall.install_as_aiohttp()` makes `aiohttp.web` and aiohttp's other server-side "
             "modules squall's, for unmodified apps and plugins, keeping aiohttp's client: what it "
             "maps and why, and `make aiohttp-suite` (aiohttp's own tests on squall), are in "

@@ -43,8 +43,14 @@ async def known_length(request: web.Request) -> web.Response:
     return resp
 
 
+async def later_no_content(request: web.Request) -> web.Response:
+    await asyncio.sleep(0.01)
+    return web.Response(status=204)
+
+
 def web_app() -> web.Application:
     app = web.Application()
+    app.router.add_get("/later204", later_no_content)
     app.router.add_get("/grpc", grpc_like)
     app.router.add_get("/known", known_length)
     return app
@@ -52,6 +58,11 @@ def web_app() -> web.Application:
 
 async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
+        return
+    if scope["path"] == "/later204":
+        await asyncio.sleep(0.01)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
         return
     ext = "http.response.trailers" in scope.get("extensions", {})
     size = int(scope["query_string"].partition(b"=")[2] or b"5")
@@ -158,6 +169,14 @@ def test_http2_trailers_follow_the_body(server: Server, size: int) -> None:
     assert fields[b"grpc-message"] == b"OK"
     if server.kind == "asgi":
         assert head[b"x-extension"] == b"yes"  # advertised in the scope on HTTP/2
+
+
+def test_a_head_only_answer_after_a_suspension_is_flushed(server: Server) -> None:
+    """HEADERS with END_STREAM made outside a read (the handler had suspended) leave at once,
+    not with the connection's next read."""
+    head, body, _ = h2_get(server.port, "/later204")
+    assert head[b":status"] == b"204"
+    assert body == b""
 
 
 def http11_get(port: int, path: str) -> bytes:

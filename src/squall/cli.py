@@ -240,10 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--http2",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=True,
         help="serve HTTP/2 on the same port: ALPN h2 over TLS, prior knowledge (the HTTP/2 "
-        "preface) in cleartext; opt-in while its hardening is not done (docs/guide.md) "
-        "[default: off]",
+        "preface) in cleartext; --no-http2 serves HTTP/1.1 only [default: on]",
     )
     add(
         "--handler-cancellation",

@@ -33,7 +33,16 @@ def _disconnect() -> Message:
 class Cycle:
     """One request/response cycle: the ``receive`` and ``send`` the application is given."""
 
-    __slots__ = ("body_done", "conn", "exchange", "headers", "started", "status")
+    __slots__ = (
+        "body_done",
+        "conn",
+        "exchange",
+        "headers",
+        "started",
+        "status",
+        "trailers",
+        "trailing",
+    )
 
     def __init__(self, exchange: Exchange, conn: Connection) -> None:
         self.exchange = exchange
@@ -42,6 +51,8 @@ class Cycle:
         self.body_done = False
         self.status = 200
         self.headers: Iterable[tuple[bytes, bytes]] = ()
+        self.trailing = False  # http.response.start said trailers follow the body
+        self.trailers: list[tuple[bytes, bytes]] = []
 
     # -- receive --------------------------------------------------------------------------
 
@@ -87,6 +98,8 @@ class Cycle:
             more = message.get("more_body", False)
             if exchange.left and (more or exchange.started):
                 return  # the client has left: ignored quietly, as uvicorn does
+            if self.trailing:  # the trailers end the response
+                more = True
             if exchange.state == WAITING:  # the http.response.start held so far
                 try:
                     exchange.start(self.status, None, None, self.headers, -1 if more else len(body))
@@ -110,9 +123,27 @@ class Cycle:
                 raise RuntimeError(f"Invalid HTTP status {status!r}")
             self.status = status
             self.headers = message.get("headers", ())
+            self.trailing = bool(message.get("trailers", False))
             self.started = True
         elif kind == "http.response.trailers":
-            return  # the trailers extension is not offered: ignored
+            if not self.trailing:
+                return  # (not announced in http.response.start: ignored)
+            exchange = self.exchange
+            if exchange.complete:
+                raise RuntimeError("http.response.trailers sent after the response completed")
+            self.trailers.extend(message.get("headers", ()))
+            if message.get("more_trailers", False):
+                return
+            if exchange.left:
+                return
+            if exchange.state == WAITING:  # no body message came: an empty body
+                exchange.start(self.status, None, None, self.headers, -1)
+            try:
+                exchange.end_with_trailers(b"", self.trailers)
+            except ValueError as exc:
+                raise RuntimeError(str(exc)) from None
+            except ConnectionError:
+                exchange.client_left()
         else:
             raise RuntimeError(f"Unexpected ASGI message type {kind!r} in the http scope")
 

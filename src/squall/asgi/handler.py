@@ -234,6 +234,8 @@ class ASGIHandler:
         }
         if self.state is not None:
             scope["state"] = self.state.copy()
+        if raw.version == "2":
+            scope["extensions"] = {"http.response.trailers": {}}
         if self._trusted is not None:
             found = forwarding(self._trusted, conn.peername, raw.headers)
             if found is not None:

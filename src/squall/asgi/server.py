@@ -42,7 +42,7 @@ class ASGIServer:
         backlog: int = 2048,
         forwarded_allow_ips: str | None = None,
         limit_concurrency: int | None = None,
-        http2: bool = False,
+        http2: bool = True,
         access_log: logging.Logger | None = None,
         access_log_format: str = "default",
         request_id_header: str | None = REQUEST_ID_HEADER,
@@ -142,7 +142,7 @@ def serve(
     ssl: _ssl.SSLContext | None = None,
     forwarded_allow_ips: str | None = None,
     limit_concurrency: int | None = None,
-    http2: bool = False,
+    http2: bool = True,
     access_log: logging.Logger | None = None,
     access_log_format: str = "default",
     request_id_header: str | None = REQUEST_ID_HEADER,
@@ -153,7 +153,7 @@ def serve(
     ``X-Forwarded-For`` / ``X-Forwarded-Proto`` headers set the scope's ``client`` and ``scheme``.
     ``limit_concurrency``: most connections served at once; past it, 503 and close.
     ``http2``: serve HTTP/2 too (prior knowledge in cleartext; ALPN ``h2`` if ``ssl`` offers it,
-    see ``squall.http.preface.ALPN``).
+    see ``squall.http.preface.ALPN``); False: HTTP/1.1 only.
     ``access_log``: a logger for one line per request (``access_log_format`` ``"default"``:
     uvicorn's line; ``"json"``: one JSON object, see docs/guide.md 'Logging'); None: none.
     """

@@ -508,6 +508,30 @@ class Exchange:
         if data:
             self.out.write(data)
 
+    def end_with_trailers(
+        self, data: bytes | bytearray | memoryview, trailers: Iterable[tuple[bytes, bytes]]
+    ) -> None:
+        """:meth:`end`, then trailer fields (checked as head fields; framing fields dropped):
+        in the last chunk of a chunked body. A body of known length, HTTP/1.0's or none at
+        all cannot carry them: they are dropped."""
+        if self.framing != CHUNKED or self.state in (WAITING, COMPLETE):
+            self.end(data)
+            return
+        lines = _Fields(trailers).lines
+        state = self.state
+        data, _short = self._last_piece(data, "")  # (chunked: never short)
+        tail = (
+            b"%x\r\n%b\r\n0\r\n%b\r\n" % (len(data), data, lines)
+            if data
+            else (b"0\r\n%b\r\n" % lines)
+        )
+        if state == HEAD_HELD:
+            tail = self.held + tail
+            self.held = b""
+        self.state = COMPLETE
+        self._settle()
+        self.out.write(tail)
+
     async def send_file(self, fd: int, offset: int, count: int, chunk_size: int) -> None:
         """Send ``count`` bytes of the open file ``fd`` from ``offset`` as body bytes: with
         ``os.sendfile`` where the framing and the transport allow it (http/sendfile.py)."""

@@ -172,6 +172,7 @@ class _Stream:
         "remote_ended",
         "send_window",
         "stalled_since",
+        "trailers",
         "unacked",
         "waiters",
     )
@@ -189,6 +190,7 @@ class _Stream:
         self.unacked = 0  # received body bytes not acknowledged yet
         self.pending = bytearray()  # DATA waiting for the peer's window
         self.pending_end = False  # ... and END_STREAM after it
+        self.trailers: Fields | None = None  # ... or trailers after it
         self.stalled_since = 0.0  # when DATA started waiting for a window
         self.waiters: list[asyncio.Future[None]] = []  # drain_stream() callers
         self.remote_ended = False  # the request is whole (END_STREAM received)
@@ -947,8 +949,16 @@ class H2Protocol(asyncio.Protocol):
                 self._send(frame_head(len(piece), CONTINUATION, last, stream_id) + piece)
         if end:
             self._response_done(stream)
+        self._release_soon()
+
+    def send_trailers(self, stream_id: int, fields: Fields) -> None:
+        stream = self.streams.get(stream_id)
+        if stream is None or stream.done:
+            return
+        if stream.pending:
+            stream.trailers = fields  # (sent once the DATA before them has gone)
         else:
-            self._release_soon()
+            self.send_head(stream_id, fields, True)
 
     def send_body(self, stream_id: int, data: bytes, end: bool) -> None:
         stream = self.streams.get(stream_id)
@@ -1001,6 +1011,10 @@ class H2Protocol(asyncio.Protocol):
         if sent == len(pending):
             stream.pending = bytearray()
             stream.stalled_since = 0.0
+            trailers = stream.trailers
+            if trailers is not None:
+                stream.trailers = None
+                self.send_head(stream.id, trailers, True)
             if not self.output.write_paused:
                 stream.wake()
         elif sent:

@@ -25,6 +25,7 @@ from .exchange import (
     COMPLETE,
     FIXED_LENGTH,
     HEAD_HELD,
+    NO_BODY,
     SENDING,
     WAITING,
     Exchange,
@@ -81,6 +82,9 @@ class StreamSender(Protocol):
     def send_body(self, stream_id: int, data: bytes, end: bool) -> None:
         """DATA, within the flow-control windows (the rest waits for WINDOW_UPDATE);
         ``end`` sets END_STREAM after the last byte."""
+
+    def send_trailers(self, stream_id: int, fields: Fields) -> None:
+        """A HEADERS frame with END_STREAM after the stream's DATA (once that has all gone)."""
 
     def reset(self, stream_id: int, code: int) -> None:
         """RST_STREAM: the response is cut (INTERNAL_ERROR) or the request body is not wanted
@@ -157,6 +161,19 @@ def _ctype(ctype: str) -> bytes:
         if len(_CTYPES) < 256:
             _CTYPES[ctype] = value
     return value
+
+
+def _trailer_fields(trailers: Iterable[tuple[bytes, bytes]]) -> Fields:
+    fields: Fields = []
+    for name, value in trailers:
+        if type(name) is not bytes or type(value) is not bytes:
+            raise ValueError(f"Trailer field {name!r} is not a pair of bytes")
+        if not name or _bad_name(name) or _bad_value(value):
+            raise ValueError(f"Invalid character in trailer field {name!r}")
+        lname = name.lower()
+        if lname not in _CONNECTION_FIELDS:
+            fields.append((lname, value))
+    return fields
 
 
 class H2Exchange(Exchange):
@@ -351,6 +368,29 @@ class H2Exchange(Exchange):
             stream.sender.reset(stream.stream_id, INTERNAL_ERROR)
         else:
             stream.sender.send_body(stream.stream_id, data, True)
+
+    def end_with_trailers(
+        self, data: bytes | bytearray | memoryview, trailers: Iterable[tuple[bytes, bytes]]
+    ) -> None:
+        """:meth:`end`, then the trailer fields in a HEADERS frame (lower-cased, checked;
+        connection-specific and pseudo-header fields are not allowed and dropped)."""
+        state = self.state
+        if state in (WAITING, COMPLETE) or self.framing == NO_BODY:
+            self.end(data)
+            return
+        fields = _trailer_fields(trailers)
+        data, short = self._last_piece(data, "stream reset")
+        if short or not fields:
+            self.end(data)
+            return
+        stream = self.stream
+        if state == HEAD_HELD:
+            self._head_out(False)
+        self.state = COMPLETE
+        self._settle()
+        if data:
+            stream.sender.send_body(stream.stream_id, data, False)
+        stream.sender.send_trailers(stream.stream_id, fields)
 
     async def send_file(self, fd: int, offset: int, count: int, chunk_size: int) -> None:
         """Read the file and send it as DATA (no sendfile: the bytes are framed)."""

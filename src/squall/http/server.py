@@ -33,7 +33,7 @@ class HttpServer:
         limits: Limits | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         handler_cancellation: bool = False,
-        http2: bool = False,
+        http2: bool = True,
     ) -> None:
         self.shared = Shared(
             handler,

@@ -85,7 +85,7 @@ class Config:
     """Most connections served at once per process; past it, 503 (0: unlimited)."""
     handler_cancellation: bool = False
     """Cancel a request's handler when its client leaves (aiohttp's ``handler_cancellation``)."""
-    http2: bool = False
+    http2: bool = True
     """Serve HTTP/2 too: ALPN ``h2`` over TLS, the HTTP/2 preface in cleartext (--no-http2)."""
     """Directories ``reload`` watches; ``app_dir`` when empty."""
     max_worker_memory: int = 0

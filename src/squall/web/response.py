@@ -14,6 +14,7 @@ are made in ``jsonresponse.py``.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -234,8 +235,13 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         if self._exchange is not None:
             await self._exchange.out.drain()
 
-    async def write_eof(self, data: bytes = b"") -> None:
-        """Finish the body (the last chunk on chunked responses)."""
+    async def write_eof(self, data: bytes = b"", *, trailers: Trailers | None = None) -> None:
+        """Finish the body (the last chunk on chunked responses).
+
+        ``trailers`` (squall's, not aiohttp's): fields sent after the body, as gRPC-style
+        servers do: on HTTP/2, and on HTTP/1.1 in a chunked body; a body of known length on
+        HTTP/1.1 cannot carry them, and they are dropped.
+        """
         if self._eof_sent:
             return
         exchange = self._exchange
@@ -244,12 +250,22 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         if data:
             await self.write(data)
         self._eof_sent = True
-        if self._compressor is not None:
-            exchange.end(self._compressor.finish())
+        tail = self._compressor.finish() if self._compressor is not None else b""
+        if trailers is not None:
+            exchange.end_with_trailers(tail, _trailer_fields(trailers))
         else:
-            exchange.end()
+            exchange.end(tail)
         if not exchange.keep_alive:
             self._keep_alive = False
+
+
+Trailers = Mapping[str, str] | Iterable[tuple[str, str]]
+"""Trailer fields for :meth:`StreamResponse.write_eof`: a mapping or (name, value) pairs."""
+
+
+def _trailer_fields(trailers: Trailers) -> list[tuple[bytes, bytes]]:
+    pairs = trailers.items() if isinstance(trailers, Mapping) else trailers
+    return encode_fields(pairs)
 
 
 class Response(StreamResponse):
@@ -457,7 +473,7 @@ class Response(StreamResponse):
         self._compressed_body = await compressor.compress_all(body)
         return None
 
-    async def write_eof(self, data: bytes = b"") -> None:
+    async def write_eof(self, data: bytes = b"", *, trailers: Trailers | None = None) -> None:
         if self._eof_sent:
             return
         payload = self._payload
@@ -472,11 +488,14 @@ class Response(StreamResponse):
         if self._compressor is not None and not data:  # chunked: the body goes through zlib
             data = body or b""
         if body and not data and self._exchange is not None:
-            self._exchange.end(body)
+            if trailers is not None:
+                self._exchange.end_with_trailers(body, _trailer_fields(trailers))
+            else:
+                self._exchange.end(body)
             self._body_length = len(body)
             self._eof_sent = True
             return
-        await StreamResponse.write_eof(self, data)
+        await StreamResponse.write_eof(self, data, trailers=trailers)
 
     def _send_whole(self, request: BaseRequest) -> None:
         """Head and body in one write: what the request handler does for unprepared responses."""

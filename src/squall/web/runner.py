@@ -338,7 +338,7 @@ class AppRunner(BaseRunner):
             handler,
             limits=limits,
             handler_cancellation=bool(kwargs.pop("handler_cancellation", False)),
-            http2=bool(kwargs.pop("http2", False)),
+            http2=bool(kwargs.pop("http2", True)),
         )
 
     async def shutdown(self) -> None:

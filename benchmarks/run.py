@@ -6,7 +6,8 @@ scenario after a warm-up. Medians over the rounds are printed as tables (figures
 ratio to the floor; squall against uvicorn and granian on the same ASGI apps) and written to
 results/NAME.json and results/NAME.md. The WebSocket servers take their turns the same way, with
 ws_load.py (pinned to core 1) as the load generator (harness/ws.py); the 2-worker servers too, but
-with servers and wrk sharing both cores (harness/multi.py). See README.md.
+with servers and wrk sharing both cores (harness/multi.py). See README.md; docs/benchmarks.md
+shows the latest full run.
 
 Usage: ``python benchmarks/run.py [--quick] [--servers a,b] [--scenarios a,b] ...``
 """

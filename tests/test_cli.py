@@ -66,6 +66,9 @@ def app_dir(tmp_path: Path) -> Path:
     (tmp_path / "asgimod.py").write_text(textwrap.dedent(ASGI_APP))
     (tmp_path / "raising.py").write_text("raise RuntimeError('boom at import')\n")
     (tmp_path / "notapp.py").write_text("app = 42\n")
+    (tmp_path / "aiohttpmod.py").write_text(
+        "from aiohttp import web\napp = web.Application()\ndef make_app():\n    return app\n"
+    )
     return tmp_path
 
 
@@ -194,6 +197,38 @@ def test_factory_without_flag_is_explained(app_dir: Path) -> None:
         "squall: 'webmod:make_app' takes no arguments: if it is an application factory, "
         "pass --factory"
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (("aiohttpmod:app",), "'aiohttpmod:app' is"),
+        (("aiohttpmod:app", "--factory"), "'aiohttpmod:app' is"),
+        (("aiohttpmod:make_app", "--factory"), "'aiohttpmod:make_app' returned"),
+    ],
+)
+def test_an_aiohttp_application_is_named(app_dir: Path, args: tuple[str, ...], what: str) -> None:
+    """aiohttp's own Application is refused with the fix, not taken for an ASGI app (500s)."""
+    result = _run(app_dir, *args, "--port", "0")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"squall: {what} an aiohttp.web.Application: squall serves squall.web applications; "
+        "write 'from squall import web' in place of 'from aiohttp import web', or call "
+        "squall.install_as_aiohttp() before aiohttp.web is imported (docs/migrating.md)"
+    ]
+
+
+def test_sighup_to_one_process_is_logged_and_ignored(app_dir: Path) -> None:
+    """No workers to replace: the server keeps serving and says why it did nothing."""
+    with _serving(app_dir, "asgimod:app", "--port", "0") as (proc, url, _):
+        proc.send_signal(signal.SIGHUP)
+        assert _status_and_body(_get_tcp(url))[0] == b"HTTP/1.1 200 OK"
+        assert proc.poll() is None
+        assert _stop(proc)[0] == 0
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+    assert "WARNING:squall.server: SIGHUP ignored: one process has no workers to replace" in err
 
 
 @pytest.mark.parametrize("interface", [None, "asgi"])

@@ -12,6 +12,11 @@ that says how it is tested:
   cannot run alone); it must compile, top-level ``await`` allowed.
 
 A block without one fails here, so a new snippet is either run or said to be a fragment.
+
+Shell blocks (```sh) that run quickly and alone carry ``<!-- docs-test: shell -->``: bash runs
+them with ``-e`` in an empty directory whose ``.venv`` is the environment running the tests, and
+they must exit 0. The others (installs, builds, servers that run until stopped) are checked by
+hand, or by ``make check-install``.
 docs/design.md is left out: it has no code blocks, and quotes code only inline.
 """
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -34,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 TIMEOUT = 30.0
 
-MARK = re.compile(r"^<!-- docs-test: (run|serve|pytest|fragment)\b ?(.*?) ?-->$")
+MARK = re.compile(r"^<!-- docs-test: (run|serve|pytest|fragment|shell)\b ?(.*?) ?-->$")
 FENCE = re.compile(r"^```(\w*)\s*$")
 
 
@@ -185,3 +191,36 @@ def test_pytest(block: Block, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, f"{block.name}:\n{result.stdout}\n{result.stderr}"
     assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+SHELL = [
+    pytest.param(block, id=block.name)
+    for page in PAGES
+    for block in blocks(page)
+    if block.mark == "shell"
+]
+
+
+def test_shell_marks_are_on_shell_blocks() -> None:
+    assert SHELL, "no <!-- docs-test: shell --> block"
+    for param in SHELL:
+        block = param.values[0]
+        assert isinstance(block, Block) and block.language == "sh", block
+
+
+@pytest.mark.parametrize("block", SHELL)
+def test_shell(block: Block, tmp_path: Path) -> None:
+    for command in re.findall(r"^(\w[\w-]*) ", block.code, re.MULTILINE):
+        if shutil.which(command) is None and command not in ("cd", "export"):
+            pytest.skip(f"needs {command}")
+    if sys.prefix != sys.base_prefix:  # the docs' `.venv/bin/...` is this environment
+        (tmp_path / ".venv").symlink_to(sys.prefix)
+    result = subprocess.run(
+        ["bash", "-e", "-c", block.code],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT * 2,
+    )
+    assert result.returncode == 0, f"{block.name}:\n{result.stdout}\n{result.stderr}"

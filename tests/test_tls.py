@@ -300,3 +300,94 @@ def test_cli_plain_http_to_tls_port_logs_no_error(cert: tuple[Path, Path], app_d
         assert server.stop()[0] == 0
         stderr = server.stderr()
     assert "Traceback" not in stderr and "ERROR" not in stderr, stderr
+
+
+def _key(where: Path, name: str, *extra: str) -> Path:
+    path = where / name
+    subprocess.run(
+        [
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            *extra,
+            "-out",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return path
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_cli_tls_file_errors_name_the_option_and_the_file(
+    cert: tuple[Path, Path], app_dir: Path, workers: str
+) -> None:
+    """Each bad TLS file is one line naming the option and the file, before anything listens."""
+    certfile, keyfile = (str(p) for p in cert)
+    (app_dir / "junk.pem").write_text("not PEM\n")
+    (app_dir / "both.pem").write_text(cert[0].read_text() + cert[1].read_text())
+    other = str(_key(app_dir, "other.pem"))
+    locked = str(_key(app_dir, "locked.pem", "-aes256", "-pass", "pass:secret"))
+    cases = [
+        (("--ssl-certfile", "nope.pem"), "--ssl-certfile nope.pem: No such file or directory"),
+        (
+            ("--ssl-certfile", certfile, "--ssl-keyfile", "nokey.pem"),
+            "--ssl-keyfile nokey.pem: No such file or directory",
+        ),
+        (
+            ("--ssl-certfile", certfile),
+            f"--ssl-certfile {certfile} holds no private key: give the key with --ssl-keyfile",
+        ),
+        (
+            ("--ssl-certfile", certfile, "--ssl-keyfile", other),
+            f"--ssl-certfile {certfile} and --ssl-keyfile {other}: the key is not the "
+            "certificate's",
+        ),
+        (
+            ("--ssl-certfile", "junk.pem", "--ssl-keyfile", keyfile),
+            "--ssl-certfile junk.pem: no PEM certificate in it",
+        ),
+        (
+            ("--ssl-certfile", certfile, "--ssl-keyfile", "junk.pem"),
+            "--ssl-keyfile junk.pem: no PEM private key in it",
+        ),
+        (
+            ("--ssl-certfile", certfile, "--ssl-keyfile", locked),
+            f"--ssl-keyfile {locked}: the private key is encrypted; squall takes an "
+            "unencrypted key (openssl pkey -in KEY -out NEW)",
+        ),
+    ]
+    for args, message in cases:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "squall",
+                "tlsapp:app",
+                "--port",
+                "0",
+                "--workers",
+                workers,
+                *args,
+            ],
+            cwd=app_dir,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert (result.returncode, result.stdout) == (1, ""), (args, result.stderr)
+        assert result.stderr.splitlines() == [f"squall: {message}"], args
+    # A certificate file that holds its key too needs no --ssl-keyfile.
+    with SquallProcess(
+        app_dir, "tlsapp:app", "--ssl-certfile", "both.pem", "--port", "0"
+    ) as server:
+        url = server.wait_ready()
+        got = asyncio.run(_fetch(f"{url}/describe", _client_context(cert)))
+        assert got["scheme"] == "https"
+        assert server.stop()[0] == 0

@@ -36,6 +36,15 @@ def init(argv):
 
 async def init_async(argv):
     return init(argv)
+
+def forgot_return(argv):
+    init(argv)
+
+async def forgot_return_async(argv):
+    init(argv)
+
+app = init([])
+not_a_function = 42
 """
 
 
@@ -175,3 +184,25 @@ def test_help(app_dir: Path) -> None:
     assert result.stdout.startswith("usage: squall.web [-h] [-H HOSTNAME] [-P PORT] [-U PATH]")
     for flag in ("--hostname", "--port", "--path", "entry-func"):
         assert flag in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("forgot_return", "entry_squall:forgot_return returned None (no 'return app'?), not a"),
+        (
+            "forgot_return_async",
+            "entry_squall:forgot_return_async returned an awaitable of None (no 'return app'?)",
+        ),
+        ("app", "entry_squall:app is an Application, not a function returning one: serve it"),
+        ("not_a_function", "entry_squall:not_a_function is an object of type int, not a"),
+    ],
+)
+def test_an_entry_that_gives_no_application_is_named(
+    app_dir: Path, entry: str, message: str
+) -> None:
+    """A usage error naming the entry and what it gave, not an AssertionError or a TypeError."""
+    result = _run(app_dir, "squall.web", "-P", str(unused_port()), f"entry_squall:{entry}")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"squall.web: error: {message}" in result.stderr

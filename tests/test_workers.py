@@ -337,7 +337,11 @@ def test_in_flight_request_gets_connection_close(app_dir: Path) -> None:
     ("args", "status", "message"),
     [
         (("nosuch:app",), 1, "squall: cannot import 'nosuch:app': No module named 'nosuch'"),
-        (("webapp:app", "--ssl-certfile", "nope.pem"), 1, "squall: cannot load the TLS"),
+        (
+            ("webapp:app", "--ssl-certfile", "nope.pem"),
+            1,
+            "squall: --ssl-certfile nope.pem: No such file or directory",
+        ),
     ],
 )
 def test_boot_failure_is_one_line(

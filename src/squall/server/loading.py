@@ -76,6 +76,25 @@ def _takes_no_arguments(obj: Callable[..., Any]) -> bool:
     return False
 
 
+def _is_aiohttp_application(obj: object) -> bool:
+    """An ``aiohttp.web.Application`` (aiohttp's own, not squall's under install_as_aiohttp())."""
+    return any(
+        cls.__name__ == "Application" and cls.__module__.partition(".")[0] == "aiohttp"
+        for cls in type(obj).__mro__
+    )
+
+
+def _not_aiohttp(spec: str, obj: object, made: bool) -> None:
+    if _is_aiohttp_application(obj):
+        what = f"{spec!r} returned" if made else f"{spec!r} is"
+        raise AppLoadError(
+            f"{what} an aiohttp.web.Application: squall serves squall.web applications; "
+            "write 'from squall import web' in place of 'from aiohttp import web', or call "
+            "squall.install_as_aiohttp() before aiohttp.web is imported (docs/migrating.md)",
+            EXIT_USAGE,
+        )
+
+
 async def load_app(config: Config) -> tuple[Application | ASGIApp, Literal["aiohttp", "asgi"]]:
     """Import (and with ``factory``, make) the application and decide its interface.
 
@@ -83,6 +102,7 @@ async def load_app(config: Config) -> tuple[Application | ASGIApp, Literal["aioh
     callable as ASGI 3. Raises :class:`AppLoadError` with a one-line message.
     """
     obj = import_from_string(config.app, config.app_dir)
+    _not_aiohttp(config.app, obj, made=False)
     if config.factory:
         if not callable(obj):
             raise AppLoadError(f"--factory: {config.app!r} is not callable", EXIT_USAGE)
@@ -92,6 +112,7 @@ async def load_app(config: Config) -> tuple[Application | ASGIApp, Literal["aioh
                 obj = await obj
         except Exception as exc:
             raise AppLoadError(f"factory {config.app!r} raised {describe(exc)}") from None
+        _not_aiohttp(config.app, obj, made=True)
     interface = config.interface
     if interface == "auto":
         if isinstance(obj, Application):

@@ -11,6 +11,8 @@ line on stderr and a non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 import sys
 from collections.abc import Coroutine
 from typing import Any, TextIO
@@ -19,10 +21,17 @@ from .. import COMPILED
 from .._loop import new_event_loop
 from .config import EXIT_OK, Config, configure_logging
 from .loading import AppLoadError, ServerError, load_app
-from .serve import Hooks, StopSignals, remove_uds, serve
+from .serve import Hooks, StopSignals, remove_uds, serve, ssl_context
 from .sockets import address_text, listen_sockets
 
 __all__ = ("AppLoadError", "Config", "load_app", "ready_line", "run")
+
+log = logging.getLogger("squall.server")
+
+SIGHUP_IGNORED = (
+    "SIGHUP ignored: one process has no workers to replace (with --workers 2 or more, "
+    "SIGHUP restarts the workers one by one)"
+)
 
 
 def ready_line(url: str, interface: str, workers: int = 0) -> str:
@@ -42,8 +51,14 @@ def error(message: str) -> None:
 
 
 async def _serve_here(config: Config, out: TextIO) -> int:
-    stop = StopSignals(asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    stop = StopSignals(loop)
     stop.install()
+    # SIGHUP means "restart the workers" to the supervisor; here, where there are none, it must
+    # not kill the server (its default action), e.g. on `systemctl reload` (docs/deployment.md).
+    hangup = getattr(signal, "SIGHUP", None)  # not on Windows
+    if hangup is not None:
+        loop.add_signal_handler(hangup, log.warning, SIGHUP_IGNORED)
     try:
         sockets = listen_sockets(config)
         tls = config.ssl_certfile is not None
@@ -61,6 +76,8 @@ async def _serve_here(config: Config, out: TextIO) -> int:
         error(str(exc))
         return exc.status
     finally:
+        if hangup is not None:
+            loop.remove_signal_handler(hangup)
         stop.remove()
 
 
@@ -72,6 +89,11 @@ def run(config: Config, *, out: TextIO | None = None) -> int:
     """
     configure_logging(config.log_level, config.access_log_format)
     out = out if out is not None else sys.stdout
+    try:
+        ssl_context(config)  # again in each process that serves; a bad file fails here, once
+    except ServerError as exc:
+        error(str(exc))
+        return exc.status
     if config.supervised:
         from .supervisor import Supervisor
 

@@ -84,19 +84,62 @@ def remove_uds(path: str | None) -> None:
         pass
 
 
+def _read_pem(option: str, path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("ascii", "replace")
+    except OSError as exc:
+        raise ServerError(f"{option} {path}: {exc.strerror or exc}") from None
+
+
 def ssl_context(config: Config) -> ssl.SSLContext | None:
-    """The server TLS context of ``config``, or None; raises :class:`ServerError`."""
-    if config.ssl_certfile is None:
-        if config.ssl_keyfile is not None:
+    """The server TLS context of ``config``, or None; raises :class:`ServerError`.
+
+    Each message names the option and the file at fault: OpenSSL's own errors (``PEM lib``)
+    say neither.
+    """
+    cert, key = config.ssl_certfile, config.ssl_keyfile
+    if cert is None:
+        if key is not None:
             raise ServerError("--ssl-keyfile needs --ssl-certfile", EXIT_USAGE)
         return None
+    cert_text = _read_pem("--ssl-certfile", cert)
+    if "CERTIFICATE-----" not in cert_text:
+        raise ServerError(f"--ssl-certfile {cert}: no PEM certificate in it")
+    if key is None:
+        if "PRIVATE KEY-----" not in cert_text:
+            raise ServerError(
+                f"--ssl-certfile {cert} holds no private key: give the key with --ssl-keyfile"
+            )
+    elif "PRIVATE KEY-----" not in _read_pem("--ssl-keyfile", key):
+        raise ServerError(f"--ssl-keyfile {key}: no PEM private key in it")
+    files = f"--ssl-certfile {cert}" + (f" and --ssl-keyfile {key}" if key else "")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
-        ctx.load_cert_chain(config.ssl_certfile, config.ssl_keyfile)
-    except (OSError, ssl.SSLError) as exc:
-        raise ServerError(f"cannot load the TLS certificate or key: {exc}") from None
+        ctx.load_cert_chain(cert, key, password=_no_password)
+    except _EncryptedKey:
+        raise ServerError(
+            f"{'--ssl-keyfile ' + key if key else '--ssl-certfile ' + cert}: the private key "
+            "is encrypted; squall takes an unencrypted key (openssl pkey -in KEY -out NEW)"
+        ) from None
+    except ssl.SSLError as exc:
+        if "KEY_VALUES_MISMATCH" in str(exc):
+            raise ServerError(f"{files}: the key is not the certificate's") from None
+        raise ServerError(f"cannot load {files}: {exc}") from None
+    except OSError as exc:
+        raise ServerError(f"cannot load {files}: {exc}") from None
     ctx.set_alpn_protocols(list(ALPN) if config.http2 else ["http/1.1"])
     return ctx
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _no_password() -> str:
+    # Called by OpenSSL only for an encrypted key; without it OpenSSL would prompt on the
+    # terminal (and a worker, which has none, would hang).
+    raise _EncryptedKey
 
 
 def _count_requests(http: HttpServer, hooks: Hooks) -> None:

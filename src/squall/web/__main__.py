@@ -7,19 +7,26 @@ Bad arguments and entry points end with argparse's usage error (status 2).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import socket
 import sys
 from argparse import ArgumentParser
+from collections.abc import Awaitable
 from importlib import import_module
 
+from .app import Application
 from .run import run_app
 
-__all__ = ("main",)
+__all__ = ("build_parser", "main")
 
 
-def main(argv: list[str]) -> None:
-    """Parse ``argv``, call the entry function with the rest of it, run the app until stopped."""
+class _NotAnApplication(Exception):
+    """The entry function's awaitable gave something other than an Application."""
+
+
+def build_parser() -> ArgumentParser:
+    """The argument parser of ``python -m squall.web``."""
     parser = ArgumentParser(description="squall.web Application server", prog="squall.web")
     parser.add_argument(
         "entry_func",
@@ -43,6 +50,22 @@ def main(argv: list[str]) -> None:
         help="Unix file system path to serve on. Can be combined with hostname "
         "to serve on both Unix and TCP.",
     )
+    return parser
+
+
+def _found(obj: object) -> str:
+    if obj is None:
+        return "None (no 'return app'?)"
+    cls = type(obj)
+    name = (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+    return f"an object of type {name}"
+
+
+def main(argv: list[str]) -> None:
+    """Parse ``argv``, call the entry function with the rest of it, run the app until stopped."""
+    parser = build_parser()
     args, extra_argv = parser.parse_known_args(argv)
 
     mod_name, _, func_name = args.entry_func.partition(":")
@@ -69,8 +92,35 @@ def main(argv: list[str]) -> None:
     else:
         host, port = args.hostname or "localhost", args.port
 
-    run_app(func(extra_argv), host=host, port=port, path=args.path)
+    entry = args.entry_func
+    if isinstance(func, Application):
+        parser.error(
+            f"{entry} is an Application, not a function returning one: "
+            f"serve it with 'squall {entry}', or name its init function here"
+        )
+    if not callable(func):
+        parser.error(f"{entry} is {_found(func)}, not a function returning an Application")
+    made = func(extra_argv)
+    if inspect.isawaitable(made):
+        app: Application | Awaitable[Application] = _checked(made, entry)
+    elif isinstance(made, Application):
+        app = made
+    else:
+        parser.error(f"{entry} returned {_found(made)}, not a squall.web.Application")
+    try:
+        run_app(app, host=host, port=port, path=args.path)
+    except _NotAnApplication as exc:
+        parser.error(str(exc))
     parser.exit(message="Stopped\n")
+
+
+async def _checked(made: Awaitable[object], entry: str) -> Application:
+    app = await made
+    if not isinstance(app, Application):
+        raise _NotAnApplication(
+            f"{entry} returned an awaitable of {_found(app)}, not a squall.web.Application"
+        )
+    return app
 
 
 if __name__ == "__main__":

@@ -34,7 +34,10 @@ async def _run_app(
 ) -> None:
     if asyncio.iscoroutine(app) or isinstance(app, Awaitable):
         app = await app
-    assert isinstance(app, Application)
+    if not isinstance(app, Application):
+        raise TypeError(
+            f"run_app() needs a squall.web.Application or an awaitable of one, got {app!r}"
+        )
     runner = AppRunner(app, **kwargs)
     await runner.setup()
     sites: list[BaseSite] = []

@@ -6,10 +6,11 @@ scenario after a warm-up. Medians over the rounds are printed as tables (figures
 ratio to the floor; squall against uvicorn and granian on the same ASGI apps) and written to
 results/NAME.json and results/NAME.md. The WebSocket servers take their turns the same way, with
 ws_load.py (pinned to core 1) as the load generator (harness/ws.py); the 2-worker servers too, but
-with servers and wrk sharing both cores (harness/multi.py). See README.md; docs/benchmarks.md
+with servers and wrk sharing both cores (harness/multi.py); the HTTP/2 servers too, with h2load
+(pinned to core 1) as the load generator (harness/h2.py). See README.md; docs/benchmarks.md
 shows the latest full run.
 
-Usage: ``python benchmarks/run.py [--quick] [--servers a,b] [--scenarios a,b] ...``
+Usage: ``python benchmarks/run.py [--quick] [--only-h2] [--servers a,b] [--scenarios a,b] ...``
 """
 
 import argparse
@@ -21,7 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import idle, multi, report, wrk, ws
+from harness import h2, idle, multi, report, wrk, ws
+from harness.h2 import H2_SCENARIOS, H2_SPECS, QUICK_H2_SCENARIOS
 from harness.procs import PINNING, Server, cpu_busy, cpu_times, free_port, raise_nofile
 from harness.servers import ECHO_SIZE, SERVERS_DIR, SPECS, Spec, check, ready
 from harness.ws import QUICK_WS_SCENARIOS, WS_SCENARIOS, WS_SPECS
@@ -52,17 +54,17 @@ SCENARIOS = (
 QUICK_SCENARIOS = ("hello", "pipelined")
 
 
-def names(items: tuple[Spec | Scenario | ws.WsScenario, ...]) -> str:
+def names(items: tuple[Spec | Scenario | ws.WsScenario | h2.H2Scenario, ...]) -> str:
     return ",".join(item.name for item in items)
 
 
-ALL_SPECS = SPECS + multi.WORKER_SPECS + WS_SPECS
+ALL_SPECS = SPECS + multi.WORKER_SPECS + WS_SPECS + H2_SPECS
 # Quick mode leaves out the 2-worker servers but one, which it only starts and checks.
 QUICK_SPECS = tuple(
     s for s in ALL_SPECS if s not in multi.WORKER_SPECS or s.name in multi.QUICK_WORKER_SPECS
 )
-ALL_SCENARIOS = SCENARIOS + WS_SCENARIOS
-QUICK_ALL = QUICK_SCENARIOS + QUICK_WS_SCENARIOS
+ALL_SCENARIOS = SCENARIOS + WS_SCENARIOS + H2_SCENARIOS
+QUICK_ALL = QUICK_SCENARIOS + QUICK_WS_SCENARIOS + QUICK_H2_SCENARIOS
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -77,10 +79,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ws-idle", type=int, help="idle WebSockets, 0 to skip (10000; quick 0)")
     parser.add_argument("--servers", help="comma-separated subset of: " + names(ALL_SPECS))
     parser.add_argument("--scenarios", help="comma-separated subset of: " + names(ALL_SCENARIOS))
+    parser.add_argument(
+        "--only-h2",
+        action="store_true",
+        help="only the HTTP/2 servers and scenarios (h2load); --servers/--scenarios narrow it",
+    )
     parser.add_argument("--out", help="results/OUT.json and .md (latest; quick or partial)")
     opts = parser.parse_args(argv)
     full = not opts.quick
-    subset = opts.servers is not None or opts.scenarios is not None
+    subset = opts.servers is not None or opts.scenarios is not None or opts.only_h2
     defaults = {
         "rounds": 3 if full else 1,
         "duration": 10 if full else 2,
@@ -93,6 +100,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "servers": names(ALL_SPECS if full else QUICK_SPECS),
         "scenarios": names(ALL_SCENARIOS) if full else ",".join(QUICK_ALL),
     }
+    if opts.only_h2:
+        defaults["servers"] = names(H2_SPECS)
+        defaults["scenarios"] = names(H2_SCENARIOS) if full else ",".join(QUICK_H2_SCENARIOS)
     for key, value in defaults.items():
         if getattr(opts, key) is None:
             setattr(opts, key, value)
@@ -180,20 +190,31 @@ def run_scenario(
 
 def main(argv: list[str]) -> int:
     opts = parse_args(argv)
-    if not wrk.WRK:
+    chosen = set(opts.scenarios.split(","))
+    wrk_needed = bool(chosen - set(names(H2_SCENARIOS).split(",")))
+    if wrk_needed and not wrk.WRK:
         log("wrk is not installed (apt-get install wrk); nothing to measure")
         return 1
     if not PINNING:
         log("note: taskset or a second core is missing; servers and wrk run unpinned")
     raise_nofile(max(opts.idle, opts.ws_idle, 1000) + 1024)  # servers inherit it
     wanted = opts.servers.split(",")
-    chosen = set(opts.scenarios.split(","))
     specs = [s for s in SPECS + multi.WORKER_SPECS if s.name in wanted]
+    if not wrk_needed:
+        specs = []  # only HTTP/2 scenarios: the wrk servers would only be started and checked
     if not chosen & set(names(WS_SCENARIOS).split(",")):
         log("no WebSocket scenario chosen: the WebSocket servers are left out")
     else:
         specs += [s for s in WS_SPECS if s.name in wanted]
-    groups = {s.name: "ws" for s in WS_SPECS} | {s.name: "workers" for s in multi.WORKER_SPECS}
+    if not chosen & set(names(H2_SCENARIOS).split(",")):
+        log("no HTTP/2 scenario chosen: the HTTP/2 servers are left out")
+    else:
+        specs += [s for s in H2_SPECS if s.name in wanted]
+    groups = (
+        {s.name: "ws" for s in WS_SPECS}
+        | {s.name: "workers" for s in multi.WORKER_SPECS}
+        | {s.name: "h2" for s in H2_SPECS}
+    )
     results = {
         s.name: report.ServerResult(s.name, s.label, groups.get(s.name, "http")) for s in specs
     }
@@ -201,6 +222,11 @@ def main(argv: list[str]) -> int:
         if missing := spec.missing():
             results[spec.name].skipped = True
             results[spec.name].note(f"skipped: not installed: {', '.join(missing)}")
+        elif results[spec.name].group == "h2" and (why := h2.missing_client()):
+            results[spec.name].skipped = True
+            results[spec.name].note(f"skipped: {why}")
+    if (why := h2.missing_client()) and any(s in H2_SPECS for s in specs):
+        log(f"HTTP/2 section skipped: {why}")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="squall-bench-") as logs:
         for round_no in range(opts.rounds):
@@ -215,7 +241,11 @@ def main(argv: list[str]) -> int:
                         f"round {round_no + 1}: other processes kept the CPUs {busy:.0%} busy "
                         "beforehand"
                     )
-                benches = {"ws": ws.bench_server, "workers": multi.bench_server}
+                benches = {
+                    "ws": ws.bench_server,
+                    "workers": multi.bench_server,
+                    "h2": h2.bench_server,
+                }
                 bench = benches.get(result.group, bench_server)
                 bench(spec, opts, result, Path(logs))
     settings = {
@@ -230,6 +260,7 @@ def main(argv: list[str]) -> int:
         "ws_duration": opts.ws_duration,
         "ws_warmup": opts.ws_warmup,
         "ws_idle_connections": opts.ws_idle,
+        "h2_loads": {sc.name: [sc.connections, sc.streams] for sc in H2_SCENARIOS},
         "scenarios": opts.scenarios.split(","),
         "pinned": PINNING,
         "workers": {"count": multi.WORKERS, "cores": multi.CORES},

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import multi, wrk
+from harness import h2, multi, wrk
+from harness.h2 import H2_SCENARIOS
 from harness.ws import WS_SCENARIOS
 
 
@@ -56,9 +57,32 @@ ASGI_APPS = (
     ("raw ASGI", ("squall-asgi", "uvicorn", "granian")),
     ("FastAPI", ("fastapi-squall", "fastapi-uvicorn", "fastapi-granian")),
 )
+H2_METRICS = (
+    *(
+        metric
+        for sc in H2_SCENARIOS
+        for metric in (
+            Metric(f"{sc.name}_rps", f"{sc.header} req/s", "{:,.0f}"),
+            Metric(f"{sc.name}_p99_ms", f"{sc.header} p99 ms", "{:.2f}", higher_is_better=False),
+            Metric(f"{sc.name}_user_us", f"{sc.header} user us/req", "{:.2f}", False),
+            Metric(f"{sc.name}_kernel_us", f"{sc.header} kernel us/req", "{:.2f}", False),
+        )
+    ),
+    Metric("rss_mib", "RSS MiB", "{:.1f}", higher_is_better=False),
+    Metric("h2load_cpu", "load gen CPU", "{:.0%}", higher_is_better=False, ratio=False),
+)
+# squall's HTTP/2 rows against the peers' (all raw ASGI), and against squall's own HTTP/1.1 row
+# of the same run (wrk's hello): (what the row says, squall's HTTP/2 server, its HTTP/1.1 server).
+H2_SQUALL = (("seed app", "h2-squall", "squall"), ("raw ASGI", "h2-squall-asgi", "squall-asgi"))
+H2_PEERS = (("hypercorn", "h2-hypercorn"), ("granian", "h2-granian"), ("uvicorn", "h2-uvicorn"))
+H2_TO_HTTP1 = (
+    ("_rps", "hello_rps"),
+    ("_user_us", "hello_user_us"),
+    ("_kernel_us", "hello_kernel_us"),
+)
 PACKAGES = (
     *("squall", "aiohttp", "uvloop", "httptools", "uvicorn", "granian", "starlette", "fastapi"),
-    *("websockets", "gunicorn"),
+    *("websockets", "gunicorn", "hypercorn", "zttp", "h2", "httpx"),
 )
 
 
@@ -112,6 +136,7 @@ def versions() -> dict[str, str]:
     if found.get("squall", "not installed") != "not installed":
         found["squall"] += " (compiled)" if _squall_compiled() else " (pure Python)"
     found["wrk"] = wrk.version()
+    found["h2load"] = h2.version()
     return found
 
 
@@ -209,12 +234,39 @@ def _asgi_table(servers: dict[str, Any]) -> list[Table]:
     return [("ASGI: squall, uvicorn and granian on the same app", header, rows)] if rows else []
 
 
+def _h2_table(servers: dict[str, Any]) -> list[Table]:
+    """squall's HTTP/2 figures, divided by each peer's and by squall's own HTTP/1.1 hello."""
+    medians = {name: s["median"] for name, s in servers.items()}
+    rows = []
+    for app, name, http1 in H2_SQUALL:
+        for m in H2_METRICS:
+            value = medians.get(name, {}).get(m.key)
+            if value is None or not m.ratio:
+                continue
+            peers = [medians.get(peer, {}).get(m.key) for _, peer in H2_PEERS]
+            own = next(
+                (
+                    medians.get(http1, {}).get(key)
+                    for end, key in H2_TO_HTTP1
+                    if m.key.endswith(end)
+                ),
+                None,
+            )
+            cells = [f"{value / v:.2f}x" if v else "-" for v in (*peers, own)]
+            rows.append([app, m.header, m.fmt.format(value), *cells])
+    header = ["squall", "figure", "squall", *(f"ratio to {peer}" for peer, _ in H2_PEERS)]
+    header.append("ratio to its HTTP/1.1 hello")
+    return [("HTTP/2: squall against each server", header, rows)] if rows else []
+
+
 def tables(data: dict[str, Any]) -> list[Table]:
-    """Every table as (title, header, rows): HTTP figures and ratios, ASGI, 2 workers, WebSocket."""
+    """Every table as (title, header, rows): HTTP figures and ratios, ASGI, 2 workers, WebSocket,
+    HTTP/2."""
     servers = {k: v for k, v in data["servers"].items() if not v["skipped"]}
     http = {k: v for k, v in servers.items() if v.get("group", "http") == "http"}
     ws = {k: v for k, v in servers.items() if v.get("group") == "ws"}
     workers = {k: v for k, v in servers.items() if v.get("group") == "workers"}
+    h2s = {k: v for k, v in servers.items() if v.get("group") == "h2"}
     out = _group_tables(http, METRICS, REFERENCES, "") if http else []
     out += _asgi_table(http)
     if workers:
@@ -223,6 +275,9 @@ def tables(data: dict[str, Any]) -> list[Table]:
         out += _group_tables(workers, WORKER_METRICS, refs, pre)
     if ws:
         out += _group_tables(ws, WS_METRICS, WS_REFERENCES, "WebSocket echo: ")
+    if h2s:
+        out += _group_tables(h2s, H2_METRICS, (), "HTTP/2 (h2load, cleartext prior knowledge): ")
+        out += _h2_table({**http, **h2s})
     return out
 
 
@@ -235,18 +290,30 @@ def _settings_line(data: dict[str, Any]) -> str:
     return (
         f"{data['date']} · commit {data['commit']} · {s['mode']} mode: {s['rounds']} round(s) x "
         f"{s['duration']} s, warm-up {s['warmup']} s, {s['connections']} connections, "
-        f"{s['idle_connections']} idle{_ws_settings(s)} · {m['machine']}, {m['cpu']}, "
+        f"{s['idle_connections']} idle{_ws_settings(s)}{_h2_settings(s)} · {m['machine']}, "
+        f"{m['cpu']}, "
         f"Linux {m['kernel']}, Python {m['python']}"
     )
 
 
 def _ws_settings(s: dict[str, Any]) -> str:
-    if not s.get("ws_duration"):
+    if not s.get("ws_duration") or not {sc.name for sc in WS_SCENARIOS} & set(s["scenarios"]):
         return ""
     return (
         f"; WebSocket: {s['ws_duration']} s after {s['ws_warmup']} s warm-up, one message in "
         f"flight per connection, no compression, {s['ws_idle_connections']} idle"
     )
+
+
+def _h2_settings(s: dict[str, Any]) -> str:
+    loads = [
+        f"{c} connection{'s' if c > 1 else ''} x {m} streams"
+        for name, (c, m) in s.get("h2_loads", {}).items()
+        if name in s["scenarios"]
+    ]
+    if not loads:
+        return ""
+    return f"; HTTP/2: h2load, h2c prior knowledge, {' and '.join(loads)}, same durations"
 
 
 def _versions_line(data: dict[str, Any]) -> str:

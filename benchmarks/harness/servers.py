@@ -48,10 +48,11 @@ class Spec:
 PY = sys.executable
 
 
-def granian(target: str, workers: int = 1) -> tuple[str, ...]:
-    """granian serving the ASGI app ``target`` (``module:attribute``) on ``workers`` workers."""
+def granian(target: str, workers: int = 1, http: str = "1") -> tuple[str, ...]:
+    """granian serving the ASGI app ``target`` (``module:attribute``) on ``workers`` workers,
+    speaking HTTP/``http`` (``"2"``: HTTP/2 only, prior knowledge in cleartext)."""
     return (
-        *(PY, "-m", "granian", "--interface", "asgi", "--workers", str(workers), "--http", "1"),
+        *(PY, "-m", "granian", "--interface", "asgi", "--workers", str(workers), "--http", http),
         *("--loop", "uvloop", "--no-ws", "--log-level", "warning", "--no-access-log"),
         # Its default (1024) caps open connections, which the idle test would hit.
         *("--backpressure", "65536"),

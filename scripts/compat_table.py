@@ -158,6 +158,9 @@ def main() -> int:
             "half-closed (aiohttp closes at once). See the guide, 'Detecting a client that left'.",
             "- HTTP/2 (squall's own; aiohttp has none): opt-in with `http2=True` on `run_app` and "
             "`AppRunner` (or `squall --http2`), on the same port; see the guide, 'HTTP/2'.",
+            "- The PROXY protocol (v1 and v2; squall's own; aiohttp has none): opt-in with "
+            "`proxy_protocol=True` on `run_app` and `AppRunner` (or `squall --proxy-protocol`), "
+            "from the peers in `forwarded_allow_ips`; see the guide, 'Behind a reverse proxy'.",
             "- `squall.install_as_aiohttp()` makes `aiohttp.web` and aiohttp's other server-side "
             "modules squall's, for unmodified apps and plugins, keeping aiohttp's client: what it "
             "maps and why, and `make aiohttp-suite` (aiohttp's own tests on squall), are in "

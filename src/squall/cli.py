@@ -37,6 +37,9 @@ behind a proxy:
   --proxy-headers (on by default, as uvicorn) believes Forwarded / X-Forwarded-For /
   X-Forwarded-Proto (and X-Forwarded-Host for the aiohttp interface) only from the peers in
   --forwarded-allow-ips (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1; "*" trusts everyone).
+  --proxy-protocol: connections from those same peers must begin with a PROXY protocol header
+  (v1 or v2: HAProxy send-proxy, AWS NLB), whose client address is the request's; a bad header
+  closes the connection; other peers speak plain HTTP.
 
 examples:
   squall main:app
@@ -264,6 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated addresses or networks (CIDR) of trusted proxies, or '*' "
         "[default: $FORWARDED_ALLOW_IPS or 127.0.0.1]",
     )
+    add(
+        "--proxy-protocol",
+        action="store_true",
+        help="connections from --forwarded-allow-ips peers begin with a PROXY protocol header "
+        "(v1 or v2) giving the client's address; not with TLS [default: off]",
+    )
     add("--ssl-keyfile", metavar="PATH", help="TLS private key file")
     add("--ssl-certfile", metavar="PATH", help="TLS certificate (chain) file")
     add(
@@ -288,6 +297,8 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         parser.error("--reuse-port applies to --host/--port only")
     if ns.ssl_keyfile is not None and ns.ssl_certfile is None:
         parser.error("--ssl-keyfile needs --ssl-certfile")
+    if ns.proxy_protocol and ns.ssl_certfile is not None:
+        parser.error("--proxy-protocol does not go with TLS: terminate TLS at the proxy")
     try:
         TrustedProxies(ns.forwarded_allow_ips)
     except ValueError as exc:
@@ -323,6 +334,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         limit_concurrency=ns.limit_concurrency,
         handler_cancellation=ns.handler_cancellation,
         http2=ns.http2,
+        proxy_protocol=ns.forwarded_allow_ips if ns.proxy_protocol else None,
     )
 
 

@@ -10,6 +10,7 @@ from types import TracebackType
 
 from ..http.limits import Limits
 from ..http.proxy import TrustedProxies
+from ..http.proxy_protocol import PROXY_PROTOCOL_NO_TLS, proxy_protocol_peers
 from ..http.server import HttpServer
 from ..jsonlog import REQUEST_ID_HEADER
 from .handler import ASGIHandler
@@ -46,7 +47,10 @@ class ASGIServer:
         access_log: logging.Logger | None = None,
         access_log_format: str = "default",
         request_id_header: str | None = REQUEST_ID_HEADER,
+        proxy_protocol: bool | str = False,
     ) -> None:
+        if proxy_protocol and ssl is not None:
+            raise ValueError(PROXY_PROTOCOL_NO_TLS)
         if access_log_format not in ("default", "json"):
             raise ValueError(f"access_log_format: 'default' or 'json', not {access_log_format!r}")
         if limit_concurrency:  # most connections served at once; past it, 503 (Limits)
@@ -60,6 +64,7 @@ class ASGIServer:
         self.backlog = backlog
         self.forwarded_allow_ips = forwarded_allow_ips
         self.http2 = http2
+        self.proxy_protocol = proxy_protocol_peers(proxy_protocol, forwarded_allow_ips)
         self.access_log = access_log
         self.access_log_format = access_log_format
         self.request_id_header = request_id_header
@@ -91,7 +96,13 @@ class ASGIServer:
             request_id_header=self.request_id_header,
         )
         loop = asyncio.get_running_loop()
-        self.http = HttpServer(handler, limits=self.limits, loop=loop, http2=self.http2)
+        self.http = HttpServer(
+            handler,
+            limits=self.limits,
+            loop=loop,
+            http2=self.http2,
+            proxy_protocol=self.proxy_protocol,
+        )
         try:
             self._listener = await loop.create_server(
                 self.http, self.host, self.port, ssl=self.ssl, backlog=self.backlog
@@ -146,6 +157,7 @@ def serve(
     access_log: logging.Logger | None = None,
     access_log_format: str = "default",
     request_id_header: str | None = REQUEST_ID_HEADER,
+    proxy_protocol: bool | str = False,
 ) -> ASGIServer:
     """Serve ``app``: ``async with serve(app, port=0) as server: ...``, or start()/stop().
 
@@ -156,6 +168,9 @@ def serve(
     see ``squall.http.preface.ALPN``).
     ``access_log``: a logger for one line per request (``access_log_format`` ``"default"``:
     uvicorn's line; ``"json"``: one JSON object, see docs/guide.md 'Logging'); None: none.
+    ``proxy_protocol``: connections from the peers in ``forwarded_allow_ips`` (127.0.0.1 if it is
+    not given; or the peers this string lists) begin with a PROXY protocol header (v1 or v2),
+    whose client address becomes the scope's ``client`` (docs/deployment.md); not with ``ssl``.
     """
     return ASGIServer(
         app,
@@ -171,4 +186,5 @@ def serve(
         access_log=access_log,
         access_log_format=access_log_format,
         request_id_header=request_id_header,
+        proxy_protocol=proxy_protocol,
     )

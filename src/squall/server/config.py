@@ -87,6 +87,8 @@ class Config:
     """Cancel a request's handler when its client leaves (aiohttp's ``handler_cancellation``)."""
     http2: bool = False
     """Serve HTTP/2 too: ALPN ``h2`` over TLS, the HTTP/2 preface in cleartext (--no-http2)."""
+    proxy_protocol: str | None = None
+    """The peers whose connections begin with a PROXY protocol header (None: off)."""
     """Directories ``reload`` watches; ``app_dir`` when empty."""
     max_worker_memory: int = 0
     """Replace a worker whose resident memory (RSS) exceeds this many MiB (0: never)."""

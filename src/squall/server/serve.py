@@ -23,6 +23,7 @@ from ..http.limits import Limits
 from ..http.preface import ALPN
 from ..http.protocol import HttpProtocol
 from ..http.proxy import TrustedProxies
+from ..http.proxy_protocol import proxy_protocol_peers
 from ..http.server import HttpServer
 from ..web import Application
 from ..web.access_log import AccessLogger, access_logger, json_access_logger
@@ -175,6 +176,7 @@ async def _serve_aiohttp(
         limit_concurrency=config.limit_concurrency or None,
         handler_cancellation=config.handler_cancellation,
         http2=config.http2,
+        proxy_protocol=config.proxy_protocol or False,
     )
     try:
         await runner.setup()
@@ -231,6 +233,7 @@ async def _serve_asgi(
         loop=loop,
         handler_cancellation=config.handler_cancellation,
         http2=config.http2,
+        proxy_protocol=proxy_protocol_peers(config.proxy_protocol or False, None),
     )
     _count_requests(http, hooks)
     listeners: list[asyncio.Server] = []

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..http.limits import Limits
 from ..http.proxy import TrustedProxies
+from ..http.proxy_protocol import PROXY_PROTOCOL_NO_TLS, proxy_protocol_peers
 from ..http.server import HttpServer
 from .access_log import AccessLogger, access_logger
 from .app import Application
@@ -50,6 +51,8 @@ class BaseSite:
     ) -> None:
         if runner.server is None:
             raise RuntimeError("Call runner.setup() before making a site")
+        if ssl_context is not None and runner.server.proxy_protocol is not None:
+            raise ValueError(PROXY_PROTOCOL_NO_TLS)
         self._runner = runner
         self._ssl_context = ssl_context
         self._backlog = backlog
@@ -290,7 +293,9 @@ class AppRunner(BaseRunner):
     squall's ``header_timeout`` and ``forwarded_allow_ips`` (peers whose ``Forwarded`` /
     ``X-Forwarded-*`` headers set ``request.remote``, ``scheme`` and ``host``; off by default),
     ``body_timeout``, ``send_timeout`` and ``limit_concurrency`` (most connections served at
-    once; past it, 503).
+    once; past it, 503), ``http2``, and ``proxy_protocol`` (True: connections from the peers in
+    ``forwarded_allow_ips``, or 127.0.0.1 if it is not given, begin with a PROXY protocol header,
+    which gives ``request.remote``; a string: those peers instead; docs/deployment.md).
     See ``squall.http.Limits`` and docs/robustness.md.
     """
 
@@ -331,6 +336,7 @@ class AppRunner(BaseRunner):
         logger = self._access_log_class(access_log, log_format) if access_log else None
         allow = kwargs.pop("forwarded_allow_ips", None)
         trusted = TrustedProxies(allow) if allow else None
+        proxied = proxy_protocol_peers(kwargs.pop("proxy_protocol", False), allow)
         handler = AppHandler(app, logger, trusted)
         if not kwargs.pop("auto_decompress", True):  # (aiohttp's handler_args key)
             handler.auto_decompress = False
@@ -339,6 +345,7 @@ class AppRunner(BaseRunner):
             limits=limits,
             handler_cancellation=bool(kwargs.pop("handler_cancellation", False)),
             http2=bool(kwargs.pop("http2", False)),
+            proxy_protocol=proxied,
         )
 
     async def shutdown(self) -> None:

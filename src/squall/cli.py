@@ -273,6 +273,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="connections from --forwarded-allow-ips peers begin with a PROXY protocol header "
         "(v1 or v2) giving the client's address; not with TLS [default: off]",
     )
+    add(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://METRICS-HOST:PORT/metrics, a listener of its "
+        "own (one process: not yet with a supervisor) [default: off]",
+    )
+    add(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the address of the metrics listener [default: 127.0.0.1]",
+    )
     add("--ssl-keyfile", metavar="PATH", help="TLS private key file")
     add("--ssl-certfile", metavar="PATH", help="TLS certificate (chain) file")
     add(
@@ -297,6 +310,13 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         parser.error("--reuse-port applies to --host/--port only")
     if ns.ssl_keyfile is not None and ns.ssl_certfile is None:
         parser.error("--ssl-keyfile needs --ssl-certfile")
+    if ns.metrics_port is not None and (
+        ns.workers > 1 or ns.max_requests or ns.max_worker_memory or ns.reload
+    ):
+        parser.error(
+            "--metrics-port serves one process: not yet with --workers, --max-requests, "
+            "--max-worker-memory or --reload"
+        )
     if ns.proxy_protocol and ns.ssl_certfile is not None:
         parser.error("--proxy-protocol does not go with TLS: terminate TLS at the proxy")
     try:
@@ -335,6 +355,8 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         handler_cancellation=ns.handler_cancellation,
         http2=ns.http2,
         proxy_protocol=ns.forwarded_allow_ips if ns.proxy_protocol else None,
+        metrics_port=ns.metrics_port,
+        metrics_host=ns.metrics_host,
     )
 
 

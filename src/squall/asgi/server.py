@@ -13,6 +13,7 @@ from ..http.proxy import TrustedProxies
 from ..http.proxy_protocol import PROXY_PROTOCOL_NO_TLS, proxy_protocol_peers
 from ..http.server import HttpServer
 from ..jsonlog import REQUEST_ID_HEADER
+from ..metrics import Metrics, MetricsListener
 from .handler import ASGIHandler
 from .lifespan import Lifespan
 from .types import ASGIApp
@@ -48,6 +49,8 @@ class ASGIServer:
         access_log_format: str = "default",
         request_id_header: str | None = REQUEST_ID_HEADER,
         proxy_protocol: bool | str = False,
+        metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
     ) -> None:
         if proxy_protocol and ssl is not None:
             raise ValueError(PROXY_PROTOCOL_NO_TLS)
@@ -68,6 +71,12 @@ class ASGIServer:
         self.access_log = access_log
         self.access_log_format = access_log_format
         self.request_id_header = request_id_header
+        self.metrics = Metrics() if metrics_port is not None else None
+        self.metrics_listener = (
+            MetricsListener(self.metrics, metrics_host, metrics_port)
+            if self.metrics is not None and metrics_port is not None
+            else None
+        )
         self.lifespan: Lifespan | None = Lifespan(app) if lifespan else None
         self.http: HttpServer | None = None
         self._listener: asyncio.Server | None = None
@@ -94,6 +103,7 @@ class ASGIServer:
             access_log=self.access_log,
             access_log_format=self.access_log_format,
             request_id_header=self.request_id_header,
+            metrics=self.metrics,
         )
         loop = asyncio.get_running_loop()
         self.http = HttpServer(
@@ -115,9 +125,14 @@ class ASGIServer:
         sockets = self._listener.sockets
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
+        if self.metrics is not None and self.metrics_listener is not None:
+            self.metrics.servers.append(self.http)
+            await self.metrics_listener.start()
 
     async def stop(self) -> None:
         """Stop listening, finish the requests in flight, then run the lifespan shutdown."""
+        if self.metrics_listener is not None:
+            await self.metrics_listener.stop()
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
@@ -158,6 +173,8 @@ def serve(
     access_log_format: str = "default",
     request_id_header: str | None = REQUEST_ID_HEADER,
     proxy_protocol: bool | str = False,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> ASGIServer:
     """Serve ``app``: ``async with serve(app, port=0) as server: ...``, or start()/stop().
 
@@ -171,6 +188,8 @@ def serve(
     ``proxy_protocol``: connections from the peers in ``forwarded_allow_ips`` (127.0.0.1 if it is
     not given; or the peers this string lists) begin with a PROXY protocol header (v1 or v2),
     whose client address becomes the scope's ``client`` (docs/deployment.md); not with ``ssl``.
+    ``metrics_port``: Prometheus metrics at ``http://metrics_host:metrics_port/metrics``, a
+    listener of its own (0: any free port, see ``server.metrics_listener.port``); off by default.
     """
     return ASGIServer(
         app,
@@ -187,4 +206,6 @@ def serve(
         access_log_format=access_log_format,
         request_id_header=request_id_header,
         proxy_protocol=proxy_protocol,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )

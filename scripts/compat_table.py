@@ -161,6 +161,9 @@ def main() -> int:
             "`squall --no-http2`) serves HTTP/1.1 only; see the guide, 'HTTP/2'. "
             "`StreamResponse.write_eof()` takes squall's `trailers=` (fields after the body: "
             "HTTP/2, or a chunked HTTP/1.1 body).",
+            "- The PROXY protocol (v1 and v2; squall's own; aiohttp has none): opt-in with "
+            "`proxy_protocol=True` on `run_app` and `AppRunner` (or `squall --proxy-protocol`), "
+            "from the peers in `forwarded_allow_ips`; see the guide, 'Behind a reverse proxy'.",
             "- `squall.install_as_aiohttp()` makes `aiohttp.web` and aiohttp's other server-side "
             "modules squall's, for unmodified apps and plugins, keeping aiohttp's client: what it "
             "maps and why, and `make aiohttp-suite` (aiohttp's own tests on squall), are in "

@@ -37,6 +37,9 @@ behind a proxy:
   --proxy-headers (on by default, as uvicorn) believes Forwarded / X-Forwarded-For /
   X-Forwarded-Proto (and X-Forwarded-Host for the aiohttp interface) only from the peers in
   --forwarded-allow-ips (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1; "*" trusts everyone).
+  --proxy-protocol: connections from those same peers must begin with a PROXY protocol header
+  (v1 or v2: HAProxy send-proxy, AWS NLB), whose client address is the request's; a bad header
+  closes the connection; other peers speak plain HTTP.
 
 examples:
   squall main:app
@@ -263,6 +266,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated addresses or networks (CIDR) of trusted proxies, or '*' "
         "[default: $FORWARDED_ALLOW_IPS or 127.0.0.1]",
     )
+    add(
+        "--proxy-protocol",
+        action="store_true",
+        help="connections from --forwarded-allow-ips peers begin with a PROXY protocol header "
+        "(v1 or v2) giving the client's address; not with TLS [default: off]",
+    )
+    add(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://METRICS-HOST:PORT/metrics, a listener of its "
+        "own (one process: not yet with a supervisor) [default: off]",
+    )
+    add(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the address of the metrics listener [default: 127.0.0.1]",
+    )
     add("--ssl-keyfile", metavar="PATH", help="TLS private key file")
     add("--ssl-certfile", metavar="PATH", help="TLS certificate (chain) file")
     add(
@@ -287,6 +309,15 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         parser.error("--reuse-port applies to --host/--port only")
     if ns.ssl_keyfile is not None and ns.ssl_certfile is None:
         parser.error("--ssl-keyfile needs --ssl-certfile")
+    if ns.metrics_port is not None and (
+        ns.workers > 1 or ns.max_requests or ns.max_worker_memory or ns.reload
+    ):
+        parser.error(
+            "--metrics-port serves one process: not yet with --workers, --max-requests, "
+            "--max-worker-memory or --reload"
+        )
+    if ns.proxy_protocol and ns.ssl_certfile is not None:
+        parser.error("--proxy-protocol does not go with TLS: terminate TLS at the proxy")
     try:
         TrustedProxies(ns.forwarded_allow_ips)
     except ValueError as exc:
@@ -322,6 +353,9 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         limit_concurrency=ns.limit_concurrency,
         handler_cancellation=ns.handler_cancellation,
         http2=ns.http2,
+        proxy_protocol=ns.forwarded_allow_ips if ns.proxy_protocol else None,
+        metrics_port=ns.metrics_port,
+        metrics_host=ns.metrics_host,
     )
 
 

@@ -16,6 +16,7 @@ from urllib.parse import unquote_to_bytes
 from ..http.exchange import FIXED_LENGTH, NO_BODY
 from ..http.proxy import TrustedProxies, forwarding
 from ..jsonlog import REQUEST_ID_HEADER, access_json
+from ..metrics import Metrics, asgi_route_label
 from .cycle import Cycle
 from .types import ASGI_VERSION, ASGIApp, Message, Scope, Send
 from .websocket import WebSocketSession, handshake_refused, is_websocket
@@ -48,6 +49,7 @@ class ASGIHandler:
         "_conn",
         "_conn_info",
         "_json_log",
+        "_metrics",
         "_paths",
         "_request_id",
         "_root",
@@ -67,10 +69,12 @@ class ASGIHandler:
         access_log: logging.Logger | None = None,
         access_log_format: str = "default",
         request_id_header: str | None = REQUEST_ID_HEADER,
+        metrics: Metrics | None = None,
     ) -> None:
         if access_log_format not in ("default", "json"):
             raise ValueError(f"access_log_format: 'default' or 'json', not {access_log_format!r}")
         self._app = app
+        self._metrics = metrics  # (squall/metrics.py; None: off)
         self._access_log = access_log
         self._json_log = access_log_format == "json"
         self._request_id = request_id_header.lower().encode("latin-1") if request_id_header else b""
@@ -91,7 +95,7 @@ class ASGIHandler:
             await self._websocket(raw, conn)
             return
         logger = self._access_log
-        if logger is not None and logger.isEnabledFor(_INFO):
+        if (logger is not None and logger.isEnabledFor(_INFO)) or self._metrics is not None:
             await self._logged(raw, conn)
             return
         cycle = Cycle(raw, conn)
@@ -104,7 +108,8 @@ class ASGIHandler:
                 cycle.unfinished()
 
     async def _logged(self, raw: Exchange, conn: Connection) -> None:
-        """:meth:`__call__` with the access log on: timed, and (JSON) the body bytes counted."""
+        """:meth:`__call__` with the access log or metrics on: timed, and (JSON) the body bytes
+        counted."""
         start = time.perf_counter()
         cycle = Cycle(raw, conn)
         scope = self.scope(raw, conn)
@@ -116,6 +121,17 @@ class ASGIHandler:
         else:
             if not raw.complete:
                 cycle.unfinished()
+        metrics = self._metrics
+        if metrics is not None:
+            metrics.observe(
+                raw.method,
+                asgi_route_label(scope, raw.status),
+                raw.status,
+                time.perf_counter() - start,
+            )
+            logger = self._access_log
+            if logger is None or not logger.isEnabledFor(_INFO):
+                return
         if counted is None:
             self._log_access(raw, conn, raw.status)
             return

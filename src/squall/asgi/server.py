@@ -10,8 +10,10 @@ from types import TracebackType
 
 from ..http.limits import Limits
 from ..http.proxy import TrustedProxies
+from ..http.proxy_protocol import PROXY_PROTOCOL_NO_TLS, proxy_protocol_peers
 from ..http.server import HttpServer
 from ..jsonlog import REQUEST_ID_HEADER
+from ..metrics import Metrics, MetricsListener
 from .handler import ASGIHandler
 from .lifespan import Lifespan
 from .types import ASGIApp
@@ -46,7 +48,12 @@ class ASGIServer:
         access_log: logging.Logger | None = None,
         access_log_format: str = "default",
         request_id_header: str | None = REQUEST_ID_HEADER,
+        proxy_protocol: bool | str = False,
+        metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
     ) -> None:
+        if proxy_protocol and ssl is not None:
+            raise ValueError(PROXY_PROTOCOL_NO_TLS)
         if access_log_format not in ("default", "json"):
             raise ValueError(f"access_log_format: 'default' or 'json', not {access_log_format!r}")
         if limit_concurrency:  # most connections served at once; past it, 503 (Limits)
@@ -60,9 +67,16 @@ class ASGIServer:
         self.backlog = backlog
         self.forwarded_allow_ips = forwarded_allow_ips
         self.http2 = http2
+        self.proxy_protocol = proxy_protocol_peers(proxy_protocol, forwarded_allow_ips)
         self.access_log = access_log
         self.access_log_format = access_log_format
         self.request_id_header = request_id_header
+        self.metrics = Metrics() if metrics_port is not None else None
+        self.metrics_listener = (
+            MetricsListener(self.metrics, metrics_host, metrics_port)
+            if self.metrics is not None and metrics_port is not None
+            else None
+        )
         self.lifespan: Lifespan | None = Lifespan(app) if lifespan else None
         self.http: HttpServer | None = None
         self._listener: asyncio.Server | None = None
@@ -89,9 +103,16 @@ class ASGIServer:
             access_log=self.access_log,
             access_log_format=self.access_log_format,
             request_id_header=self.request_id_header,
+            metrics=self.metrics,
         )
         loop = asyncio.get_running_loop()
-        self.http = HttpServer(handler, limits=self.limits, loop=loop, http2=self.http2)
+        self.http = HttpServer(
+            handler,
+            limits=self.limits,
+            loop=loop,
+            http2=self.http2,
+            proxy_protocol=self.proxy_protocol,
+        )
         try:
             self._listener = await loop.create_server(
                 self.http, self.host, self.port, ssl=self.ssl, backlog=self.backlog
@@ -104,9 +125,14 @@ class ASGIServer:
         sockets = self._listener.sockets
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
+        if self.metrics is not None and self.metrics_listener is not None:
+            self.metrics.servers.append(self.http)
+            await self.metrics_listener.start()
 
     async def stop(self) -> None:
         """Stop listening, finish the requests in flight, then run the lifespan shutdown."""
+        if self.metrics_listener is not None:
+            await self.metrics_listener.stop()
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
@@ -146,6 +172,9 @@ def serve(
     access_log: logging.Logger | None = None,
     access_log_format: str = "default",
     request_id_header: str | None = REQUEST_ID_HEADER,
+    proxy_protocol: bool | str = False,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> ASGIServer:
     """Serve ``app``: ``async with serve(app, port=0) as server: ...``, or start()/stop().
 
@@ -156,6 +185,11 @@ def serve(
     see ``squall.http.preface.ALPN``); False: HTTP/1.1 only.
     ``access_log``: a logger for one line per request (``access_log_format`` ``"default"``:
     uvicorn's line; ``"json"``: one JSON object, see docs/guide.md 'Logging'); None: none.
+    ``proxy_protocol``: connections from the peers in ``forwarded_allow_ips`` (127.0.0.1 if it is
+    not given; or the peers this string lists) begin with a PROXY protocol header (v1 or v2),
+    whose client address becomes the scope's ``client`` (docs/deployment.md); not with ``ssl``.
+    ``metrics_port``: Prometheus metrics at ``http://metrics_host:metrics_port/metrics``, a
+    listener of its own (0: any free port, see ``server.metrics_listener.port``); off by default.
     """
     return ASGIServer(
         app,
@@ -171,4 +205,7 @@ def serve(
         access_log=access_log,
         access_log_format=access_log_format,
         request_id_header=request_id_header,
+        proxy_protocol=proxy_protocol,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )

@@ -237,7 +237,7 @@ class _Lane:
 class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection (server side)."""
 
-    def __init__(self, shared: Shared, admitted: bool = False) -> None:
+    def __init__(self, shared: Shared, admitted: bool = False, peername: Any = None) -> None:
         self.shared = shared
         self.loop = shared.loop
         self.limits: Limits = shared.limits
@@ -251,7 +251,7 @@ class H2Protocol(asyncio.Protocol):
         self.closed: dict[int, bool] = {}
         self.lanes: list[_Lane] = []  # idle ones
         self.transport: asyncio.Transport | None = None
-        self.peername: Any = None
+        self.peername: Any = peername  # (the HTTP/1.1 connection's: a PROXY header may set it)
         self.sockname: Any = None
         self.deadline = 0.0
         self.reading = READING_PREFACE
@@ -374,7 +374,8 @@ class H2Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.output.transport = transport  # type: ignore[assignment]
-        self.peername = transport.get_extra_info("peername")
+        if self.peername is None:
+            self.peername = transport.get_extra_info("peername")
         self.sockname = transport.get_extra_info("sockname")
         self.shared.connections.add(self)
         settings = (

@@ -58,7 +58,7 @@ def negotiate(conn: HttpProtocol, transport: asyncio.BaseTransport) -> None:
 def _to_h2(conn: HttpProtocol, data: bytes) -> None:
     from .h2 import H2Protocol
 
-    conn.hand_over(H2Protocol(conn.shared), data)
+    conn.hand_over(H2Protocol(conn.shared, peername=conn.peername), data)
 
 
 class Sniffer:

@@ -35,6 +35,7 @@ from .head import (
 from .limits import LINGER, TICK
 from .output import Output
 from .preface import negotiate
+from .proxy_protocol import HeaderReader, expects_header
 from .running import IDLE, Runner
 from .streams import EMPTY_PAYLOAD, StreamReader
 
@@ -199,6 +200,10 @@ class HttpProtocol(asyncio.Protocol):
             self._runner.handler = self._unavailable
         if shared.closing:
             self._close()
+        elif shared.proxy_protocol is not None and expects_header(
+            shared.proxy_protocol, self.peername
+        ):
+            self._sink = HeaderReader(self)  # then proxied() (proxy_protocol.py)
         elif shared.http2:
             negotiate(self, transport)  # ALPN, or a sniff of the first bytes (preface.py)
 
@@ -647,6 +652,27 @@ class HttpProtocol(asyncio.Protocol):
         """Let ``sniffer`` take the first bytes: it decides which HTTP they are (preface.py),
         and gives them back with :meth:`speak_http1` or to :meth:`hand_over`."""
         self._sink = sniffer
+
+    def proxied(self, client: tuple[str, int] | None, data: bytes) -> None:
+        """The PROXY protocol header is read: ``client`` (None: keep the socket's) is this
+        connection's peer from now on, and ``data``, the bytes after the header, are its first."""
+        self._sink = None
+        if client is not None:
+            self.peername = client
+        transport = self._transport
+        if self._shared.http2 and transport is not None:
+            negotiate(self, transport)
+        if data:
+            self.data_received(data)
+
+    def drop(self) -> None:
+        """Close at once, answering nothing (a broken PROXY protocol header)."""
+        self._sink = None
+        self._closing = True
+        self._runner.stopped = True
+        self.deadline = 0.0
+        if self._transport is not None:
+            self._transport.close()
 
     def speak_http1(self, data: bytes) -> None:
         """The connection speaks HTTP/1.x: parse ``data`` (the bytes the sniffer held), and

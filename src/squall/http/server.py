@@ -12,6 +12,7 @@ from .clock import CLOCK
 from .exchange import Exchange
 from .limits import Limits
 from .protocol import HttpProtocol
+from .proxy import TrustedProxies
 from .shared import Shared
 
 RequestHandler = Callable[[Exchange, HttpProtocol], Coroutine[Any, Any, None]]
@@ -23,7 +24,9 @@ class HttpServer:
     """Creates an :class:`HttpProtocol` per accepted connection and keeps the connection set.
 
     Timeouts are checked by one tick per second for all connections rather than a timer per
-    request, and the same tick refreshes the cached Date header.
+    request, and the same tick refreshes the cached Date header. ``proxy_protocol``: the peers
+    (:class:`~.proxy.TrustedProxies`) whose connections must begin with a PROXY protocol
+    header, which then gives the client's address (http/proxy_protocol.py); None: off.
     """
 
     def __init__(
@@ -34,6 +37,7 @@ class HttpServer:
         loop: asyncio.AbstractEventLoop | None = None,
         handler_cancellation: bool = False,
         http2: bool = True,
+        proxy_protocol: TrustedProxies | None = None,
     ) -> None:
         self.shared = Shared(
             handler,
@@ -41,6 +45,7 @@ class HttpServer:
             loop or asyncio.get_running_loop(),
             handler_cancellation,
             http2,
+            proxy_protocol,
         )
         self._tick_handle: asyncio.TimerHandle | None = None
         self._tick()
@@ -72,6 +77,11 @@ class HttpServer:
     def http2(self) -> bool:
         """Whether connections may speak HTTP/2 (ALPN ``h2``, or the preface in cleartext)."""
         return self.shared.http2
+
+    @property
+    def proxy_protocol(self) -> TrustedProxies | None:
+        """The peers whose connections begin with a PROXY protocol header (None: off)."""
+        return self.shared.proxy_protocol
 
     @property
     def connections(self) -> set[Any]:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from .limits import Limits
+from .proxy import TrustedProxies
 
 __all__ = ("Shared",)
 
@@ -18,7 +19,8 @@ class Shared:
     ``now`` is the loop's clock at the server's last tick; ``admitted`` counts the connections
     counted against ``limits.max_connections``; ``closing`` is set once the server shuts down;
     ``connections`` holds the open ones (HTTP/1.x and HTTP/2 protocols alike); ``http2``: whether
-    a connection may speak HTTP/2 (http/preface.py).
+    a connection may speak HTTP/2 (http/preface.py); ``proxy_protocol``: the peers whose
+    connections begin with a PROXY protocol header (None: off; http/proxy_protocol.py).
     """
 
     __slots__ = (
@@ -31,6 +33,7 @@ class Shared:
         "limits",
         "loop",
         "now",
+        "proxy_protocol",
     )
 
     def __init__(
@@ -40,12 +43,14 @@ class Shared:
         loop: asyncio.AbstractEventLoop,
         handler_cancellation: bool,
         http2: bool = False,
+        proxy_protocol: TrustedProxies | None = None,
     ) -> None:
         self.handler = handler
         self.limits = limits
         self.loop = loop
         self.handler_cancellation = handler_cancellation
         self.http2 = http2
+        self.proxy_protocol = proxy_protocol
         self.connections: set[Any] = set()
         self.admitted = 0
         self.closing = False

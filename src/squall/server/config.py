@@ -87,6 +87,11 @@ class Config:
     """Cancel a request's handler when its client leaves (aiohttp's ``handler_cancellation``)."""
     http2: bool = True
     """Serve HTTP/2 too: ALPN ``h2`` over TLS, the HTTP/2 preface in cleartext (--no-http2)."""
+    proxy_protocol: str | None = None
+    """The peers whose connections begin with a PROXY protocol header (None: off)."""
+    metrics_port: int | None = None
+    """Serve Prometheus metrics at ``/metrics`` on this port (None: off; one process only)."""
+    metrics_host: str = "127.0.0.1"
     """Directories ``reload`` watches; ``app_dir`` when empty."""
     max_worker_memory: int = 0
     """Replace a worker whose resident memory (RSS) exceeds this many MiB (0: never)."""

@@ -23,7 +23,9 @@ from ..http.limits import Limits
 from ..http.preface import ALPN
 from ..http.protocol import HttpProtocol
 from ..http.proxy import TrustedProxies
+from ..http.proxy_protocol import proxy_protocol_peers
 from ..http.server import HttpServer
+from ..metrics import Metrics, MetricsListener
 from ..web import Application
 from ..web.access_log import AccessLogger, access_logger, json_access_logger
 from ..web.runner import AppRunner, SockSite
@@ -218,6 +220,9 @@ async def _serve_aiohttp(
         limit_concurrency=config.limit_concurrency or None,
         handler_cancellation=config.handler_cancellation,
         http2=config.http2,
+        proxy_protocol=config.proxy_protocol or False,
+        metrics_port=config.metrics_port,
+        metrics_host=config.metrics_host,
     )
     try:
         await runner.setup()
@@ -259,6 +264,7 @@ async def _serve_asgi(
         max_connections=config.limit_concurrency,
     )
     allow = config.forwarded_allow_ips
+    metrics = Metrics() if config.metrics_port is not None else None
     handler = ASGIHandler(
         app,
         config.root_path,
@@ -267,6 +273,7 @@ async def _serve_asgi(
         access_log=access_logger if config.access_log else None,
         access_log_format=config.access_log_format,
         request_id_header=config.request_id_header or None,
+        metrics=metrics,
     )
     http = HttpServer(
         handler,
@@ -274,14 +281,20 @@ async def _serve_asgi(
         loop=loop,
         handler_cancellation=config.handler_cancellation,
         http2=config.http2,
+        proxy_protocol=proxy_protocol_peers(config.proxy_protocol or False, None),
     )
     _count_requests(http, hooks)
     listeners: list[asyncio.Server] = []
+    exporter: MetricsListener | None = None
     try:
         for sock in sockets:
             listeners.append(
                 await loop.create_server(http, sock=sock, ssl=ctx, backlog=config.backlog)
             )
+        if metrics is not None and config.metrics_port is not None:
+            metrics.servers.append(http)
+            exporter = MetricsListener(metrics, config.metrics_host, config.metrics_port)
+            await exporter.start()
         hooks.ready("asgi")
         await hooks.stop.wait()
         for listener in listeners:
@@ -289,6 +302,8 @@ async def _serve_asgi(
         await _settle(http, min(SETTLE, config.timeout_graceful_shutdown))
         return EXIT_OK
     finally:
+        if exporter is not None:
+            await exporter.stop()
         for listener in listeners:
             listener.close()
         await http.shutdown()

@@ -16,6 +16,7 @@ from .._mypyc import mypyc_attr
 from ..http.eager import Awaiting
 from ..http.errors import RequestPayloadError
 from ..http.proxy import TrustedProxies, forwarding
+from ..metrics import Metrics, route_label
 from .exceptions import HTTPException, HTTPInternalServerError
 from .matchinfo import _Matched
 from .request import BaseRequest, Request, payload_error
@@ -74,6 +75,7 @@ class AppHandler:
         "_log_cache",
         "_log_enabled",
         "_match_types",
+        "_metrics",
         "_prepare_hooks",
         "_rememberable",
         "_router",
@@ -89,8 +91,10 @@ class AppHandler:
         app: Application,
         access_log: AccessLogger | None = None,
         trusted_proxies: TrustedProxies | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._app = app
+        self._metrics = metrics  # (squall/metrics.py; None: off)
         self._trusted = trusted_proxies
         self._client_max_size = app._client_max_size
         self._composed = app._composed  # (filled as routes are first used; never replaced)
@@ -136,7 +140,9 @@ class AppHandler:
     async def __call__(self, raw: Exchange, conn: Connection) -> None:
         start = 0.0
         log_enabled = self._log_enabled
-        if log_enabled is not None:
+        if self._metrics is not None:
+            start = time.perf_counter()
+        elif log_enabled is not None:
             log_cache = self._log_cache
             if (log_cache is None or log_cache.get(_INFO) is not False) and log_enabled(_INFO):
                 start = time.perf_counter()
@@ -216,10 +222,16 @@ class AppHandler:
             if raw.fail():  # nothing sent (e.g. CR/LF in a header): answer 500, never split
                 resp = _internal_error(request)
                 resp._send_whole(request)
-        if start:
+        if start:  # (the access log is on, or metrics are)
+            elapsed = time.perf_counter() - start
+            metrics = self._metrics
             access_log = self._access_log
-            assert access_log is not None
-            access_log.log(request, resp, time.perf_counter() - start)
+            if metrics is not None:
+                metrics.observe(raw.method, route_label(request._match_info), raw.status, elapsed)
+                if access_log is not None and access_log.enabled:
+                    access_log.log(request, resp, elapsed)
+            elif access_log is not None:
+                access_log.log(request, resp, elapsed)
 
     def _remember(
         self,

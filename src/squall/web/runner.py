@@ -11,7 +11,9 @@ from typing import Any
 
 from ..http.limits import Limits
 from ..http.proxy import TrustedProxies
+from ..http.proxy_protocol import PROXY_PROTOCOL_NO_TLS, proxy_protocol_peers
 from ..http.server import HttpServer
+from ..metrics import Metrics, MetricsListener
 from .access_log import AccessLogger, access_logger
 from .app import Application
 from .handler import AppHandler
@@ -50,6 +52,8 @@ class BaseSite:
     ) -> None:
         if runner.server is None:
             raise RuntimeError("Call runner.setup() before making a site")
+        if ssl_context is not None and runner.server.proxy_protocol is not None:
+            raise ValueError(PROXY_PROTOCOL_NO_TLS)
         self._runner = runner
         self._ssl_context = ssl_context
         self._backlog = backlog
@@ -290,7 +294,12 @@ class AppRunner(BaseRunner):
     squall's ``header_timeout`` and ``forwarded_allow_ips`` (peers whose ``Forwarded`` /
     ``X-Forwarded-*`` headers set ``request.remote``, ``scheme`` and ``host``; off by default),
     ``body_timeout``, ``send_timeout`` and ``limit_concurrency`` (most connections served at
-    once; past it, 503).
+    once; past it, 503), ``http2``, and ``proxy_protocol`` (True: connections from the peers in
+    ``forwarded_allow_ips``, or 127.0.0.1 if it is not given, begin with a PROXY protocol header,
+    which gives ``request.remote``; a string: those peers instead; docs/deployment.md),
+    ``metrics_port`` and ``metrics_host`` (Prometheus metrics at ``/metrics`` on a listener of
+    their own, 127.0.0.1 by default; off unless ``metrics_port`` is given; 0: any free port,
+    see :attr:`metrics_listener`).
     See ``squall.http.Limits`` and docs/robustness.md.
     """
 
@@ -307,6 +316,7 @@ class AppRunner(BaseRunner):
         super().__init__(handle_signals=handle_signals, **kwargs)
         self._app = app
         self._access_log_class = access_log_class
+        self._metrics_listener: MetricsListener | None = None
 
     @property
     def app(self) -> Application:
@@ -331,18 +341,36 @@ class AppRunner(BaseRunner):
         logger = self._access_log_class(access_log, log_format) if access_log else None
         allow = kwargs.pop("forwarded_allow_ips", None)
         trusted = TrustedProxies(allow) if allow else None
-        handler = AppHandler(app, logger, trusted)
+        proxied = proxy_protocol_peers(kwargs.pop("proxy_protocol", False), allow)
+        metrics_port = kwargs.pop("metrics_port", None)
+        metrics_host = kwargs.pop("metrics_host", "127.0.0.1")
+        metrics = Metrics() if metrics_port is not None else None
+        handler = AppHandler(app, logger, trusted, metrics)
         if not kwargs.pop("auto_decompress", True):  # (aiohttp's handler_args key)
             handler.auto_decompress = False
-        return HttpServer(
+        server = HttpServer(
             handler,
             limits=limits,
             handler_cancellation=bool(kwargs.pop("handler_cancellation", False)),
             http2=bool(kwargs.pop("http2", True)),
+            proxy_protocol=proxied,
         )
+        if metrics is not None:
+            metrics.servers.append(server)
+            self._metrics_listener = MetricsListener(metrics, metrics_host, metrics_port)
+            await self._metrics_listener.start()
+        return server
+
+    @property
+    def metrics_listener(self) -> MetricsListener | None:
+        """The ``/metrics`` listener (``metrics_port=``), once set up; None without metrics."""
+        return self._metrics_listener
 
     async def shutdown(self) -> None:
         await self._app.shutdown()
 
     async def _cleanup_server(self) -> None:
+        listener, self._metrics_listener = self._metrics_listener, None
+        if listener is not None:
+            await listener.stop()
         await self._app.cleanup()

@@ -107,7 +107,24 @@ async def read_all(pieces: list[bytes]) -> list[tuple[str | None, str | None, by
 def test_generated_forms_read_back_exactly(items: list[Any], cuts: list[int]) -> None:
     body = encode_body(items)
     got = asyncio.run(asyncio.wait_for(read_all(split(body, cuts)), 10))
-    assert got == [(name, filename, data) for name, filename, _, data in items]
+    assert got == [
+        (as_read(name), as_read(filename), as_decoded(encoding, data))
+        for name, filename, encoding, data in items
+    ]
+
+
+def as_decoded(encoding: str, data: bytes) -> bytes:
+    """The part's data as its encoding carries it: quoted-printable (the standard library's
+    encoder, as encode_body uses it) does not keep a bare CR, so the reference is the round trip."""
+    return (
+        quopri.decodestring(quopri.encodestring(data)) if encoding == "quoted-printable" else data
+    )
+
+
+def as_read(value: str | None) -> str | None:
+    """A quoted Content-Disposition value as it reads back: leading slashes are stripped, as
+    aiohttp strips them (a path-traversal guard), so ``"/"`` reads as ``""``."""
+    return None if value is None else value.lstrip("/")
 
 
 @st.composite

@@ -149,8 +149,9 @@ class StreamReader:
         fut = asyncio.get_running_loop().create_future()
         self._eof_waiters.append(fut)
         await fut
-        if self._exception is not None:
-            raise self._exception
+        exc = self.exception()
+        if exc is not None:
+            raise exc
 
     # -- the consumer side (the handler) --------------------------------------------------
 
@@ -167,8 +168,11 @@ class StreamReader:
             await fut
         finally:
             self._waiter = None
-        if self._exception is not None:
-            raise self._exception
+        # (through the method: a compiled build narrows the attribute to None after the test
+        # above, across the await, and would reject the exception set meanwhile)
+        exc = self.exception()
+        if exc is not None:
+            raise exc
 
     def _take(self, n: int) -> bytes:
         """Remove and return up to ``n`` bytes (all if ``n < 0``) from the buffer."""

@@ -177,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="application interface [default: auto]",
     )
+    add(
+        "--as-aiohttp",
+        action="store_true",
+        help="call squall.install_as_aiohttp() before importing the app: an unmodified "
+        "aiohttp application and its plugins ('from aiohttp import web') run on squall "
+        "(docs/migrating.md)",
+    )
     add("--root-path", default="", help="ASGI root_path, for apps mounted under a prefix")
     add(
         "--timeout-keep-alive",
@@ -323,6 +330,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         limit_concurrency=ns.limit_concurrency,
         handler_cancellation=ns.handler_cancellation,
         http2=ns.http2,
+        as_aiohttp=ns.as_aiohttp,
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..jsonlog import REQUEST_ID_HEADER, JsonFormatter
+from ..web import access_log
 
 __all__ = (
     "EXIT_ERROR",
@@ -87,6 +88,9 @@ class Config:
     """Cancel a request's handler when its client leaves (aiohttp's ``handler_cancellation``)."""
     http2: bool = False
     """Serve HTTP/2 too: ALPN ``h2`` over TLS, the HTTP/2 preface in cleartext (--no-http2)."""
+    as_aiohttp: bool = False
+    """Call ``squall.install_as_aiohttp()`` before importing the app (--as-aiohttp): an
+    unmodified aiohttp application and its plugins, which import ``aiohttp.web``."""
     """Directories ``reload`` watches; ``app_dir`` when empty."""
     max_worker_memory: int = 0
     """Replace a worker whose resident memory (RSS) exceeds this many MiB (0: never)."""
@@ -106,7 +110,8 @@ def configure_logging(level: str, access_log_format: AccessLogFormat = "default"
     ``json`` format, every line is one JSON object (squall.jsonlog.JsonFormatter)."""
     if access_log_format == "json":
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
+        # (aiohttp.access under install_as_aiohttp())
+        handler.setFormatter(JsonFormatter(access_log.access_logger.name))
         logging.basicConfig(level=LOG_LEVELS[level], handlers=[handler])
     else:
         logging.basicConfig(
@@ -115,3 +120,4 @@ def configure_logging(level: str, access_log_format: AccessLogFormat = "default"
             stream=sys.stderr,
         )
     logging.getLogger("squall").setLevel(LOG_LEVELS[level])
+    logging.getLogger(access_log.access_logger.name).setLevel(LOG_LEVELS[level])

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 import squall
 
@@ -258,3 +262,173 @@ def test_an_aiohttp_test_suite_runs_on_squall_with_the_pytest_plugin(tmp_path: P
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout
+
+
+def test_logs_go_to_aiohttps_logger_names() -> None:
+    """Under the alias an application's logging configuration, which names aiohttp's loggers,
+    applies: access lines on aiohttp.access, handler errors on aiohttp.web, the server's own
+    on aiohttp.server."""
+    done = _python(
+        Path.cwd(),
+        """
+        import asyncio, logging
+        import squall
+        squall.install_as_aiohttp()
+        import aiohttp
+        from aiohttp import web
+
+        seen = []
+
+        class Keep(logging.Handler):
+            def emit(self, record):
+                seen.append((record.name, record.getMessage()))
+
+        for name in ("aiohttp.access", "aiohttp.web", "aiohttp.server"):
+            logging.getLogger(name).addHandler(Keep())
+        logging.getLogger("aiohttp").setLevel(logging.INFO)
+
+        async def fail(request):
+            raise RuntimeError("boom")
+
+        async def text(request):
+            return "not a response"
+
+        async def main():
+            app = web.Application()
+            app.router.add_get("/fail", fail)
+            app.router.add_get("/text", text)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = runner.addresses[0][1]
+            async with aiohttp.ClientSession() as session:
+                for path in ("/fail", "/text"):
+                    async with session.get(f"http://127.0.0.1:{port}{path}") as resp:
+                        assert resp.status == 500
+            await runner.cleanup()
+
+        asyncio.run(main())
+        assert web.Application().logger is logging.getLogger("aiohttp.web")
+        names = [name for name, _ in seen]
+        assert ("aiohttp.web", "Error handling request") in seen, seen
+        assert any(n == "aiohttp.server" and "should return a response" in m for n, m in seen)
+        assert names.count("aiohttp.access") == 2, seen
+        assert not [n for n in names if n.startswith("squall")], seen
+        print("ok")
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"
+
+
+# An unmodified aiohttp application module, with an isinstance check a plugin would make.
+AIOHTTP_MODULE = """
+from aiohttp import web, web_request
+
+
+async def hello(request):
+    assert isinstance(request, web_request.Request)
+    return web.Response(text=f"hello {type(request).__module__}")
+
+
+def make_app():
+    app = web.Application()
+    app.router.add_get("/", hello)
+    return app
+
+
+app = make_app()
+"""
+
+# The seed program word for word, aiohttp's spelling (``import aiohttp``, then ``aiohttp.web``),
+# on a port given on its command line; it asks itself once, prints the answer and stops.
+SEED = """
+import asyncio
+import sys
+
+import aiohttp
+
+
+async def handle(request):
+    name = request.match_info.get('name', 'Anonymous')
+    return aiohttp.web.Response(text=f'Hello, {name}!')
+
+
+async def main():
+    app = aiohttp.web.Application()
+    app.add_routes([aiohttp.web.get('/{name}', handle)])
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, '127.0.0.1', int(sys.argv[1]))
+    await site.start()
+    port = runner.addresses[0][1]
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f'http://127.0.0.1:{port}/World') as resp:
+            print(await resp.text(), type(app).__module__)
+    await runner.cleanup()
+
+
+asyncio.run(main())
+"""
+
+
+def _get(port: int, path: str) -> str:
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+@pytest.mark.parametrize("target", [["aiohttp_app:app"], ["aiohttp_app:make_app", "--factory"]])
+def test_cli_as_aiohttp_serves_an_unmodified_aiohttp_app(tmp_path: Path, target: list[str]) -> None:
+    (tmp_path / "aiohttp_app.py").write_text(AIOHTTP_MODULE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "squall", "--as-aiohttp", *target, "--port", "0"],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"serving http://127\.0\.0\.1:(\d+) \(aiohttp interface", line)
+        assert match, (line, proc.stderr.read() if proc.poll() is not None else "")  # type: ignore[union-attr]
+        answer = _get(int(match.group(1)), "/")
+        assert answer.startswith("HTTP/1.1 200 OK\r\n"), answer
+        assert answer.endswith("\r\n\r\nhello squall.web.request"), answer
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=TIMEOUT)
+
+
+def test_without_the_switch_the_aiohttp_app_is_not_squalls(tmp_path: Path) -> None:
+    (tmp_path / "aiohttp_app.py").write_text(AIOHTTP_MODULE)
+    done = subprocess.run(
+        [sys.executable, "-m", "squall", "aiohttp_app:app", "--port", "0"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode != 0
+    assert "--as-aiohttp" not in done.stdout
+
+
+def test_the_seed_program_runs_verbatim_under_as_aiohttp(tmp_path: Path) -> None:
+    (tmp_path / "seed_aiohttp.py").write_text(SEED)
+    done = subprocess.run(
+        [sys.executable, "-m", "squall.as_aiohttp", "seed_aiohttp.py", "0"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Hello, World! squall.web.app\n"

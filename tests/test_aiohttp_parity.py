@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import warnings
 import zlib
 from typing import Any
+from unittest import mock
 
+import aiohttp
+import aiohttp.http_writer
 import aiohttp.test_utils
 import aiohttp.web
 import pytest
@@ -237,3 +241,115 @@ async def test_websocket_status_set_before_prepare_becomes_101(squall_client: An
     ws = await client.ws_connect("/")
     assert (await ws.receive_str()) == "ok"
     await ws.close()
+
+
+@pytest.mark.parametrize(
+    ("returned", "logged"),
+    [
+        ("abc", "Web-handler should return a response instance, got 'abc'"),
+        (None, "Missing return statement on request handler"),
+    ],
+)
+async def test_a_handler_returning_no_response_answers_500(
+    squall_client: Any, caplog: pytest.LogCaptureFixture, returned: object, logged: str
+) -> None:
+    """As aiohttp: a 500, and the error logged in aiohttp's words."""
+
+    async def handler(request: web.Request) -> Any:
+        return returned
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    client = await squall_client(app)
+    with caplog.at_level(logging.ERROR, logger="squall.server"):
+        async with client.get("/") as resp:
+            assert resp.status == 500
+            assert await resp.text() == "500: Internal Server Error"
+    assert logged in [r.getMessage() for r in caplog.records if r.name == "squall.server"]
+
+
+async def test_post_file_fields_are_closed_once_the_handler_returns(squall_client: Any) -> None:
+    """As aiohttp: post()'s temporary files are closed after the handler (no descriptor leak),
+    also when the handler fails."""
+    fields: list[web.FileField] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        form = await request.post()
+        field = form["f"]
+        assert isinstance(field, web.FileField) and not field.file.closed
+        fields.append(field)
+        if request.path == "/fail":
+            raise RuntimeError("after post()")
+        return web.Response(text=field.file.read().decode())
+
+    app = web.Application()
+    app.router.add_post("/", handler)
+    app.router.add_post("/fail", handler)
+    client = await squall_client(app)
+    for path, status in (("/", 200), ("/fail", 500)):
+        data = aiohttp.FormData()
+        data.add_field("f", b"content", filename="f.txt")
+        async with client.post(path, data=data) as resp:
+            assert resp.status == status
+    assert len(fields) == 2 and all(field.file.closed for field in fields)
+
+
+@pytest.mark.usefixtures("squall_loop")
+async def test_mocked_request_writer_gets_the_response_as_aiohttp_gives_it() -> None:
+    """make_mocked_request(writer=...): the head and body go to aiohttp's writer interface."""
+    got: list[Any] = []
+    writer = mock.Mock()
+
+    async def write_headers(status_line: str, headers: Any) -> None:
+        got.append((status_line, dict(headers)))
+
+    async def write(data: bytes) -> None:
+        got.append(data)
+
+    writer.write_headers.side_effect = write_headers
+    writer.write.side_effect = write
+    request = make_mocked_request("GET", "/", writer=writer)
+    assert request.writer is writer
+    resp = web.StreamResponse(headers={"X-A": "1"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    await resp.write(b"abc")
+    await resp.write_eof()
+    status_line, headers = got[0]
+    assert status_line == "HTTP/1.1 200 OK"
+    assert headers["X-A"] == "1" and headers["Transfer-Encoding"] == "chunked"
+    assert b"".join(got[1:]) == b"3\r\nabc\r\n0\r\n\r\n"
+    # aiohttp's own mocked StreamWriter (AsyncMock methods) is accepted as well
+    spec = mock.create_autospec(aiohttp.http_writer.StreamWriter, spec_set=True, instance=True)
+    request = make_mocked_request("HEAD", "/", writer=spec)
+    await web.Response(body=b"answer").prepare(request)
+    spec.write_headers.assert_awaited_once()
+    assert spec.write_headers.call_args.args[1]["Content-Length"] == "6"
+
+
+async def test_a_served_request_has_no_writer(squall_client: Any) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=repr(request.writer))
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    client = await squall_client(app)
+    async with client.get("/") as resp:
+        assert await resp.text() == "None"
+
+
+def test_web_main_finds_its_helpers_in_the_web_module() -> None:
+    """aiohttp's ``web.main``: the parser, import_module and run_app are looked up in ``web``
+    when it runs, so that they can be patched there (aiohttp's own tests do)."""
+    app = web.Application()
+    module = mock.Mock()
+    module.func.return_value = app
+    with (
+        mock.patch.object(web, "import_module", return_value=module) as import_module,
+        mock.patch.object(web, "run_app") as run_app,
+        pytest.raises(SystemExit),
+    ):
+        web.main(["-P", "6666", "alpha.beta:func", "--extra"])
+    import_module.assert_called_once_with("alpha.beta")
+    module.func.assert_called_once_with(["--extra"])
+    run_app.assert_called_once_with(app, host="localhost", port=6666, path=None)

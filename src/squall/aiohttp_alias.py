@@ -11,8 +11,9 @@ not have raises ``AttributeError`` saying so. See docs/migrating.md.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any
 
 __all__ = ("install_as_aiohttp",)
@@ -58,6 +59,29 @@ ABC_REGISTER: dict[str, tuple[str, str]] = {
     "AbstractMatchInfo": ("squall.web.matchinfo", "UrlMappingMatchInfo"),
     "AbstractAccessLogger": ("squall.web.access_log", "AccessLogger"),
 }
+
+
+# squall's loggers and aiohttp's, which take their place under the alias: an application's
+# logging configuration names aiohttp's (``aiohttp.access``, ``aiohttp.server``, ``aiohttp.web``).
+LOGGERS: dict[str, str] = {
+    "squall.access": "aiohttp.access",
+    "squall.server": "aiohttp.server",
+    "squall.web": "aiohttp.web",
+}
+
+# The squall modules that hold those loggers, or take them as default arguments: imported before
+# the swap, so that none of them makes its logger afterwards.
+LOGGER_MODULES = (
+    "squall.web",
+    "squall.web.lowlevel",
+    "squall.server.reload",
+    "squall.server.serve",
+    "squall.server.sockets",
+    "squall.server.supervisor",
+    "squall.http.h2",
+    "squall.http.h2exchange",
+    "squall.http.preface",
+)
 
 
 class AliasModule(ModuleType):
@@ -109,6 +133,40 @@ def _public(module: ModuleType) -> list[str]:
     ]
 
 
+def _swap_defaults(func: object, swap: dict[logging.Logger, logging.Logger]) -> None:
+    """Replace the loggers among a Python function's default arguments (compiled functions of
+    squall take none)."""
+    if not isinstance(func, FunctionType):
+        return
+    if func.__defaults__:
+        func.__defaults__ = tuple(
+            swap.get(v, v) if isinstance(v, logging.Logger) else v for v in func.__defaults__
+        )
+    if func.__kwdefaults__:
+        for key, value in func.__kwdefaults__.items():
+            if isinstance(value, logging.Logger) and value in swap:
+                func.__kwdefaults__[key] = swap[value]
+
+
+def _use_aiohttp_loggers() -> None:
+    """Log to aiohttp's logger names from now on: squall's module-level loggers and the
+    default arguments that name them are replaced by aiohttp's loggers."""
+    for name in LOGGER_MODULES:
+        importlib.import_module(name)
+    swap = {logging.getLogger(ours): logging.getLogger(theirs) for ours, theirs in LOGGERS.items()}
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "squall" or name.startswith("squall.")):
+            continue
+        for attr, value in list(vars(module).items()):
+            if isinstance(value, logging.Logger) and value in swap:
+                setattr(module, attr, swap[value])
+            elif isinstance(value, FunctionType) and value.__module__ == name:
+                _swap_defaults(value, swap)
+            elif isinstance(value, type) and value.__module__ == name:
+                for member in vars(value).values():
+                    _swap_defaults(member, swap)
+
+
 def aliased() -> bool:
     """Whether :func:`install_as_aiohttp` has run in this process."""
     import squall.web
@@ -155,3 +213,4 @@ def install_as_aiohttp() -> None:
     for name, module in modules.items():
         sys.modules[name] = module
         setattr(aiohttp, name.rpartition(".")[2], module)
+    _use_aiohttp_loggers()

@@ -180,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="application interface [default: auto]",
     )
+    add(
+        "--as-aiohttp",
+        action="store_true",
+        help="call squall.install_as_aiohttp() before importing the app: an unmodified "
+        "aiohttp application and its plugins ('from aiohttp import web') run on squall "
+        "(docs/migrating.md)",
+    )
     add("--root-path", default="", help="ASGI root_path, for apps mounted under a prefix")
     add(
         "--timeout-keep-alive",
@@ -356,6 +363,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         proxy_protocol=ns.forwarded_allow_ips if ns.proxy_protocol else None,
         metrics_port=ns.metrics_port,
         metrics_host=ns.metrics_host,
+        as_aiohttp=ns.as_aiohttp,
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..jsonlog import REQUEST_ID_HEADER, JsonFormatter
+from ..web import access_log
 
 __all__ = (
     "EXIT_ERROR",
@@ -79,6 +80,7 @@ class Config:
     reload: bool = False
     """Restart the worker when a Python file under ``reload_dirs`` changes (development)."""
     reload_dirs: list[str] = field(default_factory=list)
+    """Directories ``reload`` watches; ``app_dir`` when empty."""
     forwarded_allow_ips: str | None = None
     """Trusted proxies whose forwarding headers are believed (None: --no-proxy-headers)."""
     limit_concurrency: int = 0
@@ -92,7 +94,10 @@ class Config:
     metrics_port: int | None = None
     """Serve Prometheus metrics at ``/metrics`` on this port (None: off; one process only)."""
     metrics_host: str = "127.0.0.1"
-    """Directories ``reload`` watches; ``app_dir`` when empty."""
+    """The address of the metrics listener."""
+    as_aiohttp: bool = False
+    """Call ``squall.install_as_aiohttp()`` before importing the app (--as-aiohttp): an
+    unmodified aiohttp application and its plugins, which import ``aiohttp.web``."""
     max_worker_memory: int = 0
     """Replace a worker whose resident memory (RSS) exceeds this many MiB (0: never)."""
     worker_memory_interval: float = 5.0
@@ -111,7 +116,8 @@ def configure_logging(level: str, access_log_format: AccessLogFormat = "default"
     ``json`` format, every line is one JSON object (squall.jsonlog.JsonFormatter)."""
     if access_log_format == "json":
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
+        # (aiohttp.access under install_as_aiohttp())
+        handler.setFormatter(JsonFormatter(access_log.access_logger.name))
         logging.basicConfig(level=LOG_LEVELS[level], handlers=[handler])
     else:
         logging.basicConfig(
@@ -120,3 +126,4 @@ def configure_logging(level: str, access_log_format: AccessLogFormat = "default"
             stream=sys.stderr,
         )
     logging.getLogger("squall").setLevel(LOG_LEVELS[level])
+    logging.getLogger(access_log.access_logger.name).setLevel(LOG_LEVELS[level])

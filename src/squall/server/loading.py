@@ -101,6 +101,10 @@ async def load_app(config: Config) -> tuple[Application | ASGIApp, Literal["aioh
     ``auto`` takes a :class:`squall.web.Application` as the aiohttp interface and any other
     callable as ASGI 3. Raises :class:`AppLoadError` with a one-line message.
     """
+    if config.as_aiohttp:
+        from ..aiohttp_alias import install_as_aiohttp
+
+        install_as_aiohttp()
     obj = import_from_string(config.app, config.app_dir)
     _not_aiohttp(config.app, obj, made=False)
     if config.factory:

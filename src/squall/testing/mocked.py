@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Mapping
+import types
+from collections.abc import Generator, Mapping
 from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
 from unittest import mock
@@ -71,11 +72,110 @@ class MockedTransport(asyncio.Transport):
         return 0
 
 
+_PENDING: set[asyncio.Future[Any]] = set()  # a writer's calls still running (kept referenced)
+
+
+def _keep(future: asyncio.Future[Any]) -> None:
+    _PENDING.add(future)
+    future.add_done_callback(_PENDING.discard)
+
+
+def _step(result: Any) -> None:
+    """Run what a writer's method returned: a coroutine now, as far as it goes without
+    suspending (a response's prepare() awaits nothing after squall writes), the rest in a task."""
+    if not inspect.iscoroutine(result):
+        if inspect.isawaitable(result):
+            _keep(asyncio.ensure_future(result))
+        return
+    try:
+        waiting = result.send(None)
+    except StopIteration:
+        return
+
+    @types.coroutine
+    def rest() -> Generator[Any, Any, None]:
+        pending = waiting
+        while True:
+            try:
+                sent = yield pending
+            except BaseException as exc:  # (cancelled: into the writer's coroutine)
+                try:
+                    pending = result.throw(exc)
+                except StopIteration:
+                    return
+                continue
+            try:
+                pending = result.send(sent)
+            except StopIteration:
+                return
+
+    async def finish() -> None:
+        await rest()
+
+    _keep(asyncio.ensure_future(finish()))
+
+
+class WriterTransport(asyncio.Transport):
+    """The transport of a mocked request made with aiohttp's ``writer=``: the response bytes
+    squall frames are handed to the writer as aiohttp's responses do, the head parsed into
+    ``writer.write_headers(status_line, headers)`` and the body to ``writer.write(data)``."""
+
+    def __init__(self, writer: Any, transport: Any) -> None:
+        super().__init__()
+        self.writer = writer
+        self._transport = transport
+        self._head = bytearray()
+        self._in_body = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if self._transport is None:
+            return default
+        return self._transport.get_extra_info(name, default)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._in_body:
+            self._head += data
+            end = self._head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head, data = bytes(self._head[:end]), bytes(self._head[end + 4 :])
+            self._in_body = True
+            if head.startswith(b"HTTP/1.1 100 "):  # a 100 Continue: not a response head
+                self._head = bytearray()
+                self._in_body = False
+                self.write(data)
+                return
+            status_line, *lines = head.decode("latin-1").split("\r\n")
+            headers: CIMultiDict[str] = CIMultiDict()
+            for line in lines:
+                name, _, value = line.partition(":")
+                headers.add(name, value.strip())
+            _step(self.writer.write_headers(status_line, headers))
+        if data:
+            _step(self.writer.write(bytes(data)))
+
+    def is_closing(self) -> bool:
+        return self._transport is not None and bool(self._transport.is_closing())
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
 class MockedConnection:
     """Stands in for the HTTP connection a request arrived on (responses write to it)."""
 
-    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self,
+        transport: Any,
+        loop: asyncio.AbstractEventLoop | None = None,
+        writer: Any = None,
+    ) -> None:
         self.transport = transport
+        self.writer = writer  # aiohttp's (a mocked request's ``writer=``): responses go to it
         self.peername = transport.get_extra_info("peername")
         self.sockname = transport.get_extra_info("sockname")
         self._given_loop = loop
@@ -94,7 +194,11 @@ class MockedConnection:
         output = self._output
         if output is None:
             output = self._output = Output(self._given_loop)
-            output.transport = self.transport
+            output.transport = (
+                self.transport
+                if self.writer is None
+                else WriterTransport(self.writer, self.transport)
+            )
         return output
 
     def write(self, data: bytes) -> None:
@@ -154,13 +258,14 @@ def _as_stream(payload: StreamReader | bytes) -> StreamReader:
     return stream
 
 
-def _output_of(protocol: Any) -> Output:
+def _output_of(protocol: Any, writer: Any) -> Output:
     """The output responses to a mocked request are written to."""
     output = getattr(protocol, "output", None)
     if isinstance(output, Output):
         return output
     output = Output(None)
-    output.transport = getattr(protocol, "transport", None)
+    transport = getattr(protocol, "transport", None)
+    output.transport = transport if writer is None else WriterTransport(writer, transport)
     return output
 
 
@@ -173,21 +278,25 @@ def make_mocked_request(
     version: HttpVersion = HttpVersion11,
     closing: bool = False,
     app: Application | None = None,
+    writer: Any = None,
     protocol: Any = None,
     transport: Any = None,
     payload: StreamReader | bytes = EMPTY_PAYLOAD,
     sslcontext: SSLContext | None = None,
     client_max_size: int = 1024**2,
+    client_max_fields: int | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> Request:
     """A :class:`~squall.web.Request` as a handler would get it, with no server involved.
 
     As aiohttp's: ``headers`` is anything ``CIMultiDict`` takes; ``match_info`` the route
-    variables; ``app`` defaults to a new empty Application; ``payload`` is the body, as a
+    variables; ``app`` defaults to a new empty Application (``client_max_fields`` to its own);
+    ``payload`` is the body, as a
     ``StreamReader`` or (squall's addition) plain bytes. A response prepared for the request
-    is written to the transport: ``request.transport.written`` holds its bytes. ``protocol``
-    replaces the whole stand-in connection. aiohttp's ``writer`` does not exist here: squall
-    responses write to the connection.
+    is written to the transport: ``request.transport.written`` holds its bytes, unless a
+    ``writer`` (aiohttp's ``AbstractStreamWriter``, usually a mock) is given: then the response
+    goes to it as in aiohttp (``write_headers(status_line, headers)``, then ``write(data)``), and
+    ``request.writer`` is it. ``protocol`` replaces the whole stand-in connection.
     """
     raw_headers = [
         (name.encode("utf-8"), value.encode("utf-8"))
@@ -197,8 +306,10 @@ def make_mocked_request(
     upgrade = lowered.get(b"connection") == b"upgrade" and bool(lowered.get(b"upgrade"))
     if protocol is None:
         protocol = MockedConnection(
-            MockedTransport(sslcontext) if transport is None else transport, loop
+            MockedTransport(sslcontext) if transport is None else transport, loop, writer
         )
+    elif writer is not None:
+        protocol.writer = writer  # (as aiohttp: request.writer is the protocol's)
     raw = Exchange(
         method.upper(),
         path.encode("utf-8"),
@@ -208,11 +319,11 @@ def make_mocked_request(
         upgrade,
         lowered.get(b"expect") == b"100-continue",
         _as_stream(payload),
-        _output_of(protocol),
+        _output_of(protocol, writer),
     )
     if app is None:
         app = Application()
-    request = Request(raw, protocol, app, client_max_size)
+    request = Request(raw, protocol, app, client_max_size, client_max_fields)
     info = UrlMappingMatchInfo(dict(match_info or {}), _MockedRoute(method))
     info.add_app(app)
     request._match_info = info

@@ -1,9 +1,14 @@
 """The aiohttp.web namespace, served by squall: ``from squall import web``."""
 
+# aiohttp.web's module-level names that web.main() looks up here when it runs (tests patch them)
+from argparse import ArgumentParser as ArgumentParser
+from importlib import import_module as import_module
+
 from ..http.errors import RequestPayloadError
 from ..http.streams import EMPTY_PAYLOAD, StreamReader
 from .access_log import AccessLogger, JsonAccessLogger
 from .app import Application, CleanupError
+from .entry import main as main
 from .exceptions import (
     HTTPAccepted,
     HTTPBadGateway,

@@ -201,6 +201,9 @@ class AppHandler:
             if raw.started:  # too late for a 500: cut the response short
                 return
             resp = _internal_error(request)
+        finally:
+            if request._post is not None:  # post()'s temporary files: closed, as aiohttp
+                request._close_files()
         try:
             if type(resp) is not _RESPONSE or self._prepare_hooks:
                 resp = await self._send(request, resp)
@@ -280,11 +283,13 @@ class AppHandler:
         seen[target] = (raw.method, path, path_safe, kind, dict(values), handler)
 
     async def _send(self, request: Request, resp: object) -> StreamResponse:
-        if not isinstance(resp, StreamResponse):
-            server_logger.error(
-                "Missing return statement on request handler %r",
-                request._match_info.handler if request._match_info else None,
-            )
+        if not isinstance(resp, StreamResponse):  # a 500, logged with aiohttp's words
+            if resp is None:
+                server_logger.error("Missing return statement on request handler")
+            else:
+                server_logger.error(
+                    "Web-handler should return a response instance, got %r", resp
+                )
             resp = HTTPInternalServerError()
         if resp._req is not None:  # prepared by the handler
             if not resp._eof_sent:

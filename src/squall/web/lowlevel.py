@@ -61,8 +61,13 @@ class _Bridge:
             if raw.started:
                 return
             resp = _internal_error(request)
-        if not isinstance(resp, StreamResponse):
-            log.error("Missing return statement on request handler %r", self.handler)
+        finally:
+            request._close_files()  # post()'s temporary files, as aiohttp
+        if not isinstance(resp, StreamResponse):  # a 500, logged with aiohttp's words
+            if resp is None:
+                log.error("Missing return statement on request handler")
+            else:
+                log.error("Web-handler should return a response instance, got %r", resp)
             resp = HTTPInternalServerError()
         try:
             if not resp.prepared:

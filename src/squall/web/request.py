@@ -316,6 +316,13 @@ class BaseRequest(StateMapping):
         return self._conn
 
     @property
+    def writer(self) -> Any:
+        """aiohttp's ``AbstractStreamWriter`` of a request made by ``make_mocked_request(writer=)``;
+        None for a served request (its response is framed by squall's connection, which has no
+        such writer)."""
+        return getattr(self._conn, "writer", None)
+
+    @property
     def task(self) -> asyncio.Task[Any] | None:
         return self._task or asyncio.current_task()
 
@@ -599,6 +606,15 @@ class BaseRequest(StateMapping):
         pairs = parse_qsl(query, keep_blank_values=True, encoding=charset)
         self._post = MultiDictProxy(MultiDict(pairs))
         return self._post
+
+    def _close_files(self) -> None:
+        """Close the temporary files of post()'s file fields: the handler is done with them
+        (as aiohttp, once it has returned)."""
+        form = self._post
+        if form is not None:
+            for value in form.values():
+                if isinstance(value, FileField):
+                    value.file.close()
 
     def _max_fields(self) -> int:
         if self._client_max_fields is not None:

@@ -15,7 +15,17 @@ from .access_log import AccessLogger, access_logger
 from .app import Application
 from .runner import AppRunner, BaseSite, GracefulExit, SockSite, TCPSite, UnixSite
 
-__all__ = ("run_app",)
+__all__ = ("NotAnApplication", "run_app")
+
+
+class NotAnApplication(TypeError):
+    """``run_app()`` was given (or its awaitable gave) something other than an Application."""
+
+    def __init__(self, found: object) -> None:
+        super().__init__(
+            f"run_app() needs a squall.web.Application or an awaitable of one, got {found!r}"
+        )
+        self.found = found
 
 
 async def _run_app(
@@ -35,9 +45,7 @@ async def _run_app(
     if asyncio.iscoroutine(app) or isinstance(app, Awaitable):
         app = await app
     if not isinstance(app, Application):
-        raise TypeError(
-            f"run_app() needs a squall.web.Application or an awaitable of one, got {app!r}"
-        )
+        raise NotAnApplication(app)
     runner = AppRunner(app, **kwargs)
     await runner.setup()
     sites: list[BaseSite] = []

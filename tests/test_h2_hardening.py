@@ -224,6 +224,23 @@ def test_receive_window_never_opened(server: BatteryServer) -> None:
     assert probe.written <= MIB
 
 
+def test_a_stream_waiting_for_a_window_costs_only_that_stream(server: BatteryServer) -> None:
+    """The stream is reset after the send timeout; the connection, whose socket the client
+    reads, stays open over several of the server's ticks and serves the next stream."""
+    with Conn(server.port, {INITIAL_WINDOW_SIZE: 0}) as c:
+        c.request(1, get("/stream_big"))
+        reset = None
+        for f, _ in c.frames(SEND_TIMEOUT + 2.5):
+            assert not isinstance(f, GoAwayFrame), f"GOAWAY {f.error_code}"
+            if isinstance(f, RstStreamFrame) and f.stream_id == 1:
+                reset = f.error_code
+                break
+        assert reset == CANCEL
+        time.sleep(2.2)  # two more ticks
+        c.ping()
+        assert not c.closed
+
+
 def test_client_that_never_reads_is_dropped(server: BatteryServer) -> None:
     """Windows wide open but the socket never read: drain() holds the handler (bounded
     buffering), the connection is dropped after the send timeout and the handler stops."""

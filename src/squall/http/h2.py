@@ -306,7 +306,9 @@ class H2Protocol(asyncio.Protocol):
 
     def on_write_stall(self, now: float) -> None:
         timeout = self.limits.send_timeout
-        stalled = self.output.stalled_for(now)
+        # (the socket's own stall, only while its buffer is full: a stream waiting for a
+        # window is not one)
+        stalled = self.output.stalled_for(now) if self.output.stall_since else 0.0
         if stalled >= timeout and self.transport is not None:
             log.info("Client read nothing for %.0f s: connection dropped", stalled)
             self.output.stall_since = 0.0

@@ -29,6 +29,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -159,7 +160,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_command(name: str, port: int) -> list[str]:
+def server_command(name: str, port: int, max_msg_size: int) -> list[str]:
     apps = str(ROOT / "scripts" / "autobahn_apps.py")
     if name == "squall-asgi":
         return [
@@ -167,7 +168,8 @@ def server_command(name: str, port: int) -> list[str]:
             "--app-dir", str(ROOT / "scripts"), "--host", "127.0.0.1", "--port", str(port),
             "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
-    return [sys.executable, apps, "aiohttp" if name == "aiohttp" else "squall", str(port)]
+    kind = "aiohttp" if name == "aiohttp" else "squall"
+    return [sys.executable, apps, kind, str(port), str(max_msg_size)]
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], name: str) -> None:
@@ -273,7 +275,7 @@ def summarize(index: dict[str, dict[str, dict[str, object]]], names: list[str]) 
 
 
 def run_suite(
-    python2: str, names: list[str], cases: list[str], exclude: list[str], jobs: int
+    python2: str, names: list[str], cases: list[str], exclude: list[str], jobs: int, limit: int
 ) -> float:
     """Start the servers and run one fuzzing client per server (``jobs`` at once); seconds."""
     procs: list[subprocess.Popen[bytes]] = []
@@ -283,7 +285,8 @@ def run_suite(
         for name in names:
             port = free_port()
             log = open(WORK / f"{name}.log", "wb")  # noqa: SIM115 (the server's lifetime)
-            proc = subprocess.Popen(server_command(name, port), stdout=log, stderr=log, cwd=ROOT)
+            command = server_command(name, port, limit)
+            proc = subprocess.Popen(command, stdout=log, stderr=log, cwd=ROOT)
             procs.append(proc)
             wait_listening(port, proc, name)
             spec = {
@@ -342,6 +345,10 @@ def main() -> int:
         help="fuzzing clients at once, one per server [1: one after another, so that the "
         "durations compare]",
     )  # fmt: skip
+    parser.add_argument(
+        "--max-msg-size", type=int, default=0,
+        help="the web echoes' max_msg_size [0: none; WebSocketResponse's default is 4194304]",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, help="markdown summary [see the docstring]")
     parser.add_argument(
         "--summarize", action="store_true",
@@ -353,16 +360,20 @@ def main() -> int:
         parser.error(f"unknown servers {sorted(unknown)}; known: {', '.join(SERVERS)}")
     cases = [c for c in ns.cases.split(",") if c]
     exclude = [c for c in ns.exclude.split(",") if c]
-    full = cases == ["*"] and not exclude and sorted(names) == sorted(SERVERS)
+    full = (
+        cases == ["*"] and not exclude and sorted(names) == sorted(SERVERS) and not ns.max_msg_size
+    )
     out = ns.out or (RESULT if full else WORK / "summary.md")
 
+    # A terminated run stops its servers and clients too (run_suite's finally).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     python2 = find_python2()
     elapsed = None
     if not ns.summarize:
         ensure_env(python2)
         shutil.rmtree(REPORTS, ignore_errors=True)
         REPORTS.mkdir(parents=True)
-        elapsed = run_suite(python2, names, cases, exclude, max(1, ns.jobs))
+        elapsed = run_suite(python2, names, cases, exclude, max(1, ns.jobs), ns.max_msg_size)
 
     index = {}
     for name in names:
@@ -378,7 +389,8 @@ def main() -> int:
         f"{'' if elapsed is None else f', {elapsed:.0f} s in all'} · "
         f"{versions(python2)} · {machine}.\n\n"
         "Echo servers: scripts/autobahn_apps.py (WebSocketResponse defaults but "
-        "`max_msg_size=0`; the ASGI echo at squall's fixed 16 MiB limit). Verdicts per server:\n\n"
+        f"`max_msg_size={ns.max_msg_size}`; the ASGI echo at squall's fixed 16 MiB limit). "
+        "Verdicts per server:\n\n"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(head + table)

@@ -1,11 +1,12 @@
 """The echo servers scripts/autobahn.py puts under Autobahn|Testsuite's fuzzing client.
 
-``python autobahn_apps.py squall|aiohttp PORT`` serves the same aiohttp.web echo on squall
-(``from squall import web``) or on aiohttp, with uvloop. ``asgi_echo`` is a raw ASGI echo, served
-by ``python -m squall autobahn_apps:asgi_echo --interface asgi``.
+``python autobahn_apps.py squall|aiohttp PORT [MAX_MSG_SIZE]`` serves the same aiohttp.web echo
+on squall (``from squall import web``) or on aiohttp, with uvloop. ``asgi_echo`` is a raw ASGI
+echo, served by ``python -m squall autobahn_apps:asgi_echo --interface asgi``.
 
 The web echo keeps WebSocketResponse's defaults (permessage-deflate offered, autoping) except
-``max_msg_size=0``: 9.1.5-9.2.6 send 8 and 16 MiB messages, over the 4 MiB default.
+``max_msg_size``, 0 (no limit) unless given: 9.1.5-9.2.6 send 8 and 16 MiB messages, over the
+4 MiB default.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Any
 Message = dict[str, Any]
 
 
-def make_app(web: Any) -> Any:
+def make_app(web: Any, max_msg_size: int = 0) -> Any:
     """One route, ``/``: every text or binary message is sent back as it came."""
 
     async def echo(request: Any) -> Any:
-        ws = web.WebSocketResponse(max_msg_size=0)
+        ws = web.WebSocketResponse(max_msg_size=max_msg_size)
         await ws.prepare(request)
         async for msg in ws:
             if msg.type == web.WSMsgType.TEXT:
@@ -70,5 +71,6 @@ if __name__ == "__main__":
     else:
         from squall import web  # type: ignore[no-redef]
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    web.run_app(make_app(web), host="127.0.0.1", port=int(sys.argv[2]), print=None,
+    limit = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    web.run_app(make_app(web, limit), host="127.0.0.1", port=int(sys.argv[2]), print=None,
                 access_log=None)  # fmt: skip

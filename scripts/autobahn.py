@@ -11,11 +11,12 @@ that interpreter's pip into build/autobahn/py27 (``pip install --target``) on fi
 
 Prints per server the count of each verdict (OK, NON-STRICT, INFORMATIONAL, UNIMPLEMENTED,
 FAILED, ...) and writes them, per case group, the cases that are not OK and the 9.*/12.*/13.*
-durations, to benchmarks/results/autobahn.md (a full run) or build/autobahn/summary.md (a subset).
-Autobahn's own HTML report is in build/autobahn/reports/. Exits 1 when a squall server has a
-FAILED case.
+durations, to benchmarks/results/autobahn.md (a full run) or build/autobahn/summary.md (a subset,
+or --summarize). Autobahn's own HTML reports are in build/autobahn/reports/. Exits 1 when a squall
+server has a FAILED case.
 
-    python scripts/autobahn.py [--cases '1.*,2.*'] [--exclude '9.*'] [--servers squall-web,...]
+    python scripts/autobahn.py [--cases '1.*,2.*'] [--exclude '12.*,13.*'] [--servers squall-web]
+        [--jobs 3] [--max-msg-size 4194304] [--summarize] [--out FILE]
 """
 
 from __future__ import annotations
@@ -363,7 +364,8 @@ def main() -> int:
     full = (
         cases == ["*"] and not exclude and sorted(names) == sorted(SERVERS) and not ns.max_msg_size
     )
-    out = ns.out or (RESULT if full else WORK / "summary.md")
+    # (--summarize cannot tell what the reports it reads were run with: never the results file)
+    out = ns.out or (RESULT if full and not ns.summarize else WORK / "summary.md")
 
     # A terminated run stops its servers and clients too (run_suite's finally).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -377,7 +379,10 @@ def main() -> int:
 
     index = {}
     for name in names:
-        index.update(json.loads((REPORTS / name / "index.json").read_text()))
+        report = REPORTS / name / "index.json"
+        if not report.is_file():
+            raise SystemExit(f"autobahn: no report for {name} in {REPORTS}: run it first")
+        index.update(json.loads(report.read_text()))
     table = summarize(index, names)
     print(table)
     stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")

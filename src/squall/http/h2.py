@@ -1146,15 +1146,6 @@ class H2Protocol(asyncio.Protocol):
             self._goaway(code)
         self._release()
         self._closing = True
-        # Half-close and keep reading (and dropping) briefly: closing with the client's bytes
-        # unread would reset the connection, and the client might lose our GOAWAY with it.
-        if self._peer_done or not transport.can_write_eof():
-            transport.close()
-            return
-        try:
-            transport.write_eof()
-        except OSError:
-            transport.close()
-            return
-        self._lingering = True
-        self.deadline = self.loop.time() + LINGER
+        if self.output.half_close(self._peer_done):  # (the client then reads our GOAWAY)
+            self._lingering = True
+            self.deadline = self.loop.time() + LINGER

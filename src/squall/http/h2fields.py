@@ -84,13 +84,7 @@ class Decoder:
                 index, pos = _integer(block, pos, 0x7F)
                 pair = self._get(index)
             elif byte & 0x40:  # literal, added to the table
-                index, pos = _integer(block, pos, 0x3F)
-                if index:
-                    name = self._get(index)[0]
-                else:
-                    name, pos = _string(block, pos)
-                value, pos = _string(block, pos)
-                pair = (name, value)
+                pair, pos = self._literal(block, pos, 0x3F)
                 self._add(pair)
             elif byte & 0x20:  # dynamic table size update: only before the first field
                 if fields or listed:
@@ -102,19 +96,23 @@ class Decoder:
                 self._evict(0)
                 continue
             else:  # literal not added to the table ("without indexing", "never indexed")
-                index, pos = _integer(block, pos, 0x0F)
-                if index:
-                    name = self._get(index)[0]
-                else:
-                    name, pos = _string(block, pos)
-                value, pos = _string(block, pos)
-                pair = (name, value)
+                pair, pos = self._literal(block, pos, 0x0F)
             listed += len(pair[0]) + len(pair[1]) + ENTRY_OVERHEAD
             if listed > self.max_list:
                 self.oversized = True
             else:
                 fields.append(pair)
         return fields
+
+    def _literal(self, block: bytes, pos: int, mask: int) -> tuple[Pair, int]:
+        """A literal field: its name indexed (the prefix ``mask``) or a string, then its value."""
+        index, pos = _integer(block, pos, mask)
+        if index:
+            name = self._get(index)[0]
+        else:
+            name, pos = _string(block, pos)
+        value, pos = _string(block, pos)
+        return (name, value), pos
 
     def _get(self, index: int) -> Pair:
         if index <= _STATIC_LEN:

@@ -131,6 +131,24 @@ class Output:
                 fut.set_exception(lost)
         self._drain_waiters.clear()
 
+    def half_close(self, peer_done: bool) -> bool:
+        """Close gently after what is written: half-close (``write_eof``) and return True, so
+        that the connection keeps reading (and dropping) briefly, since closing with the
+        client's bytes unread would reset the connection and lose the answer; or close at once
+        (the client has closed its side, or the transport cannot half-close) and return False."""
+        transport = self.transport
+        if transport is None:
+            return False
+        if peer_done or not transport.can_write_eof():
+            transport.close()
+            return False
+        try:
+            transport.write_eof()
+        except OSError:
+            transport.close()
+            return False
+        return True
+
     def stalled_for(self, now: float) -> float:
         """Seconds the client has read none of a full write buffer (0.0 while it reads)."""
         transport = self.transport

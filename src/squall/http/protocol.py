@@ -606,19 +606,10 @@ class HttpProtocol(asyncio.Protocol):
         if transport is None:
             return
         self._output.flush()
-        if self._peer_done:  # the client has closed its side: no reset to fear, close now
-            transport.close()
-        elif transport.can_write_eof():
-            try:
-                transport.write_eof()
-            except OSError:
-                transport.close()
-                return
+        if self._output.half_close(self._peer_done):
             self._lingering = True
             self.deadline = self.loop.time() + LINGER
             self._flow.resume_all()
-        else:
-            transport.close()
 
     def shutdown(self) -> None:
         """Server shutdown: close now if idle, else after the responses in flight."""

@@ -324,6 +324,10 @@ def test_errors_by_kind(wire: ServerThread) -> None:
     assert exchange(wire.port, b"GET /hello HTTP/1.1\r\nHo").startswith(b"HTTP/1.1 408")
     half_body = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345"
     assert exchange(wire.port, half_body).startswith(b"HTTP/1.1 408")
+    # HTTP/2 (prior knowledge): a DATA frame on stream 0 is a connection error (GOAWAY)
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+    answer = exchange(wire.port, preface + bytes(9))
+    assert bytes([0, 0, 8, 7]) in answer  # a GOAWAY frame's head: 8 bytes, type 7
     # a keep-alive connection that stays idle, and one the client closes: no error
     with socket.create_connection(("127.0.0.1", wire.port)) as sock:
         sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -334,7 +338,7 @@ def test_errors_by_kind(wire: ServerThread) -> None:
     assert value(found, errors, kind="header_timeout") == 1
     assert value(found, errors, kind="body_timeout") == 1
     assert value(found, errors, kind="send_timeout") == 0
-    assert value(found, errors, kind="http2_protocol") == 0
+    assert value(found, errors, kind="http2_protocol") == 1
 
 
 def test_send_timeout_counted(wire: ServerThread) -> None:

@@ -89,7 +89,8 @@ def test_workers_summed_and_never_backwards(tmp_path: Path) -> None:
         )
         assert value(found, TOTAL, **LABELS) == sent
         with httpx.Client(base_url=url, headers={"Connection": "close"}, timeout=10.0) as client:
-            for _ in range(20):
+            # (the kernel hands each connection to whichever worker accepts first)
+            while sent < 400 and not answered_by - first:
                 response = client.get("/hello")
                 assert response.status_code == 200
                 answered_by.add(response.text)

@@ -110,7 +110,8 @@ def check_docs(where: Path) -> None:
         home.mkdir()
         run(sys.executable, "-m", "venv", home / ".venv", cwd=home)
         env = os.environ | {
-            "SQUALL_REPO": ROOT.as_uri(),
+            # file://localhost/...: pip refuses "squall @ git+file:///..." (it takes it for a path)
+            "SQUALL_REPO": f"file://localhost{ROOT}",
             "SQUALL_NO_COMPILE": "1",
             "PATH": f"{home / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",

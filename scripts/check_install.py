@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from doc_blocks import Block, all_blocks  # noqa: E402
 
-USER_TEST = '''
+USER_TEST = """
 from squall import web
 
 
@@ -48,7 +48,7 @@ async def test_hello(squall_client):
     resp = await client.get("/squall")
     assert resp.status == 200
     assert await resp.text() == "Hello, squall!"
-'''
+"""
 
 
 def run(*args: str | Path, cwd: Path) -> str:

@@ -44,7 +44,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from doc_blocks import KINDS, PAGES, Block, all_blocks  # noqa: E402
+from doc_blocks import KINDS, Block, all_blocks  # noqa: E402
 
 TIMEOUT = 30.0
 BLOCKS = all_blocks()

@@ -241,3 +241,19 @@ def test_asgi_serve_tls_with_curl(cert: tuple[Path, Path], asgi_tls: Any) -> Non
     srv, _ = asgi_tls
     out = curl(f"https://127.0.0.1:{srv.port}/static/hello.txt", cert)
     assert out.startswith(b"HTTP/2 200") and out.endswith(b"\r\n\r\nhello\n")
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="needs h2load (Debian: nghttp2-client)")
+def test_h2load_over_tls(cert: tuple[Path, Path], asgi_tls: Any) -> None:
+    """h2load offers h2 by ALPN and gets it from the user's context; all answered."""
+    srv, _ = asgi_tls
+    out = subprocess.run(
+        [*("h2load", "-n", "500", "-c", "2", "-m", "10"), f"https://127.0.0.1:{srv.port}/"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    ).stdout
+    assert "Application protocol: h2\n" in out, out
+    assert "500 succeeded, 0 failed, 0 errored, 0 timeout" in out, out
+    assert "status codes: 500 2xx" in out, out

@@ -18,11 +18,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hyperframe.frame import DataFrame, RstStreamFrame, WindowUpdateFrame
 
 from squall import web
 from squall.asgi import serve
 
 from .h2_framework_apps import Probe, make_starlette_app
+from .h2_wire import CANCEL, Conn, get
 from .loop_thread import LoopThread
 
 FILE_SIZE = 200 * 1024 + 5  # past a stream's 64 KiB window
@@ -45,6 +47,16 @@ def web_app(static_dir: Path) -> web.Application:
         await resp.write_eof(trailers={"grpc-status": "0", "x-digest": "abc"})
         return resp
 
+    async def events(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.content_type = "text/event-stream"
+        await resp.prepare(request)
+        for i in range(5):
+            await resp.write(b"data: %d\n\n" % i)
+            await asyncio.sleep(0.01)
+        await resp.write_eof()
+        return resp
+
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app.add_routes(
         [
@@ -52,6 +64,7 @@ def web_app(static_dir: Path) -> web.Application:
             web.post("/echo", echo),
             web.get("/file", file),
             web.get("/trailers", trailers),
+            web.get("/events", events),
             web.static("/static", static_dir),
         ]
     )
@@ -145,6 +158,31 @@ def test_web_static_small_file_and_missing(servers: Servers) -> None:
     assert hello.headers["content-type"].startswith("text/plain")
     assert missing.status_code == 404
     assert escape.status_code in (403, 404)
+
+
+@pytest.mark.parametrize("kind", ["web", "asgi"])
+@pytest.mark.parametrize("path", ["/file", "/static/big.bin"])
+def test_reset_while_a_file_waits_for_the_window(servers: Servers, kind: str, path: str) -> None:
+    """The client takes a window's worth of a file, then resets the stream: the sender waiting
+    for the window lets go, and the connection serves the next stream (then a whole file)."""
+    with Conn(servers.ports[kind]) as conn:
+        conn.request(1, get(path))
+        got = 0
+        while got < 65535:  # the initial windows, all of it, never reopened by us
+            f, _ = conn.read()
+            if isinstance(f, DataFrame) and f.stream_id == 1:
+                got += len(f.data)
+        assert got == 65535
+        conn.send(
+            RstStreamFrame(1, error_code=CANCEL),
+            WindowUpdateFrame(0, window_increment=got),  # DATA of a reset stream still counts
+        )
+        conn.request(3, get("/"))
+        hello = conn.response(3)
+        conn.request(5, get(path))
+        whole = conn.response(5)
+    assert (hello.status, hello.body) == (200, b"Hello, World!")
+    assert (whole.status, len(whole.body)) == (200, FILE_SIZE // 256 * 256 + 5)
 
 
 # -- nghttp ---------------------------------------------------------------------------------------
@@ -258,3 +296,16 @@ def test_h2load_uploads(servers: Servers, static_dir: Path, kind: str) -> None:
     assert counts["errored"] == counts["timeout"] == 0, out
     traffic = re.search(r"\((\d+)\) data$", out, re.M)  # "traffic: ..., 19.53MB (N) data"
     assert traffic and int(traffic.group(1)) == n * data.stat().st_size, out
+
+
+@needs_h2load
+def test_h2load_many_streaming_responses_at_once(servers: Servers) -> None:
+    """100 streams at a time on each connection (the most squall allows), each a handler that
+    suspends between events: every stream gets its whole body."""
+    n = 400
+    out = run(*("h2load", "-n", str(n), "-c", "2", "-m", "100"), servers.url("web") + "/events")
+    counts = h2load_counts(out)
+    assert counts["succeeded"] == n and counts["2xx"] == n, out
+    assert counts["errored"] == counts["timeout"] == 0, out
+    traffic = re.search(r"\((\d+)\) data$", out, re.M)
+    assert traffic and int(traffic.group(1)) == n * 5 * len(b"data: 0\n\n"), out

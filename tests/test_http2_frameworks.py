@@ -225,6 +225,7 @@ def test_static_files_and_ranges(server: FrameworkServer, static_dir: Path) -> N
         tail = c.get(server.url + "/file", headers={"Range": "bytes=-10"})
         via_file = c.get(server.url + "/file")
         bad = c.get(server.url + "/file", headers={"Range": f"bytes={len(data) + 5}-"})
+        multi = c.get(server.url + "/static/big.bin", headers={"Range": "bytes=0-9,-5"})
     assert (whole.http_version, whole.status_code, whole.content) == ("HTTP/2", 200, data)
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-length"] == str(len(data))
@@ -233,6 +234,9 @@ def test_static_files_and_ranges(server: FrameworkServer, static_dir: Path) -> N
     assert tail.status_code == 206 and tail.content == data[-10:]
     assert via_file.content == data and via_file.headers["accept-ranges"] == "bytes"
     assert bad.status_code == 416
+    assert multi.status_code == 206
+    assert multi.headers["content-type"].startswith("multipart/byteranges; boundary=")
+    assert data[:10] in multi.content and data[-5:] in multi.content
 
 
 needs_curl = pytest.mark.skipif(

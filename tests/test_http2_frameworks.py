@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -93,9 +94,8 @@ def test_get_and_post(server: FrameworkServer) -> None:
     assert (echo.status_code, echo.content) == (200, b"ping" * 1000)
 
 
+@pytest.mark.parametrize("server", ["fastapi"], indirect=True)
 def test_fastapi_validation_and_streaming(server: FrameworkServer) -> None:
-    if server.kind != "fastapi":
-        pytest.skip("FastAPI's own routes")
     with client() as c:
         ok = c.post(server.url + "/items", json={"name": "pen", "price": 1.5})
         bad = c.post(server.url + "/items", json={"name": "pen"})
@@ -183,6 +183,7 @@ def test_trailers(server: FrameworkServer) -> None:
 )
 def test_client_reset_reaches_the_app(server: FrameworkServer, path: str, seen: str) -> None:
     """RST_STREAM(CANCEL) cancels the stream's app; the connection serves the next stream."""
+    server.probe.seen.clear()
     with Conn(server.port) as conn:
         conn.request(1, get(path))
         if path == "/stream-forever":
@@ -195,6 +196,38 @@ def test_client_reset_reaches_the_app(server: FrameworkServer, path: str, seen: 
         after = conn.response(3)
     assert after.body == b"Hello, World!"
     assert server.wait_seen(seen), server.probe.seen
+
+
+@pytest.mark.parametrize(
+    ("path", "seen"),
+    [("/stream-forever", "stream closed"), ("/wait-disconnect", "http.disconnect")],
+)
+def test_connection_closed_reaches_the_app(server: FrameworkServer, path: str, seen: str) -> None:
+    """The client closes the whole connection (no RST_STREAM): ``receive()`` says
+    http.disconnect, and a StreamingResponse waiting for its next event is cancelled by
+    Starlette (which listens for it: the scope says ASGI 2.3, as uvicorn's)."""
+    server.probe.seen.clear()
+    with Conn(server.port) as conn:
+        conn.request(1, get(path))
+        if path == "/stream-forever":
+            _, fields = conn.read()
+            assert fields is not None and dict(fields)[b":status"] == b"200"
+        else:
+            time.sleep(0.2)
+    assert server.wait_seen(seen), server.probe.seen
+
+
+def test_streaming_response_ends_when_the_http11_client_leaves(server: FrameworkServer) -> None:
+    """The same over HTTP/1.1: the generator is closed, not left waiting for ever."""
+    server.probe.seen.clear()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /stream-forever HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while b"data: first" not in got:
+            chunk = sock.recv(65536)
+            assert chunk, got
+            got += chunk
+    assert server.wait_seen("stream closed"), server.probe.seen
 
 
 def test_head_204_and_304(server: FrameworkServer) -> None:

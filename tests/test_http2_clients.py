@@ -47,6 +47,12 @@ def web_app(static_dir: Path) -> web.Application:
         await resp.write_eof(trailers={"grpc-status": "0", "x-digest": "abc"})
         return resp
 
+    async def not_modified(request: web.Request) -> web.Response:
+        return web.Response(status=304, headers={"ETag": '"v1"'}, body=b"dropped")
+
+    async def empty(request: web.Request) -> web.Response:
+        return web.Response(status=204, body=b"dropped")
+
     async def events(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse()
         resp.content_type = "text/event-stream"
@@ -65,6 +71,8 @@ def web_app(static_dir: Path) -> web.Application:
             web.get("/file", file),
             web.get("/trailers", trailers),
             web.get("/events", events),
+            web.get("/304", not_modified),
+            web.get("/204", empty),
             web.static("/static", static_dir),
         ]
     )
@@ -183,6 +191,30 @@ def test_reset_while_a_file_waits_for_the_window(servers: Servers, kind: str, pa
         whole = conn.response(5)
     assert (hello.status, hello.body) == (200, b"Hello, World!")
     assert (whole.status, len(whole.body)) == (200, FILE_SIZE // 256 * 256 + 5)
+
+
+@pytest.mark.parametrize(
+    ("kind", "method", "path", "status", "length"),
+    [
+        ("web", "GET", "/304", 304, None),
+        ("web", "GET", "/204", 204, None),
+        ("web", "HEAD", "/", 200, b"13"),
+        ("asgi", "GET", "/empty", 204, None),
+        ("asgi", "HEAD", "/", 200, b"13"),
+    ],
+)
+def test_bodiless_responses_end_on_the_headers(
+    servers: Servers, kind: str, method: str, path: str, status: int, length: bytes | None
+) -> None:
+    """A 304, a 204 (bodies given by the handler are dropped) and a HEAD: one HEADERS frame
+    with END_STREAM, no DATA; HEAD keeps the Content-Length a GET would get."""
+    with Conn(servers.ports[kind]) as conn:
+        conn.request(1, get(path, method=method))
+        resp = conn.response(1)
+    assert (resp.status, resp.body, resp.head_ended) == (status, b"", True)
+    assert resp.header(b"content-length") == length
+    if status == 304:
+        assert resp.header(b"etag") == b'"v1"'
 
 
 # -- nghttp ---------------------------------------------------------------------------------------

@@ -341,3 +341,19 @@ def test_h2load_many_streaming_responses_at_once(servers: Servers) -> None:
     assert counts["errored"] == counts["timeout"] == 0, out
     traffic = re.search(r"\((\d+)\) data$", out, re.M)
     assert traffic and int(traffic.group(1)) == n * 5 * len(b"data: 0\n\n"), out
+
+
+@needs_h2load
+@pytest.mark.parametrize("kind", KINDS)
+def test_h2load_files_through_tiny_windows(servers: Servers, static_dir: Path, kind: str) -> None:
+    """The client's windows are 1 KiB a stream and 16 KiB the connection (``-w 10 -W 14``):
+    each file goes out in hundreds of window-sized pieces, ten streams at a time, all whole."""
+    n = 30
+    out = run(
+        *("h2load", "-n", str(n), "-c", "1", "-m", "10", "-w", "10", "-W", "14"),
+        servers.url(kind) + "/static/big.bin",
+    )
+    counts = h2load_counts(out)
+    assert counts["succeeded"] == n and counts["2xx"] == n, out
+    traffic = re.search(r"\((\d+)\) data$", out, re.M)
+    assert traffic and int(traffic.group(1)) == n * (static_dir / "big.bin").stat().st_size, out

@@ -114,6 +114,14 @@ def routes(probe: Probe, static_dir: Path) -> list[Any]:
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    async def slow_stream(request: Request) -> Response:
+        async def parts() -> AsyncIterator[bytes]:
+            yield b"first\n"
+            await asyncio.sleep(0.3)
+            yield b"last\n"
+
+        return StreamingResponse(parts(), media_type="text/plain")
+
     async def wait_disconnect(request: Request) -> Response:
         """Waits on receive() until the client goes: http.disconnect, or cancelled."""
         try:
@@ -139,6 +147,7 @@ def routes(probe: Probe, static_dir: Path) -> list[Any]:
         Route("/release", release),
         Route("/forever", forever),
         Route("/stream-forever", stream_forever),
+        Route("/slow-stream", slow_stream),
         Route("/wait-disconnect", wait_disconnect),
         Route("/file", file),
         Mount("/static", StaticFiles(directory=static_dir)),

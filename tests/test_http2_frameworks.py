@@ -301,25 +301,26 @@ def test_graceful_shutdown_lets_streams_finish(kind: str, static_dir: Path) -> N
     """GOAWAY on shutdown: the stream in flight is answered, then the connection closes."""
     srv = FrameworkServer(kind, static_dir).start()
     curl = subprocess.Popen(
-        ["curl", "-s", "--http2-prior-knowledge", srv.url + "/sleepy?n=7"],
+        ["curl", "-sN", "-m", "10", "--http2-prior-knowledge", srv.url + "/slow-stream"],
         stdout=subprocess.PIPE,
     )
-    time.sleep(0.1)
-    srv.stop()
-    out, _ = curl.communicate(timeout=5)
-    assert (curl.returncode, out) == (0, b"7")
+    try:
+        assert curl.stdout is not None
+        first = curl.stdout.readline()  # the stream is in flight: stop the server now
+    finally:
+        srv.stop()
+    rest, _ = curl.communicate(timeout=5)
+    assert (curl.returncode, first, rest) == (0, b"first\n", b"last\n")
 
 
 def test_goaway_names_the_last_stream(static_dir: Path) -> None:
-    """Shutdown sends GOAWAY(NO_ERROR) with the last stream taken; that stream still gets its
-    whole response."""
+    """Shutdown sends GOAWAY(NO_ERROR) naming the last stream taken; that stream, in flight,
+    still gets its whole response."""
     srv = FrameworkServer("starlette", static_dir).start()
     stopper = threading.Thread(target=srv.stop, daemon=True)
     try:
         with Conn(srv.port) as conn:
-            conn.request(1, get("/sleepy?n=3"))
-            time.sleep(0.05)
-            stopper.start()
+            conn.request(1, get("/slow-stream"))
             goaway: GoAwayFrame | None = None
             body = b""
             ended = False
@@ -328,11 +329,13 @@ def test_goaway_names_the_last_stream(static_dir: Path) -> None:
                     goaway = f
                 elif isinstance(f, DataFrame) and f.stream_id == 1:
                     body += f.data
+                    if body == b"first\n":  # the stream is in flight: stop the server now
+                        stopper.start()
                 if f.stream_id == 1 and "END_STREAM" in f.flags:
                     ended = True
         assert goaway is not None
         assert (goaway.error_code, goaway.last_stream_id) == (0, 1)
-        assert ended and body == b"3"
+        assert ended and body == b"first\nlast\n"
     finally:
         if stopper.ident is None:
             srv.stop()

@@ -27,6 +27,7 @@ from squall.asgi import serve
 
 from .h2_framework_apps import Probe, make_starlette_app
 from .loop_thread import LoopThread
+from .server_process import SquallProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -257,3 +258,48 @@ def test_h2load_over_tls(cert: tuple[Path, Path], asgi_tls: Any) -> None:
     assert "Application protocol: h2\n" in out, out
     assert "500 succeeded, 0 failed, 0 errored, 0 timeout" in out, out
     assert "status codes: 500 2xx" in out, out
+
+
+CLI_APP = """
+from squall import web
+
+async def hello(request):
+    return web.Response(text=f"{request.version.major} {request.scheme}")
+
+app = web.Application()
+app.router.add_get("/", hello)
+
+
+async def asgi(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = f"{scope['http_version'][0]} {scope['scheme']}".encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+@needs_curl
+@pytest.mark.parametrize(
+    ("target", "flag", "alpn"),
+    [
+        ("h2tlsapp:app", "--http2", "h2"),
+        ("h2tlsapp:asgi", "--http2", "h2"),
+        ("h2tlsapp:app", "--no-http2", "http/1.1"),
+    ],
+)
+def test_cli_tls_alpn(
+    cert: tuple[Path, Path], tmp_path: Path, target: str, flag: str, alpn: str
+) -> None:
+    """The command line's own context: h2 first, or http/1.1 alone with --no-http2, on both
+    interfaces (their listeners are made in different places)."""
+    (tmp_path / "h2tlsapp.py").write_text(textwrap.dedent(CLI_APP))
+    args = (target, flag, "--ssl-certfile", str(cert[0]), "--ssl-keyfile", str(cert[1]))
+    with SquallProcess(tmp_path, *args, "--port", "0") as server:
+        url = server.wait_ready()
+        assert selected_alpn(server.port, cert) == alpn
+        out = curl(url + "/", cert)
+        assert server.stop()[0] == 0
+    version = b"2" if alpn == "h2" else b"1"
+    assert out.startswith(b"HTTP/2 200" if alpn == "h2" else b"HTTP/1.1 200"), out
+    assert out.endswith(b"\r\n\r\n" + version + b" https"), out

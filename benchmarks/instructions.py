@@ -96,17 +96,26 @@ for _ in range(int(sys.argv[2])):
 """
 
 
-def count(
-    python: str, driver: Path, which: str, n: int, path: str | None, flags: list[str]
-) -> int:
+def count(python: str, driver: Path, which: str, n: int, path: str | None, flags: list[str]) -> int:
     env = dict(os.environ, PYTHONHASHSEED="0")
     if path:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
-             python, str(driver), which, str(n), *flags],
-            env=env, capture_output=True, text=True, check=True,
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={tmp}/cg.out",
+                python,
+                str(driver),
+                which,
+                str(n),
+                *flags,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
     match = re.search(r"Collected : ([\d,]+)", out.stderr)
     if match is None:

@@ -128,3 +128,18 @@ def test_workers_summed_and_never_backwards(tmp_path: Path) -> None:
         )
         assert value(found, TOTAL, **LABELS) == sent
         assert value(found, "squall_worker_restarts_total", reason="memory") == 0
+
+
+def test_metrics_port_in_use(tmp_path: Path) -> None:
+    """The supervisor cannot bind the metrics port: one line, and no worker is started."""
+    (tmp_path / "mapp.py").write_text(APP)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["mapp:app", "--port", "0", "--workers", "2", "--metrics-port", str(port)]
+        with SquallProcess(tmp_path, *args) as proc:
+            assert proc.wait() == 1
+            assert f"squall: cannot serve metrics on 127.0.0.1:{port}: Address already in use" in (
+                proc.stderr()
+            )

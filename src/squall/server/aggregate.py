@@ -21,6 +21,7 @@ import asyncio
 import concurrent.futures
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -86,8 +87,9 @@ class Aggregator:
             self.port = started.result(timeout=30.0)
         except OSError as exc:
             self._thread.join(5.0)
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise ServerError(
-                f"cannot serve metrics on {self.host}:{self.port}: {exc.strerror or exc}"
+                f"cannot serve metrics on {self.host}:{self.port}: {reason}"
             ) from None
 
     def _serve(self, started: concurrent.futures.Future[int]) -> None:

@@ -63,7 +63,8 @@ DIFFERS: dict[str, str] = {
     "default; aiohttp has no such timeout) and `forwarded_allow_ips` (trusted proxies whose "
     "`Forwarded`/`X-Forwarded-*` headers set `request.remote`, `scheme` and `host`; off by "
     "default, as aiohttp, which leaves this to aiohttp-remotes).",
-    "run_app": "uses uvloop when it is installed.",
+    "run_app": "runs on uvloop when it is installed (`squall.new_event_loop()`; aiohttp's "
+    "makes asyncio's loop), without changing the event loop policy.",
     "RequestPayloadError": "raised to the handler for a malformed or cut-short body; a handler "
     "that lets it escape answers 400.",
     "StreamReader": "aiohttp's reading API (`read`, `readany`, `readexactly`, `readline`, "
@@ -227,8 +228,7 @@ def main() -> int:
             "## Behaviour beyond single names",
             "",
             "- `import squall` makes `squall.web` available (`import aiohttp` does not import "
-            "`aiohttp.web`), and installs uvloop as the event loop policy when uvloop is "
-            "installed (set `SQUALL_NO_UVLOOP=1` to keep asyncio's loop).",
+            "`aiohttp.web`); like `import aiohttp`, it leaves the event loop policy alone.",
             "- Wire-level refusals (malformed requests) get a short plain-text answer with the "
             "status RFC 9110/9112 names (400, 413, 414, 431, 501, 505, 408, 417) and the "
             "connection closes. aiohttp answers most of them 400.",

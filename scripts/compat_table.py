@@ -251,7 +251,8 @@ def main() -> int:
             "unless the connection closes after the response, then `close` is sent; `close` from "
             "the handler closes it.",
             "- A client that leaves (closes or resets its connection) is seen at once: "
-            "`request.transport` is None and streamed writes raise `ConnectionResetError`, as on "
+            "`request.transport` and `request.protocol.transport` are None and streamed writes "
+            "raise `ConnectionResetError`, as on "
             "aiohttp; a response returned whole is still written to a client that only "
             "half-closed (aiohttp closes at once). See the guide, 'Detecting a client that left'.",
             "- HTTP/2 (squall's own; aiohttp has none) on the same port, prior knowledge in "

@@ -1,0 +1,84 @@
+"""What aiohttp plugins rely on, found by their own test suites (``make plugins``), checked here on
+squall and on aiohttp with the same code and real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import aiohttp.web as aiohttp_web
+import pytest
+
+from squall import web as squall_web
+
+from .loop_thread import LoopThread
+
+TIMEOUT = 5.0
+
+
+class Serving(LoopThread):
+    """``make_app(web)`` served by ``web``'s own AppRunner (handler_cancellation off, as
+    aiohttp's default) on an ephemeral loopback port."""
+
+    def __init__(self, web: Any, app: Any) -> None:
+        super().__init__()
+        self.web = web
+        self.app = app
+        self.port = 0
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        runner = self.web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        site = self.web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        self.ready()
+        await stop.wait()
+        await runner.cleanup()
+
+
+@pytest.fixture(params=[squall_web, aiohttp_web], ids=["squall", "aiohttp"])
+def web(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
+    yield request.param
+
+
+def test_protocol_transport_is_none_once_the_client_closed(web: Any) -> None:
+    """aiohttp-sse's idiom for a client that left, ``request.protocol.transport is None``
+    (its test_abort_when_transport_already_gone): true once the client closed its side while a
+    streamed response is in progress, as ``request.transport is None`` is."""
+    seen: list[object] = []
+
+    async def handler(request: Any) -> Any:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT
+        while request.protocol.transport is not None and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        seen.append(request.protocol.transport)
+        seen.append(request.transport)
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    server = Serving(web, app).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(4096)
+                assert chunk, head
+                head += chunk
+            assert head.startswith(b"HTTP/1.1 200 ")
+        # the client has closed; the handler sees it well before its deadline
+        deadline = time.monotonic() + 2 * TIMEOUT
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert seen == [None, None]
+    finally:
+        server.stop()

@@ -265,8 +265,10 @@ def main() -> int:
             "from the peers in `forwarded_allow_ips`; see the guide, 'Behind a reverse proxy'.",
             "- `squall.install_as_aiohttp()` makes `aiohttp.web` and aiohttp's other server-side "
             "modules squall's, for unmodified apps and plugins, keeping aiohttp's client: what it "
-            "maps and why, and `make aiohttp-suite` (aiohttp's own tests on squall), are in "
-            "[migrating.md](migrating.md).",
+            "maps and why, `make aiohttp-suite` (aiohttp's own tests on squall), `make plugins` "
+            "(five plugins' own tests: none passes on aiohttp and fails on squall) and `make "
+            "aiohttp-examples` (aiohttp's example programs: clients see the same but the `Server` "
+            "header) are in [migrating.md](migrating.md).",
             "",
             SUITE.rstrip("\n"),
             *(f"| {count} | {cause} |" for count, cause in SUITE_CAUSES),

@@ -1,9 +1,11 @@
-"""What aiohttp plugins rely on, found by their own test suites (``make plugins``), checked here on
-squall and on aiohttp with the same code and real sockets."""
+"""What aiohttp plugins and aiohttp's example programs rely on, found by the plugins' own test
+suites (``make plugins``) and scripts/aiohttp_examples.py, checked here on squall and on aiohttp
+with the same code and real sockets."""
 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import socket
 import time
 from collections.abc import Iterator
@@ -82,3 +84,34 @@ def test_protocol_transport_is_none_once_the_client_closed(web: Any) -> None:
         assert seen == [None, None]
     finally:
         server.stop()
+
+
+def test_setting_text_gives_the_type_a_charset(web: Any) -> None:
+    """aiohttp's examples/web_cookies.py: ``Response(content_type="text/html")``, then
+    ``resp.text = ...``: the answer is ``text/html; charset=utf-8``."""
+
+    async def handler(request: Any) -> Any:
+        kind = request.match_info["kind"]
+        resp = web.Response() if kind == "none" else web.Response(content_type=kind)
+        resp.text = "héllo"
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/{kind:.+}", handler)
+    server = Serving(web, app).start()
+    try:
+        seen = {}
+        for kind in ("text/html", "application/json", "application/octet-stream", "none"):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+            conn.request("GET", f"/{kind}")
+            resp = conn.getresponse()
+            seen[kind] = (resp.getheader("Content-Type"), resp.read().decode())
+            conn.close()
+    finally:
+        server.stop()
+    assert seen == {
+        "text/html": ("text/html; charset=utf-8", "héllo"),
+        "application/json": ("application/json; charset=utf-8", "héllo"),
+        "application/octet-stream": ("text/plain; charset=utf-8", "héllo"),
+        "none": ("text/plain; charset=utf-8", "héllo"),
+    }

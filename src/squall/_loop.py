@@ -25,10 +25,15 @@ def uvloop_allowed() -> bool:
 
 
 def _policy_is_default() -> bool:
+    """Whether the program left asyncio's event loop policy as it was (no policy API: yes)."""
     with warnings.catch_warnings():
-        # asyncio's policy API is deprecated from 3.14 on; it still works until 3.16.
+        # asyncio's policy API is deprecated from 3.14 on, to be removed in 3.16.
         warnings.simplefilter("ignore", DeprecationWarning)
-        return type(asyncio.get_event_loop_policy()) is asyncio.DefaultEventLoopPolicy
+        default = getattr(asyncio, "DefaultEventLoopPolicy", None)
+        get_policy = getattr(asyncio, "get_event_loop_policy", None)
+        if default is None or get_policy is None:
+            return True
+        return type(get_policy()) is default
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

@@ -89,9 +89,19 @@ def count(python: str, driver: Path, which: str, n: int, path: str | None) -> in
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
-             python, str(driver), which, str(n)],
-            env=env, capture_output=True, text=True, check=True,
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={tmp}/cg.out",
+                python,
+                str(driver),
+                which,
+                str(n),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
     match = re.search(r"Collected : ([\d,]+)", out.stderr)
     if match is None:

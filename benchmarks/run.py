@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import h2, idle, multi, report, wrk, ws
+from harness import h2, idle, multi, publish, report, wrk, ws
 from harness.h2 import H2_SCENARIOS, H2_SPECS, QUICK_H2_SCENARIOS
 from harness.procs import PINNING, Server, cpu_busy, cpu_times, free_port, raise_nofile
 from harness.servers import ECHO_SIZE, PLUGIN_SPECS, SERVERS_DIR, SPECS, Spec, check, ready
@@ -277,6 +277,9 @@ def main(argv: list[str]) -> int:
     (out / f"{opts.out}.md").write_text(report.markdown(data))
     print(report.text(data), end="")
     log(f"wrote {out / opts.out}.json and .md in {settings['seconds_taken']} s")
+    if opts.out == "latest":  # a full run: the pages show it (quick and partial runs do not)
+        for path in publish.publish(data):
+            log(f"wrote {path.relative_to(HERE.parent)}")
     return 0 if any(r.samples for r in results.values()) else 1
 
 

@@ -256,7 +256,9 @@ def main() -> int:
             "aiohttp; a response returned whole is still written to a client that only "
             "half-closed (aiohttp closes at once). See the guide, 'Detecting a client that left'.",
             "- HTTP/2 (squall's own; aiohttp has none) on the same port, prior knowledge in "
-            "cleartext and ALPN `h2` over TLS; `http2=False` on `run_app` and `AppRunner` (or "
+            "cleartext and ALPN `h2` over TLS (squall sets ALPN `h2`, `http/1.1` on the "
+            "`ssl_context` it is given, which aiohttp leaves alone); `http2=False` on `run_app` "
+            "and `AppRunner` (or "
             "`squall --no-http2`) serves HTTP/1.1 only; see the guide, 'HTTP/2'. "
             "`StreamResponse.write_eof()` takes squall's `trailers=` (fields after the body: "
             "HTTP/2, or a chunked HTTP/1.1 body).",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -11,6 +12,7 @@ from .._mypyc import mypyc_attr
 from .clock import CLOCK
 from .exchange import Exchange
 from .limits import Limits
+from .preface import ALPN, h2_available
 from .protocol import HttpProtocol
 from .proxy import TrustedProxies
 from .shared import Shared
@@ -105,6 +107,14 @@ class HttpServer:
     def now(self) -> float:
         """The loop's clock at the last tick (see TICK)."""
         return self.shared.now
+
+    def tls(self, context: ssl.SSLContext | None) -> ssl.SSLContext | None:
+        """The context to listen with: with HTTP/2 on, ALPN ``h2`` and ``http/1.1`` are set on
+        ``context`` (replacing the list it had), so TLS clients can choose HTTP/2; with it off,
+        ``context`` is left as given. Sites and ``squall.asgi.serve`` call this once."""
+        if context is not None and self.shared.http2 and h2_available():
+            context.set_alpn_protocols(list(ALPN))
+        return context
 
     def __call__(self) -> HttpProtocol:
         return HttpProtocol(self.shared)

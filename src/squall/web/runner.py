@@ -68,6 +68,7 @@ class BaseSite:
         self._runner._reg_site(self)
         server = self._runner.server
         assert server is not None
+        server.tls(self._ssl_context)  # ALPN h2 on the user's context while HTTP/2 is on
         self._server = await self._listen(asyncio.get_running_loop(), server)
 
     async def _listen(self, loop: asyncio.AbstractEventLoop, factory: HttpServer) -> asyncio.Server:

@@ -222,7 +222,7 @@ def test_the_command_line_runs_on_uvloop(tmp_path: Path) -> None:
         + HANDLER
         + "\napp = web.Application()\napp.router.add_get('/', which_loop)\n"
     )
-    env = {"PYTHONPATH": ENV["PYTHONPATH"]}
+    env = {"PYTHONPATH": ENV["PYTHONPATH"], "SQUALL_NO_UVLOOP": ""}  # over os.environ
     with SquallProcess(tmp_path, "loopapp:app", "--port", "0", env=env) as proc:
         url = proc.wait_ready()
         assert _get(url) == UVLOOP

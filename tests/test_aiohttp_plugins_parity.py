@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import aiohttp.web as aiohttp_web
 import pytest
 
+import squall
 from squall import web as squall_web
 
 from .loop_thread import LoopThread
@@ -115,3 +120,62 @@ def test_setting_text_gives_the_type_a_charset(web: Any) -> None:
         "application/octet-stream": ("text/plain; charset=utf-8", "héllo"),
         "none": ("text/plain; charset=utf-8", "héllo"),
     }
+
+
+CLI_APP = """
+from argparse import ArgumentParser
+from aiohttp import web
+
+async def show(request):
+    args = request.app[ARGS]
+    return web.Response(text="\\n".join([args.message] * args.repeat))
+
+ARGS = web.AppKey("args", object)
+
+def init(argv):
+    parser = ArgumentParser(prog="aiohttp.web ...", add_help=False)
+    parser.add_argument("message")
+    parser.add_argument("--repeat", type=int, default=1)
+    app = web.Application()
+    app[ARGS] = parser.parse_args(argv)
+    app.router.add_get("/", show)
+    return app
+"""
+
+
+@pytest.mark.parametrize("on", ["squall", "aiohttp"])
+def test_aiohttp_web_command_line_under_the_alias(tmp_path: Path, on: str) -> None:
+    """aiohttp's examples/cli_app.py runs as ``python -m aiohttp.web ... cli_app:init ARGS``;
+    ``python -m squall.as_aiohttp -m aiohttp.web ...`` runs the same on squall."""
+    (tmp_path / "cli_app.py").write_text(CLI_APP)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launcher = ["-m", "squall.as_aiohttp"] if on == "squall" else []
+    cmd = [sys.executable, *launcher, "-m", "aiohttp.web", "-H", "127.0.0.1", "-P", str(port)]
+    env = {**os.environ, "PYTHONPATH": str(Path(squall.__file__).resolve().parent.parent)}
+    proc = subprocess.Popen(
+        [*cmd, "cli_app:init", "--repeat", "2", "Hello World"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 4 * TIMEOUT
+        while True:
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+                conn.request("GET", "/")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "not serving"
+                time.sleep(0.05)
+        resp = conn.getresponse()
+        assert (resp.status, resp.read()) == (200, b"Hello World\nHello World")
+        assert on in (resp.getheader("Server") or "")
+        conn.close()
+    finally:
+        proc.kill()
+        proc.communicate(timeout=TIMEOUT)

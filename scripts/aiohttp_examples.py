@@ -11,7 +11,8 @@ squall through the alias (``python -m squall.as_aiohttp FILE``, squall from this
   status and output (numbers blanked: they print timings and ports).
 
 Prints one line per example and every difference. Uses port 8080 (the examples' own), waiting for
-it to be free. Not part of ``make test``.
+it to be free; anything else that talks to 8080 meanwhile (``make run``, tests/test_seed.py, the
+docs' served examples) shows up as a difference. Not part of ``make test``.
 
     python scripts/aiohttp_examples.py [--examples web_srv.py ...]
 """

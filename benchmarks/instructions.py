@@ -29,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 DRIVER = """
-import asyncio, sys
+import asyncio, sys, uvloop
 sys.path.insert(0, {here!r})
 import inprocess
 from squall import web
@@ -67,7 +67,7 @@ async def main(which, count):
     await done
     await runner.cleanup()
 
-asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+uvloop.run(main(sys.argv[1], int(sys.argv[2])))
 """
 
 FLOOR_DRIVER = """

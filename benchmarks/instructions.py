@@ -32,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 DRIVER = """
-import asyncio, logging, os, sys
+import asyncio, logging, os, sys, uvloop
 sys.path.insert(0, {here!r})
 import inprocess
 from squall import web
@@ -80,7 +80,7 @@ async def main(which, count, access_log, metrics):
     await done
     await runner.cleanup()
 
-asyncio.run(main(sys.argv[1], int(sys.argv[2]), "log" in sys.argv[3:], "metrics" in sys.argv[3:]))
+uvloop.run(main(sys.argv[1], int(sys.argv[2]), "log" in sys.argv[3:], "metrics" in sys.argv[3:]))
 """
 
 FLOOR_DRIVER = """

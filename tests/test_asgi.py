@@ -15,7 +15,6 @@ import aiohttp
 import httpx
 import pytest
 
-import squall  # noqa: F401  (uvloop policy, as users get it)
 from squall.asgi import ASGIServer, Lifespan, LifespanFailed, serve
 from squall.asgi.types import Receive, Scope, Send
 from squall.http.limits import Limits
@@ -346,9 +345,7 @@ def test_content_length_passthrough(asgi: ASGIThread) -> None:
     assert body == b"abcdef"
 
 
-def test_content_longer_than_declared(
-    asgi: ASGIThread, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_content_longer_than_declared(asgi: ASGIThread, caplog: pytest.LogCaptureFixture) -> None:
     """The bytes past the declared length are cut, an error is logged, the connection closes
     (the same rule as the aiohttp.web interface: tests/test_response_framing.py)."""
     with caplog.at_level(logging.ERROR, logger="squall.server"):

@@ -140,7 +140,10 @@ class HttpProtocol(asyncio.Protocol):
 
     @property
     def transport(self) -> asyncio.Transport | None:
-        return self._transport
+        """None once the client has closed its side or the connection is lost, as aiohttp's
+        protocol, which closes at the client's EOF: plugins test ``request.protocol.transport``
+        to see a client that left (squall keeps the write side open for answers owed)."""
+        return None if self._peer_done else self._transport
 
     def lost(self) -> asyncio.Future[None]:
         """A future (shared: never cancel it) that completes when the connection is lost."""

@@ -297,6 +297,24 @@ def test_max_requests_recycles_gracefully(app_dir: Path) -> None:
         assert len(re.findall(r"cleanup \d+", server.stderr())) >= 3
 
 
+def test_max_worker_lifetime_rolls_the_workers_under_load(app_dir: Path) -> None:
+    """Workers live 1-1.5 s: under a client loop they are replaced one by one, and every
+    request is answered (no connection refused or reset), with keep-alive and without."""
+    args = ("webapp:app", "--workers", "2", "--max-worker-lifetime", "1")
+    with _squall(app_dir, *args, "--max-worker-lifetime-jitter", "0.5") as server:
+        server.wait_ready()
+        first = set(server.workers())
+        kept = run_load(server.port, seconds=3.0, concurrency=4, path="/slow?t=0.01")
+        fresh = run_load(server.port, seconds=3.0, concurrency=4, keep_alive=False)
+        print(f"--max-worker-lifetime 1: keep-alive {kept}; connection per request {fresh}")
+        assert kept.errors == 0 and kept.refused == 0, kept
+        assert fresh.errors == 0 and fresh.refused == 0, fresh
+        pids = {int(p) for p in (*kept.pids, *fresh.pids)}
+        assert len(pids - first) >= 2, (first, pids)  # replaced workers answered too
+        assert "reached --max-worker-lifetime" in server.stderr()
+        assert server.stop()[0] == 0
+
+
 def test_worker_dying_at_once_is_restarted_with_backoff(app_dir: Path) -> None:
     with _squall(app_dir, "crashy:app", "--workers", "2") as server:
         server.wait_ready()
@@ -384,6 +402,8 @@ def test_port_in_use_with_workers(app_dir: Path) -> None:
         ("--reload-dir", "."),
         ("--reuse-port", "--uds", "/tmp/x.sock"),
         ("--max-requests", "-1"),
+        ("--max-worker-lifetime-jitter", "5"),
+        ("--max-worker-lifetime", "-1"),
     ],
 )
 def test_bad_process_arguments(app_dir: Path, args: tuple[str, ...]) -> None:
@@ -514,6 +534,8 @@ def test_help_lists_the_process_flags() -> None:
         assert server.proc.stdout is not None
         text = server.proc.stdout.read()
     for flag in ("--workers", "--max-requests", "--max-requests-jitter", "--reuse-port"):
+        assert flag in text
+    for flag in ("--max-worker-lifetime", "--max-worker-lifetime-jitter"):
         assert flag in text
     for flag in ("--reload", "--reload-dir", "LISTEN_FDS", "SIGHUP"):
         assert flag in text

@@ -62,6 +62,8 @@ class HttpProtocol(asyncio.Protocol):
         "_body_in_read",
         "_body_seen",
         "_body_since",
+        "_body_start",
+        "_body_tick",
         "_closing",
         "_completed",
         "_connection_field",
@@ -119,6 +121,10 @@ class HttpProtocol(asyncio.Protocol):
         self._discarding = False  # its body is dropped as it arrives (its handler is done)
         self._body_seen = 0  # body bytes the tick saw last, and when
         self._body_since = 0.0
+        # When the body began, moved later by the time the server was not reading it (so
+        # min_body_rate charges the client only for its own time), and the tick's last look.
+        self._body_start = 0.0
+        self._body_tick = 0.0
         self._pending_error: BadRequest | None = None  # to answer once the responses owed are
         self._closing = False
         self._lingering = False
@@ -399,7 +405,7 @@ class HttpProtocol(asyncio.Protocol):
             body: StreamReader = StreamReader(self._flow, limits.read_high_water)
             # While it arrives, the tick watches for a handler starved of body bytes.
             self._body_seen = 0
-            self._body_since = self.deadline = self.loop.time()
+            self._body_start = self._body_tick = self._body_since = self.deadline = self.loop.time()
         else:
             body = EMPTY_PAYLOAD
         # llhttp's upgrade needs CONNECT or an Upgrade field
@@ -583,14 +589,33 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.abort()
 
     def _watch_body(self, body: StreamReader, now: float) -> None:
-        """A body is arriving: fail it once its handler has waited body_timeout for a byte."""
+        """A body is arriving: fail it once its handler has waited body_timeout for a byte, or
+        once it is slower than min_body_rate after body_grace (mod_reqtimeout's MinRate)."""
+        limits = self.limits
         seen = body.total_bytes
+        if self._flow.paused or body.continue_owed:
+            # The server is not reading (backpressure), or has not asked for the body yet:
+            # the time since the last look is not the client's (to the tick's precision).
+            self._body_start += now - self._body_tick
+        self._body_tick = now
         if seen != self._body_seen or not body.awaited:  # progress, or no one waits
             self._body_seen = seen
             self._body_since = now
-        elif now - self._body_since >= self.limits.body_timeout:
+        elif now - self._body_since >= limits.body_timeout:
             self._refuse(BadRequest(408, "Request body not received in time"))
             return
+        rate = limits.min_body_rate
+        if rate > 0:
+            late = now - self._body_start - limits.body_grace
+            if late > 0.0 and seen < late * rate:
+                log.info(
+                    "Request body too slow: %d bytes in %.0f s (--min-body-rate %d): 408",
+                    seen,
+                    now - self._body_start,
+                    rate,
+                )
+                self._refuse(BadRequest(408, "Request body too slow"))
+                return
         self.deadline = now + 0.5  # look again at the next tick
 
     def _close(self) -> None:

@@ -139,6 +139,11 @@ class StreamReader:
         return self._total
 
     @property
+    def continue_owed(self) -> bool:
+        """Whether a ``100 Continue`` is still to be sent (the client waits for it)."""
+        return self._continue is not None
+
+    @property
     def awaited(self) -> bool:
         """Whether the reader is waiting for more bytes right now."""
         return self._waiter is not None

@@ -37,7 +37,7 @@ from .output import Output
 from .preface import negotiate
 from .proxy_protocol import HeaderReader, expects_header
 from .running import IDLE, Runner
-from .streams import EMPTY_PAYLOAD, StreamReader
+from .streams import EMPTY_PAYLOAD, BodyWatch, StreamReader
 
 if TYPE_CHECKING:
     from .limits import Limits
@@ -60,10 +60,7 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_admitted",
         "_body_in_read",
-        "_body_seen",
-        "_body_since",
-        "_body_start",
-        "_body_tick",
+        "_body_watch",
         "_closing",
         "_completed",
         "_connection_field",
@@ -119,12 +116,7 @@ class HttpProtocol(asyncio.Protocol):
         self._completed = 0  # requests parsed whole
         self._cur: Exchange | None = None  # the request whose body is arriving
         self._discarding = False  # its body is dropped as it arrives (its handler is done)
-        self._body_seen = 0  # body bytes the tick saw last, and when
-        self._body_since = 0.0
-        # When the body began, moved later by the time the server was not reading it (so
-        # min_body_rate charges the client only for its own time), and the tick's last look.
-        self._body_start = 0.0
-        self._body_tick = 0.0
+        self._body_watch: BodyWatch | None = None  # made for the first body, then reused
         self._pending_error: BadRequest | None = None  # to answer once the responses owed are
         self._closing = False
         self._lingering = False
@@ -403,9 +395,12 @@ class HttpProtocol(asyncio.Protocol):
         )
         if found & FRAMED_BODY:  # body framing does not depend on the method
             body: StreamReader = StreamReader(self._flow, limits.read_high_water)
-            # While it arrives, the tick watches for a handler starved of body bytes.
-            self._body_seen = 0
-            self._body_start = self._body_tick = self._body_since = self.deadline = self.loop.time()
+            # While it arrives, the tick watches it (a handler starved of bytes, a slow body).
+            watch = self._body_watch
+            if watch is None:
+                watch = self._body_watch = BodyWatch()
+            now = self.deadline = self.loop.time()
+            watch.begin(now)
         else:
             body = EMPTY_PAYLOAD
         # llhttp's upgrade needs CONNECT or an Upgrade field
@@ -589,33 +584,13 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.abort()
 
     def _watch_body(self, body: StreamReader, now: float) -> None:
-        """A body is arriving: fail it once its handler has waited body_timeout for a byte, or
-        once it is slower than min_body_rate after body_grace (mod_reqtimeout's MinRate)."""
-        limits = self.limits
-        seen = body.total_bytes
-        if self._flow.paused or body.continue_owed:
-            # The server is not reading (backpressure), or has not asked for the body yet:
-            # the time since the last look is not the client's (to the tick's precision).
-            self._body_start += now - self._body_tick
-        self._body_tick = now
-        if seen != self._body_seen or not body.awaited:  # progress, or no one waits
-            self._body_seen = seen
-            self._body_since = now
-        elif now - self._body_since >= limits.body_timeout:
-            self._refuse(BadRequest(408, "Request body not received in time"))
+        """A body is arriving: fail it once it is too slow (BodyWatch), else look again."""
+        watch = self._body_watch
+        assert watch is not None  # (made with the body)
+        why = watch.verdict(self.limits, body, now, self._flow.paused != 0)
+        if why:
+            self._refuse(BadRequest(408, why))
             return
-        rate = limits.min_body_rate
-        if rate > 0:
-            late = now - self._body_start - limits.body_grace
-            if late > 0.0 and seen < late * rate:
-                log.info(
-                    "Request body too slow: %d bytes in %.0f s (--min-body-rate %d): 408",
-                    seen,
-                    now - self._body_start,
-                    rate,
-                )
-                self._refuse(BadRequest(408, "Request body too slow"))
-                return
         self.deadline = now + 0.5  # look again at the next tick
 
     def _close(self) -> None:

@@ -45,6 +45,10 @@ async def slow(request):
     return web.Response(text=str(os.getpid()))
 
 
+async def echo(request):
+    return web.Response(body=await request.read())
+
+
 async def block(request):
     time.sleep(float(request.query.get("t", "0.3")))
     return web.Response(text=str(os.getpid()))
@@ -63,6 +67,7 @@ app = web.Application()
 app.router.add_get("/", pid)
 app.router.add_get("/slow", slow)
 app.router.add_get("/block", block)
+app.router.add_post("/echo", echo)
 app.on_startup.append(on_startup)
 app.on_cleanup.append(on_cleanup)
 """
@@ -312,6 +317,43 @@ def test_max_worker_lifetime_rolls_the_workers_under_load(app_dir: Path) -> None
         pids = {int(p) for p in (*kept.pids, *fresh.pids)}
         assert len(pids - first) >= 2, (first, pids)  # replaced workers answered too
         assert "reached --max-worker-lifetime" in server.stderr()
+        assert server.stop()[0] == 0
+
+
+def _first_answer(port: int, head: bytes, trickle: bytes = b"", every: float = 0.2) -> bytes:
+    """Send ``head``, then ``trickle`` a byte every ``every`` seconds; the first answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        sock.settimeout(every)
+        for i in range(len(trickle) + 1):
+            try:
+                if data := sock.recv(65536):
+                    return data
+            except TimeoutError:
+                pass
+            if i < len(trickle):
+                sock.sendall(trickle[i : i + 1])
+        sock.settimeout(5)
+        return sock.recv(65536)
+
+
+@pytest.mark.parametrize("app", ["webapp:app", "asgiapp:app"])
+def test_slow_client_flags_reach_the_server(app_dir: Path, app: str) -> None:
+    """--timeout-header, --min-body-rate and --body-grace are the server's, for either
+    interface: a head left unfinished, and a body at 5 B/s against 1000 B/s, get 408."""
+    flags = ("--timeout-header", "1", "--min-body-rate", "1000", "--body-grace", "1")
+    with _squall(app_dir, app, *flags) as server:
+        server.wait_ready()
+        start = time.monotonic()
+        answer = _first_answer(server.port, b"GET / HTTP/1.1\r\nHost: t\r\n")
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert time.monotonic() - start < 3.5
+        if app == "webapp:app":  # (the ASGI app reads no body)
+            head = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n"
+            start = time.monotonic()
+            answer = _first_answer(server.port, head, b"x" * 99)
+            assert answer.startswith(b"HTTP/1.1 408 "), answer
+            assert time.monotonic() - start < 4.5
         assert server.stop()[0] == 0
 
 

@@ -63,6 +63,9 @@ __all__ = ("ConnectionFault", "H2Protocol")
 
 log = logging.getLogger("squall.server")
 
+CUT: Final = BodyWatch()
+"""The ``watch`` of a stream whose request body came too slowly (see ``_watch_bodies``)."""
+
 PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 # Frame types and flags (RFC 9113 6).
@@ -159,7 +162,6 @@ class _Stream:
 
     __slots__ = (
         "conn",
-        "cut",
         "done",
         "exchange",
         "id",
@@ -197,8 +199,9 @@ class _Stream:
         self.waiters: list[asyncio.Future[None]] = []  # drain_stream() callers
         self.remote_ended = False  # the request is whole (END_STREAM received)
         self.done = False  # the response is complete (END_STREAM or RST_STREAM sent)
-        self.watch: BodyWatch | None = None  # while its body arrives (the tick's look at it)
-        self.cut = False  # its body came too slowly: the stream is reset once answered
+        # While its body arrives, the tick's look at it; CUT once the body failed for it (the
+        # stream is then reset when answered).
+        self.watch: BodyWatch | None = None
 
     def pause_reading_body(self) -> None:
         self.paused = True
@@ -319,15 +322,16 @@ class H2Protocol(asyncio.Protocol):
         for stream in list(self.streams.values()):
             watch = stream.watch
             exchange = stream.exchange
-            if watch is None or exchange is None or stream.remote_ended or stream.done:
+            if watch is None or watch is CUT or exchange is None or stream.remote_ended:
+                continue
+            if stream.done:
                 continue
             body = exchange.body
             why = watch.verdict(limits, body, now, stream.paused)
             if why:
                 log.info("HTTP/2 stream %d: %s", stream.id, why)
                 body.set_exception(RequestPayloadError(why, 408))
-                stream.watch = None
-                stream.cut = True
+                stream.watch = CUT
             else:
                 self._watching = True
         if self._watching:
@@ -1104,7 +1108,7 @@ class H2Protocol(asyncio.Protocol):
         window on the reset stream instead of reading the response.
         """
         stream.done = True
-        if not stream.remote_ended and stream.cut:
+        if not stream.remote_ended and stream.watch is CUT:
             # Its body came too slowly and failed: not read on. RST_STREAM NO_ERROR after a
             # complete response asks the client to stop sending (RFC 9113 8.1).
             if self.streams.pop(stream.id, None) is not None:

@@ -313,6 +313,38 @@ def test_body_rate_does_not_count_the_wait_for_100_continue(rate_srv: ServerThre
     assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"3000"), answer
 
 
+def test_body_rate_does_not_count_the_time_reading_is_paused() -> None:
+    """The handler reads only after 3.5 s and the body is past the read buffer (1 KiB here), so
+    reading stops with 1500 bytes in: those seconds are the server's, not the client's (who
+    could not send), and the body completes once the handler reads."""
+    app = web.Application()
+    app.router.add_post("/read", _read_body)
+    with serve(app, access_log=None, min_body_rate=1000, body_grace=1.0) as server:
+        assert server.runner is not None and server.runner.server is not None
+        server.runner.server.limits.read_high_water = 1024
+        with _connect(server) as sock:
+            sock.sendall(
+                b"POST /read?wait=3.5 HTTP/1.1\r\nHost: x\r\nContent-Length: 21500\r\n\r\n"
+                + b"x" * 1500
+            )
+            time.sleep(0.3)
+            sock.sendall(b"x" * 20000)  # (waits in the kernel's buffers)
+            answer = _read_until(sock, lambda d: d.endswith(b"21500"), 8)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"21500"), answer
+
+
+def test_content_read_of_a_body_past_the_read_buffer_completes() -> None:
+    """``await request.content.read()`` of 600 KB, over the 256 KiB read buffer: it used to
+    wait for an EOF that could not come (reading paused, nothing consumed) until body_timeout."""
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_post("/read", _read_body)
+    with serve(app, access_log=None) as server, _connect(server) as sock:
+        sock.sendall(b"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 600000\r\n\r\n")
+        sock.sendall(b"x" * 600000)
+        answer = _read_until(sock, lambda d: d.endswith(b"600000"), 5)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"600000"), answer
+
+
 def test_the_slow_client_defaults() -> None:
     """10 s for a head, 500 B/s for a body after 20 s (mod_reqtimeout's), 60 s between bytes;
     the command line's defaults are the same."""

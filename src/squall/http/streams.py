@@ -226,11 +226,18 @@ class StreamReader:
         if n == 0:
             return b""
         if n < 0:
+            # Take the bytes as they come (as aiohttp does): a body larger than the high-water
+            # mark would otherwise pause reading for good, and its EOF would never come.
+            parts: list[bytes] = []
             while not self._eof:
+                if self._buffer:
+                    parts.append(self._take(-1))
                 await self._wait()
             if self._exception is not None:
                 raise self._exception
-            return self._take(-1) if self._buffer else b""
+            if self._buffer:
+                parts.append(self._take(-1))
+            return parts[0] if len(parts) == 1 else b"".join(parts)
         while not self._buffer and not self._eof:
             await self._wait()
         return self.read_nowait(n)

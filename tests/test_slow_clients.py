@@ -223,6 +223,17 @@ def test_head_timeout_counts_from_the_first_byte(srv: ServerThread) -> None:
     assert answered - opened >= 3.3, answered - opened  # from the opening: by 3.0 at the latest
 
 
+def test_connection_that_sends_nothing_is_closed_at_header_timeout(srv: ServerThread) -> None:
+    """A new connection waits for its first byte as long as for a whole head (2 s here), then
+    is closed without an answer (there is no request to answer)."""
+    with _connect(srv) as sock:
+        start = time.monotonic()
+        data = _read_until(sock, lambda d: False, 5)
+        elapsed = time.monotonic() - start
+    assert data == b""
+    assert 1.9 <= elapsed < 3.6, elapsed
+
+
 # -- a minimum request-body rate (Limits.min_body_rate, body_grace) -------------------------------
 
 PAYLOAD_ERRORS: list[int] = []

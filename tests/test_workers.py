@@ -315,8 +315,10 @@ def test_max_worker_lifetime_rolls_the_workers_under_load(app_dir: Path) -> None
         assert kept.errors == 0 and kept.refused == 0, kept
         assert fresh.errors == 0 and fresh.refused == 0, fresh
         pids = {int(p) for p in (*kept.pids, *fresh.pids)}
-        assert len(pids - first) >= 2, (first, pids)  # replaced workers answered too
-        assert "reached --max-worker-lifetime" in server.stderr()
+        assert pids - first, (first, pids)  # replacements answered too
+        # (both first workers expired within 1.5 s of starting; each one, and each of their
+        # replacements in turn, is logged once)
+        assert server.stderr().count("reached --max-worker-lifetime") >= 2
         assert server.stop()[0] == 0
 
 

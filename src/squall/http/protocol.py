@@ -38,7 +38,7 @@ from .preface import negotiate
 from .proxy_protocol import HeaderReader, expects_header
 from .running import IDLE, Runner
 from .stats import BAD_REQUEST, BODY_TIMEOUT, HEADER_TIMEOUT, SEND_TIMEOUT, TOO_LARGE
-from .streams import EMPTY_PAYLOAD, StreamReader
+from .streams import EMPTY_PAYLOAD, BodyWatch, StreamReader
 
 if TYPE_CHECKING:
     from .limits import Limits
@@ -61,8 +61,7 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_admitted",
         "_body_in_read",
-        "_body_seen",
-        "_body_since",
+        "_body_watch",
         "_closing",
         "_completed",
         "_connection_field",
@@ -118,8 +117,7 @@ class HttpProtocol(asyncio.Protocol):
         self._completed = 0  # requests parsed whole
         self._cur: Exchange | None = None  # the request whose body is arriving
         self._discarding = False  # its body is dropped as it arrives (its handler is done)
-        self._body_seen = 0  # body bytes the tick saw last, and when
-        self._body_since = 0.0
+        self._body_watch: BodyWatch | None = None  # made for the first body, then reused
         self._pending_error: BadRequest | None = None  # to answer once the responses owed are
         self._closing = False
         self._lingering = False
@@ -408,9 +406,12 @@ class HttpProtocol(asyncio.Protocol):
         )
         if found & FRAMED_BODY:  # body framing does not depend on the method
             body: StreamReader = StreamReader(self._flow, limits.read_high_water)
-            # While it arrives, the tick watches for a handler starved of body bytes.
-            self._body_seen = 0
-            self._body_since = self.deadline = self.loop.time()
+            # While it arrives, the tick watches it (a handler starved of bytes, a slow body).
+            watch = self._body_watch
+            if watch is None:
+                watch = self._body_watch = BodyWatch()
+            now = self.deadline = self.loop.time()
+            watch.begin(now)
         else:
             body = EMPTY_PAYLOAD
         # llhttp's upgrade needs CONNECT or an Upgrade field
@@ -600,14 +601,13 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.abort()
 
     def _watch_body(self, body: StreamReader, now: float) -> None:
-        """A body is arriving: fail it once its handler has waited body_timeout for a byte."""
-        seen = body.total_bytes
-        if seen != self._body_seen or not body.awaited:  # progress, or no one waits
-            self._body_seen = seen
-            self._body_since = now
-        elif now - self._body_since >= self.limits.body_timeout:
+        """A body is arriving: fail it once it is too slow (BodyWatch), else look again."""
+        watch = self._body_watch
+        assert watch is not None  # (made with the body)
+        why = watch.verdict(self.limits, body, now, self._flow.paused != 0)
+        if why:
             self._shared.errors[BODY_TIMEOUT] += 1
-            self._refuse(BadRequest(408, "Request body not received in time"))
+            self._refuse(BadRequest(408, why))
             return
         self.deadline = now + 0.5  # look again at the next tick
 

@@ -30,7 +30,7 @@ TOO_LARGE: Final = 1
 HEADER_TIMEOUT: Final = 2
 """A request head not received within ``header_timeout`` (408)."""
 BODY_TIMEOUT: Final = 3
-"""A request body stalled for ``body_timeout`` while its handler waited (408)."""
+"""A request body stalled for ``body_timeout``, or slower than ``min_body_rate`` (408)."""
 SEND_TIMEOUT: Final = 4
 """A client that read none of its full write buffer for ``send_timeout`` (dropped)."""
 HTTP2_PROTOCOL: Final = 5

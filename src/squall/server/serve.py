@@ -221,6 +221,10 @@ async def _serve_aiohttp(
         access_log_class=log_class,
         keepalive_timeout=config.timeout_keep_alive,
         shutdown_timeout=config.timeout_graceful_shutdown,
+        header_timeout=config.timeout_header,
+        body_timeout=config.timeout_body,
+        min_body_rate=config.min_body_rate,
+        body_grace=config.body_grace,
         forwarded_allow_ips=config.forwarded_allow_ips,
         limit_concurrency=config.limit_concurrency or None,
         handler_cancellation=config.handler_cancellation,
@@ -266,6 +270,10 @@ async def _serve_asgi(
     limits = Limits(
         keepalive_timeout=config.timeout_keep_alive,
         shutdown_timeout=config.timeout_graceful_shutdown,
+        header_timeout=config.timeout_header,
+        body_timeout=config.timeout_body,
+        min_body_rate=config.min_body_rate,
+        body_grace=config.body_grace,
         max_connections=config.limit_concurrency,
     )
     allow = config.forwarded_allow_ips

@@ -7,10 +7,12 @@ pair (see :mod:`.worker`). It
   imported fails once, with its one line, and the supervisor exits with the worker's status);
 - prints the ready line once all workers accept;
 - restarts a worker that dies, after a growing delay when workers keep dying at once;
-- on SIGHUP, for a worker that reached ``max_requests``, and for one whose resident memory
+- on SIGHUP, for a worker that reached ``max_requests``, for one whose resident memory
   (read from /proc every ``worker_memory_interval`` seconds) exceeds ``max_worker_memory``
-  MiB, rotates: starts a replacement and stops the old worker gracefully only once the
-  replacement is ready, one worker at a time;
+  MiB, and for one ready for longer than its lifetime (``max_worker_lifetime`` plus a random
+  0..``max_worker_lifetime_jitter`` seconds, drawn per worker), rotates: starts a
+  replacement and stops the old worker gracefully only once the replacement is ready, one
+  worker at a time;
 - with ``metrics_port``, serves the workers' Prometheus metrics summed (:mod:`.aggregate`);
 - on SIGTERM/SIGINT stops accepting, lets every worker finish its requests in flight
   (``timeout_graceful_shutdown``, then SIGKILL a few seconds later) and exits 0; a second
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import selectors
 import signal
 import socket
@@ -86,6 +89,8 @@ class _Worker:
     """Already over ``max_worker_memory`` once ready: replacing it would never end."""
     closed: bool = False
     """Its channel has reached its end (it is exiting)."""
+    expires: float = float("inf")
+    """When it has served its ``max_worker_lifetime`` (set once ready)."""
 
     @property
     def pid(self) -> int:
@@ -161,6 +166,7 @@ class Supervisor:
             self._answer_scrape()
             self._kill_overdue()
             self._check_memory()
+            self._check_lifetimes()
             self._maintain()
             if self._boot_status is not None:
                 return self._boot_status
@@ -175,7 +181,7 @@ class Supervisor:
         if self._next_spawn > now:
             deadline = min(deadline, self._next_spawn)
         for worker in self.workers:
-            deadline = min(deadline, worker.kill_at)
+            deadline = min(deadline, worker.kill_at, worker.expires)
         if self.config.max_worker_memory > 0:
             deadline = min(deadline, self._next_memory_check)
         if self._metrics is not None:
@@ -293,6 +299,10 @@ class Supervisor:
         if line.startswith("ready"):
             worker.ready = True
             self._memory_at_start(worker)
+            lifetime = self.config.max_worker_lifetime
+            if lifetime > 0:
+                jitter = random.uniform(0.0, self.config.max_worker_lifetime_jitter)
+                worker.expires = time.monotonic() + lifetime + jitter
             self._interface = line.partition(" ")[2]
             self._booted = True
             rotating = self._rotating
@@ -383,6 +393,18 @@ class Supervisor:
                     bound,
                 )
                 self._replace(worker, "memory")
+
+    def _check_lifetimes(self) -> None:
+        """Queue for rotation the workers past their lifetime (replaced as for ``max_requests``)."""
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.expires > now:
+                continue
+            worker.expires = float("inf")
+            if self._stopping or worker.retiring or worker.stopping or worker in self._rotation:
+                continue
+            log.info("Worker %d reached --max-worker-lifetime: replacing it", worker.pid)
+            self._replace(worker, "lifetime")
 
     def _announce(self) -> None:
         if self._announced:

@@ -294,10 +294,11 @@ class AppRunner(BaseRunner):
     ``max_headers``, ``handler_cancellation``, ``shutdown_timeout``, ``handle_signals``; plus
     squall's ``header_timeout`` and ``forwarded_allow_ips`` (peers whose ``Forwarded`` /
     ``X-Forwarded-*`` headers set ``request.remote``, ``scheme`` and ``host``; off by default),
-    ``body_timeout``, ``send_timeout`` and ``limit_concurrency`` (most connections served at
-    once; past it, 503), ``http2``, and ``proxy_protocol`` (True: connections from the peers in
-    ``forwarded_allow_ips``, or 127.0.0.1 if it is not given, begin with a PROXY protocol header,
-    which gives ``request.remote``; a string: those peers instead; docs/deployment.md),
+    ``body_timeout``, ``min_body_rate``, ``body_grace``, ``send_timeout`` and
+    ``limit_concurrency`` (most connections served at once; past it, 503), ``http2``, and
+    ``proxy_protocol`` (True: connections from the peers in ``forwarded_allow_ips``, or
+    127.0.0.1 if it is not given, begin with a PROXY protocol header, which gives
+    ``request.remote``; a string: those peers instead; docs/deployment.md),
     ``metrics_port`` and ``metrics_host`` (Prometheus metrics at ``/metrics`` on a listener of
     their own, 127.0.0.1 by default; off unless ``metrics_port`` is given; 0: any free port,
     see :attr:`metrics_listener`); ``metrics``: a :class:`squall.metrics.Metrics` recorder to
@@ -333,7 +334,14 @@ class AppRunner(BaseRunner):
         if app._handler_args:
             kwargs.update(app._handler_args)
         limits = Limits()
-        for key in (*_LIMIT_KEYS, "header_timeout", "body_timeout", "send_timeout"):
+        for key in (
+            *_LIMIT_KEYS,
+            "header_timeout",
+            "body_timeout",
+            "min_body_rate",
+            "body_grace",
+            "send_timeout",
+        ):
             if key in kwargs:
                 setattr(limits, key, kwargs.pop(key))
         limits.max_connections = kwargs.pop("limit_concurrency", None) or 0

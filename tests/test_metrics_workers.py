@@ -143,3 +143,23 @@ def test_metrics_port_in_use(tmp_path: Path) -> None:
             assert f"squall: cannot serve metrics on 127.0.0.1:{port}: Address already in use" in (
                 proc.stderr()
             )
+
+
+def test_lifetime_restarts_counted(tmp_path: Path) -> None:
+    """--max-worker-lifetime: each replacement counts as restarts{reason="lifetime"}, and the
+    requests the replaced worker answered stay in the sums."""
+    (tmp_path / "mapp.py").write_text(APP)
+    port = free_port()
+    metrics = f"http://127.0.0.1:{port}/metrics"
+    args = ["mapp:app", "--port", "0", "--workers", "2", "--metrics-port", str(port)]
+    args += ["--max-worker-lifetime", "2", "--no-access-log"]
+    with SquallProcess(tmp_path, *args) as proc:
+        url = proc.wait_ready()
+        with httpx.Client(base_url=url, headers={"Connection": "close"}, timeout=10.0) as client:
+            for _ in range(10):
+                assert client.get("/hello").status_code == 200
+        found = until(
+            metrics, lambda f: value(f, "squall_worker_restarts_total", reason="lifetime") >= 2
+        )
+        assert value(found, TOTAL, **LABELS) == 10
+        assert value(found, "squall_worker_restarts_total", reason="crash") == 0

@@ -79,6 +79,15 @@ ON_UVLOOP = (
 )
 SPECS = (
     Spec("squall", "squall (seed app)", (PY, "squall_seed.py"), ("squall", "uvloop")),
+    # The same with Prometheus metrics on, beside it: what metrics cost on the hello request.
+    Spec(
+        "squall-metrics",
+        "squall (seed app, metrics on)",
+        (PY, "squall_seed.py", "{port}", "--metrics"),
+        ("squall", "uvloop"),
+        only=("hello",),
+        idle=False,
+    ),
     Spec("aiohttp", "aiohttp (seed app, uvloop)", (PY, "aiohttp_seed.py"), ("aiohttp", "uvloop")),
     Spec("uvicorn", "uvicorn raw ASGI", (PY, "asgi_raw.py"), ("uvicorn", "httptools", "uvloop")),
     Spec("granian", "granian raw ASGI", granian("asgi_raw:app"), ("granian", "uvloop")),

@@ -333,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_port,
         metavar="PORT",
         help="serve Prometheus metrics at http://METRICS-HOST:PORT/metrics, a listener of its "
-        "own (one process: not yet with a supervisor) [default: off]",
+        "own (with --workers: the supervisor's, every worker summed) [default: off]",
     )
     add(
         "--metrics-host",
@@ -367,17 +367,6 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         parser.error("--ssl-keyfile needs --ssl-certfile")
     if ns.max_worker_lifetime_jitter and not ns.max_worker_lifetime:
         parser.error("--max-worker-lifetime-jitter needs --max-worker-lifetime")
-    if ns.metrics_port is not None and (
-        ns.workers > 1
-        or ns.max_requests
-        or ns.max_worker_memory
-        or ns.max_worker_lifetime
-        or ns.reload
-    ):
-        parser.error(
-            "--metrics-port serves one process: not yet with --workers, --max-requests, "
-            "--max-worker-memory, --max-worker-lifetime or --reload"
-        )
     if ns.proxy_protocol and ns.ssl_certfile is not None:
         parser.error("--proxy-protocol does not go with TLS: terminate TLS at the proxy")
     try:

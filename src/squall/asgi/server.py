@@ -126,7 +126,7 @@ class ASGIServer:
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
         if self.metrics is not None and self.metrics_listener is not None:
-            self.metrics.servers.append(self.http)
+            self.metrics.watch(self.http)
             await self.metrics_listener.start()
 
     async def stop(self) -> None:

@@ -52,6 +52,7 @@ from .h2fields import (
 from .limits import LINGER
 from .output import Output
 from .running import BUSY, Runner
+from .stats import BODY_TIMEOUT, HTTP2_PROTOCOL, SEND_TIMEOUT
 from .streams import EMPTY_PAYLOAD, BodyWatch, StreamReader
 
 if TYPE_CHECKING:
@@ -330,6 +331,7 @@ class H2Protocol(asyncio.Protocol):
             why = watch.verdict(limits, body, now, stream.paused)
             if why:
                 log.info("HTTP/2 stream %d: %s", stream.id, why)
+                self.shared.errors[BODY_TIMEOUT] += 1
                 body.set_exception(RequestPayloadError(why, 408))
                 stream.watch = CUT
             else:
@@ -344,6 +346,7 @@ class H2Protocol(asyncio.Protocol):
         stalled = self.output.stalled_for(now) if self.output.stall_since else 0.0
         if stalled >= timeout and self.transport is not None:
             log.info("Client read nothing for %.0f s: connection dropped", stalled)
+            self.shared.errors[SEND_TIMEOUT] += 1
             self.output.stall_since = 0.0
             self.transport.abort()
             return
@@ -404,6 +407,11 @@ class H2Protocol(asyncio.Protocol):
     def upgrade(self, sink: UpgradeSink) -> None:
         raise RuntimeError("Protocol upgrades do not exist in HTTP/2")
 
+    @property
+    def upgraded(self) -> bool:
+        """Never: an HTTP/2 connection does not switch protocols."""
+        return False
+
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -434,8 +442,10 @@ class H2Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._closing = True
-        self.transport = None
         shared = self.shared
+        if shared.count_bytes:  # (metrics on; the socket is still open here)
+            shared.closed(self.transport)
+        self.transport = None
         shared.connections.discard(self)
         if self._admitted:
             self._admitted = False
@@ -1176,6 +1186,7 @@ class H2Protocol(asyncio.Protocol):
 
     def _fault(self, fault: ConnectionFault) -> None:
         log.info("HTTP/2 connection error from the client: %s", fault)
+        self.shared.errors[HTTP2_PROTOCOL] += 1
         if not self._closing and self.transport is not None:
             self._goaway(fault.code)
         self._close(None)

@@ -37,6 +37,7 @@ from .output import Output
 from .preface import negotiate
 from .proxy_protocol import HeaderReader, expects_header
 from .running import IDLE, Runner
+from .stats import BAD_REQUEST, BODY_TIMEOUT, HEADER_TIMEOUT, SEND_TIMEOUT, TOO_LARGE
 from .streams import EMPTY_PAYLOAD, BodyWatch, StreamReader
 
 if TYPE_CHECKING:
@@ -186,6 +187,11 @@ class HttpProtocol(asyncio.Protocol):
         """Whether the client has left the write buffer full (the tick watches it then)."""
         return bool(self._output.stall_since)
 
+    @property
+    def upgraded(self) -> bool:
+        """Whether the connection switched protocols (a WebSocket: :meth:`upgrade`)."""
+        return self._parser is None
+
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -211,9 +217,11 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         self._closing = True
         self._runner.stopped = True
+        shared = self._shared
+        if shared.count_bytes:  # (metrics on; the socket is still open here)
+            shared.closed(self._transport)
         self._transport = None
         self._flow.transport = None
-        shared = self._shared
         shared.connections.discard(self)
         if self._admitted:
             self._admitted = False
@@ -537,6 +545,10 @@ class HttpProtocol(asyncio.Protocol):
             if cur is not None and not cur.body.is_eof():
                 cur.body.set_exception(RequestPayloadError(err.detail, err.status))
             return
+        status = err.status
+        if status != 408:  # (a timeout is counted where it is found)
+            kind = TOO_LARGE if status in (413, 414, 431) else BAD_REQUEST
+            self._shared.errors[kind] += 1
         self._flow.pause(NO_MORE)
         self._cur = None
         if cur is not None and cur.body is not EMPTY_PAYLOAD:
@@ -571,6 +583,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._lingering:
             transport.close()
         elif self._in_head:  # answered after any response still owed, in order
+            self._shared.errors[HEADER_TIMEOUT] += 1
             self._refuse(BadRequest(408, "Request head not received in time"))
         elif self._cur is not None and not self._discarding:
             self._watch_body(self._cur.body, now)
@@ -583,6 +596,7 @@ class HttpProtocol(asyncio.Protocol):
         stalled = self._output.stalled_for(now)
         if stalled >= self.limits.send_timeout and self._transport is not None:
             log.info("Client read nothing for %.0f s: connection dropped", stalled)
+            self._shared.errors[SEND_TIMEOUT] += 1
             self._output.stall_since = 0.0
             self._transport.abort()
 
@@ -592,6 +606,7 @@ class HttpProtocol(asyncio.Protocol):
         assert watch is not None  # (made with the body)
         why = watch.verdict(self.limits, body, now, self._flow.paused != 0)
         if why:
+            self._shared.errors[BODY_TIMEOUT] += 1
             self._refuse(BadRequest(408, why))
             return
         self.deadline = now + 0.5  # look again at the next tick

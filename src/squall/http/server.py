@@ -16,6 +16,7 @@ from .preface import ALPN, h2_available
 from .protocol import HttpProtocol
 from .proxy import TrustedProxies
 from .shared import Shared
+from .stats import KINDS, tcp_bytes
 
 RequestHandler = Callable[[Exchange, HttpProtocol], Coroutine[Any, Any, None]]
 """What an application layer gives the wire: a coroutine per request that writes its response."""
@@ -102,6 +103,32 @@ class HttpServer:
     @closing.setter
     def closing(self, value: bool) -> None:
         self.shared.closing = value
+
+    @property
+    def errors(self) -> dict[str, int]:
+        """Refusals and timeouts so far, by kind (http/stats.py's ``KINDS``)."""
+        return dict(zip(KINDS, self.shared.errors, strict=True))
+
+    @property
+    def count_bytes(self) -> bool:
+        """Whether closing connections add their bytes to :meth:`wire_bytes` (metrics on)."""
+        return self.shared.count_bytes
+
+    @count_bytes.setter
+    def count_bytes(self, value: bool) -> None:
+        self.shared.count_bytes = value
+
+    def wire_bytes(self) -> tuple[int, int]:
+        """(received, sent) bytes so far, of TCP connections: those closed while
+        :attr:`count_bytes` was set, and those open now (read from the kernel, ``TCP_INFO``)."""
+        shared = self.shared
+        received, sent = shared.received, shared.sent
+        for conn in shared.connections:
+            counts = tcp_bytes(conn.transport)
+            if counts is not None:
+                received += counts[0]
+                sent += counts[1]
+        return received, sent
 
     @property
     def now(self) -> float:

@@ -100,7 +100,8 @@ class Config:
     proxy_protocol: str | None = None
     """The peers whose connections begin with a PROXY protocol header (None: off)."""
     metrics_port: int | None = None
-    """Serve Prometheus metrics at ``/metrics`` on this port (None: off; one process only)."""
+    """Serve Prometheus metrics at ``/metrics`` on this port (None: off; under a supervisor,
+    the supervisor serves every worker's, summed)."""
     metrics_host: str = "127.0.0.1"
     """The address of the metrics listener."""
     as_aiohttp: bool = False

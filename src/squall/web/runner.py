@@ -301,7 +301,8 @@ class AppRunner(BaseRunner):
     ``request.remote``; a string: those peers instead; docs/deployment.md),
     ``metrics_port`` and ``metrics_host`` (Prometheus metrics at ``/metrics`` on a listener of
     their own, 127.0.0.1 by default; off unless ``metrics_port`` is given; 0: any free port,
-    see :attr:`metrics_listener`).
+    see :attr:`metrics_listener`); ``metrics``: a :class:`squall.metrics.Metrics` recorder to
+    feed instead (served by its owner: a worker's, by the supervisor).
     See ``squall.http.Limits`` and docs/robustness.md.
     """
 
@@ -353,7 +354,9 @@ class AppRunner(BaseRunner):
         proxied = proxy_protocol_peers(kwargs.pop("proxy_protocol", False), allow)
         metrics_port = kwargs.pop("metrics_port", None)
         metrics_host = kwargs.pop("metrics_host", "127.0.0.1")
-        metrics = Metrics() if metrics_port is not None else None
+        metrics: Metrics | None = kwargs.pop("metrics", None)
+        if metrics is None and metrics_port is not None:
+            metrics = Metrics()
         handler = AppHandler(app, logger, trusted, metrics)
         if not kwargs.pop("auto_decompress", True):  # (aiohttp's handler_args key)
             handler.auto_decompress = False
@@ -365,7 +368,8 @@ class AppRunner(BaseRunner):
             proxy_protocol=proxied,
         )
         if metrics is not None:
-            metrics.servers.append(server)
+            metrics.watch(server)
+        if metrics is not None and metrics_port is not None:
             self._metrics_listener = MetricsListener(metrics, metrics_host, metrics_port)
             await self._metrics_listener.start()
         return server

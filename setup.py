@@ -48,6 +48,7 @@ COMPILED = (
     "web/request.py",
     "web/resources.py",
     "web/routing.py",
+    "metrics.py",
 )
 
 

@@ -12,7 +12,6 @@ through the application, and the application's port never serves ``/metrics``.
 from __future__ import annotations
 
 import asyncio
-from bisect import bisect_left
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -68,14 +67,37 @@ def asgi_route_label(scope: Any, status: int) -> str:
     return UNMATCHED if status == 404 else "other"
 
 
+class RouteSeries:
+    """One route's counts: requests by method and status class, and its latency histogram."""
+
+    __slots__ = ("buckets", "by_method", "total")
+
+    def __init__(self) -> None:
+        self.by_method: dict[str, list[int]] = {}  # per method: counts by status class index
+        self.buckets = [0] * (len(BUCKETS) + 1)  # per upper bound, +Inf last
+        self.total = 0.0
+
+    def observe(self, method: str, status: int, seconds: float) -> None:
+        classes = self.by_method.get(method)
+        if classes is None:
+            classes = self.by_method[method] = [0] * len(_CLASSES)
+        classes[status // 100 if 100 <= status < 600 else 5] += 1
+        index = 0
+        for bound in BUCKETS:  # (most requests stop at the first bound)
+            if seconds <= bound:
+                break
+            index += 1
+        self.buckets[index] += 1
+        self.total += seconds
+
+
 class Metrics:
     """One process's counts, and the servers whose connections its gauges read."""
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, str], int] = {}
-        self.buckets: dict[str, list[int]] = {}  # per route: counts per bucket, +Inf last
-        self.sums: dict[str, float] = {}
+        self.routes: dict[str, RouteSeries] = {}
         self.servers: list[HttpServer] = []
+        self._labels: dict[object, str] = {}  # route object -> its label (see label_of)
         self._received = 0  # the highest totals reported (see counters())
         self._sent = 0
 
@@ -85,17 +107,23 @@ class Metrics:
         self.servers.append(server)
         server.count_bytes = True
 
+    def label_of(self, match_info: Any) -> str:
+        """:func:`route_label`, remembered per route (requests are served once the router is
+        frozen, so a route's pattern no longer changes)."""
+        if match_info is None:
+            return UNMATCHED
+        route = match_info.route
+        label = self._labels.get(route)
+        if label is None:
+            label = self._labels[route] = route_label(match_info)
+        return label
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """One request answered (``status`` 0: none was sent, counted as ``5xx``)."""
-        key = (method, route, _CLASSES[status // 100] if 100 <= status < 600 else "5xx")
-        requests = self.requests
-        requests[key] = requests.get(key, 0) + 1
-        counts = self.buckets.get(route)
-        if counts is None:
-            counts = self.buckets[route] = [0] * (len(BUCKETS) + 1)
-            self.sums[route] = 0.0
-        counts[bisect_left(BUCKETS, seconds)] += 1
-        self.sums[route] += seconds
+        series = self.routes.get(route)
+        if series is None:
+            series = self.routes[route] = RouteSeries()
+        series.observe(method, status, seconds)
 
     def counters(self) -> dict[str, Any]:
         """The counters as they stand, in the JSON-able form :meth:`Counts.add` takes."""
@@ -111,10 +139,17 @@ class Metrics:
         # the sum: never let the counter go back for that.
         self._received = received = max(received, self._received)
         self._sent = sent = max(sent, self._sent)
+        routes = self.routes
         return {
-            "requests": [[*key, count] for key, count in self.requests.items()],
-            "buckets": {route: list(counts) for route, counts in self.buckets.items()},
-            "sums": dict(self.sums),
+            "requests": [
+                [method, route, _CLASSES[index], count]
+                for route, series in routes.items()
+                for method, classes in series.by_method.items()
+                for index, count in enumerate(classes)
+                if count
+            ],
+            "buckets": {route: list(series.buckets) for route, series in routes.items()},
+            "sums": {route: series.total for route, series in routes.items()},
             "errors": errors,
             "received": received,
             "sent": sent,
@@ -282,8 +317,10 @@ class MetricsListener:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.http = HttpServer(self._answer, limits=Limits(keepalive_timeout=5.0), loop=loop)
-        self._listener = await loop.create_server(self.http, self.host, self.port)
-        self.port = int(self._listener.sockets[0].getsockname()[1])
+        # Any: uvloop's .sockets is a list where typeshed says tuple, which compiled code checks.
+        listener: Any = await loop.create_server(self.http, self.host, self.port)
+        self._listener = listener
+        self.port = int(listener.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         listener, self._listener = self._listener, None

@@ -16,7 +16,7 @@ from .._mypyc import mypyc_attr
 from ..http.eager import Awaiting
 from ..http.errors import RequestPayloadError
 from ..http.proxy import TrustedProxies, forwarding
-from ..metrics import Metrics, route_label
+from ..metrics import Metrics
 from .exceptions import HTTPException, HTTPInternalServerError
 from .matchinfo import _Matched
 from .request import BaseRequest, Request, payload_error
@@ -139,13 +139,15 @@ class AppHandler:
 
     async def __call__(self, raw: Exchange, conn: Connection) -> None:
         start = 0.0
+        logged = False
         log_enabled = self._log_enabled
-        if self._metrics is not None:
-            start = time.perf_counter()
-        elif log_enabled is not None:
+        if log_enabled is not None:
             log_cache = self._log_cache
-            if (log_cache is None or log_cache.get(_INFO) is not False) and log_enabled(_INFO):
-                start = time.perf_counter()
+            logged = (log_cache is None or log_cache.get(_INFO) is not False) and log_enabled(
+                _INFO
+            )
+        if logged or self._metrics is not None:
+            start = time.perf_counter()
         app = self._app
         request = Request(raw, conn, app, self._client_max_size)
         if self._trusted is not None:
@@ -228,12 +230,11 @@ class AppHandler:
         if start:  # (the access log is on, or metrics are)
             elapsed = time.perf_counter() - start
             metrics = self._metrics
-            access_log = self._access_log
             if metrics is not None:
-                metrics.observe(raw.method, route_label(request._match_info), raw.status, elapsed)
-                if access_log is not None and access_log.enabled:
-                    access_log.log(request, resp, elapsed)
-            elif access_log is not None:
+                label = metrics.label_of(request._match_info)
+                metrics.observe(raw.method, label, raw.status, elapsed)
+            access_log = self._access_log
+            if logged and access_log is not None:
                 access_log.log(request, resp, elapsed)
 
     def _remember(

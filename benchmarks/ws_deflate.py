@@ -6,7 +6,9 @@ The same 1 KiB JSON-like text messages go through each library's own per-message
   ``WebSocketWriter.send_frame()``), deflate, trailer stripped, frame head, one transport write;
 - decompress: one masked, compressed client frame in (squall ``WebSocketChannel.data_received()``
   then ``receive()``; aiohttp ``WebSocketReader.feed_data()`` then its queue's ``read()``), the
-  message out as ``str``.
+  message out as ``str``;
+- waiting: the same, but with the receiver already waiting when the frame comes, as in a server
+  (one loop turn per message for both: the figure includes the event loop's work).
 
 Rounds alternate between the two libraries (and each starts from a fresh connection with the
 context takeover both negotiate by default), and the best round counts, to limit the noise of a
@@ -192,6 +194,52 @@ def instructions(case: str, lib: str, takeover: bool, n: int) -> int:
     return int(match.group(1).replace(",", ""))
 
 
+def squall_waiting(frames: list[bytes], takeover: bool) -> Run:
+    """As squall_decompress, with the receiver waiting when each frame comes (a server's case):
+    one loop turn per message, as for aiohttp_waiting."""
+
+    async def run(loop: asyncio.AbstractEventLoop) -> tuple[float, int]:
+        sink = Sink(loop)
+        deflate = Deflate(15, False, not takeover)
+        channel = WebSocketChannel(sink, max_size=4 << 20, deflate=deflate)  # type: ignore[arg-type]
+        return await _waiting(frames, channel.data_received, channel.receive, lambda m: m[1])
+
+    return run
+
+
+def aiohttp_waiting(frames: list[bytes], takeover: bool) -> Run:
+    async def run(loop: asyncio.AbstractEventLoop) -> tuple[float, int]:
+        sink = Sink(loop)
+        queue = WebSocketDataQueue(sink, 2**16, loop=loop)  # type: ignore[arg-type]
+        reader = WebSocketReader(queue, 4 << 20, compress=True, decode_text=True)
+        return await _waiting(frames, reader.feed_data, queue.read, lambda m: m.data)
+
+    return run
+
+
+async def _waiting(
+    frames: list[bytes],
+    feed: Callable[[bytes], Any],
+    receive: Callable[[], Awaitable[Any]],
+    data: Callable[[Any], Any],
+) -> tuple[float, int]:
+    size = 0
+
+    async def consume() -> None:
+        nonlocal size
+        for _ in frames:
+            size += len(data(await receive()))
+
+    consumer = asyncio.ensure_future(consume())
+    await asyncio.sleep(0)  # the consumer waits
+    t0 = time.perf_counter()
+    for frame in frames:
+        feed(frame)
+        await asyncio.sleep(0)  # the consumer takes it
+    await consumer
+    return time.perf_counter() - t0, size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=2000)
@@ -235,6 +283,10 @@ def main() -> None:
             "squall": squall_decompress(frames, takeover),
             "aiohttp": aiohttp_decompress(frames, takeover),
         },
+        "waiting": {
+            "squall": squall_waiting(frames, takeover),
+            "aiohttp": aiohttp_waiting(frames, takeover),
+        },
     }
     loop = asyncio.new_event_loop()
     if args.only:
@@ -267,7 +319,9 @@ def main() -> None:
         f"{size[('compress', 'squall')] / args.messages:.0f}, aiohttp "
         f"{size[('compress', 'aiohttp')] / args.messages:.0f}"
     )
-    assert size[("decompress", "squall")] == size[("decompress", "aiohttp")] == sum(map(len, texts))
+    whole = sum(map(len, texts))
+    assert size[("decompress", "squall")] == size[("decompress", "aiohttp")] == whole
+    assert size[("waiting", "squall")] == size[("waiting", "aiohttp")] == whole
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test lint bench bench-quick fuzz soak dist check-install aiohttp-suite autobahn clean
+.PHONY: run test lint bench bench-quick fuzz soak dist check-install aiohttp-suite plugins aiohttp-examples autobahn clean
 
 # Dependencies first (scripts/requirements.py reads them from pyproject.toml), then squall itself:
 # installed, not editable, because its request path is compiled where the machine can (setup.py);
@@ -76,6 +76,17 @@ check-install:
 # install_as_aiohttp(); downloads aiohttp's sdist into build/. Minutes; not in `test`.
 aiohttp-suite: $(VENV)/.test
 	$(PY) scripts/aiohttp_suite.py $(ARGS)
+
+# The unmodified tests of five aiohttp plugins (aiohttp-jinja2, -session, -cors, -sse, -security),
+# on aiohttp and on squall through install_as_aiohttp(); downloads their sdists into
+# build/plugins/. A few minutes; not in `test`. One plugin: make plugins ARGS="--plugins aiohttp-sse"
+plugins: $(VENV)/.test
+	$(PY) scripts/plugins.py $(ARGS)
+
+# aiohttp's own server-side example programs (its sdist's examples/, into build/), unmodified, on
+# aiohttp and on squall through the alias: what their clients see, compared. Uses port 8080.
+aiohttp-examples: $(VENV)/.test
+	$(PY) scripts/aiohttp_examples.py $(ARGS)
 
 # Autobahn|Testsuite's fuzzing client (Python 2.7, installed into build/autobahn/) against
 # squall's aiohttp.web and ASGI echoes and aiohttp's, all 517 cases: about half an hour, most of

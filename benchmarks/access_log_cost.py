@@ -20,6 +20,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import inprocess
+import uvloop
 
 from squall import web
 from squall.asgi import ASGIHandler
@@ -106,4 +107,4 @@ async def main(hundreds: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200))
+    uvloop.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200))

@@ -20,6 +20,7 @@ from typing import Any
 import h2.config
 import h2.connection
 import h2.events
+import uvloop
 
 from squall import web
 from squall.asgi.handler import ASGIHandler
@@ -165,4 +166,4 @@ async def main(count: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20000))
+    uvloop.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20000))

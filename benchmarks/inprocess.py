@@ -14,6 +14,8 @@ import sys
 import time
 from typing import Any
 
+import uvloop
+
 from squall import web
 
 
@@ -103,4 +105,4 @@ async def main(hundreds: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200))
+    uvloop.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200))

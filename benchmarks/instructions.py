@@ -5,6 +5,7 @@ of instructions a request executes does not (with a fixed hash seed, it repeats 
 instructions). So a hot-path change of 1-2% shows here where ``inprocess.py`` cannot see it:
 
     python benchmarks/instructions.py [seed|names|json|browser|floor] [--python PY] [--path DIR]
+                                      [--access-log] [--metrics]
 
 It runs ``inprocess.py``'s requests through ``HttpProtocol.data_received`` twice under
 callgrind, N1 and N2 times, and prints (I(N2) - I(N1)) / (N2 - N1): start-up cancels out.
@@ -12,6 +13,8 @@ callgrind, N1 and N2 times, and prints (I(N2) - I(N1)) / (N2 - N1): start-up can
 targets never finds one: its worst case). ``floor`` counts the same hello request through the
 floor server's Protocol (``servers/floor.py``): the user-space budget squall's request is
 measured against.
+``--access-log`` turns the default access log on (the default line, written to /dev/null, as
+the command line configures it); ``--metrics`` turns Prometheus metrics on (``metrics_port=0``).
 ``--path`` puts a directory first on PYTHONPATH (``src`` for the pure-Python build, or another
 install to compare). Needs valgrind (Debian: ``apt-get install valgrind``); ~30 s a run.
 """
@@ -29,17 +32,27 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 DRIVER = """
-import asyncio, sys
+import asyncio, logging, os, sys, uvloop
 sys.path.insert(0, {here!r})
 import inprocess
 from squall import web
 
-async def main(which, count):
+async def main(which, count, access_log, metrics):
     app = web.Application()
     app.add_routes(
         [web.get("/json", inprocess.json_handle), web.get("/{{name}}", inprocess.handle)]
     )
-    runner = web.AppRunner(app)
+    options = {{}}
+    if access_log:
+        logger = logging.getLogger("squall.access")
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        handler = logging.StreamHandler(open(os.devnull, "w"))
+        handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s: %(message)s"))
+        logger.addHandler(handler)
+    if metrics:
+        options["metrics_port"] = 0
+    runner = web.AppRunner(app, **options)
     await runner.setup()
     proto = runner.server()
     proto.connection_made(inprocess.FakeTransport())
@@ -67,7 +80,7 @@ async def main(which, count):
     await done
     await runner.cleanup()
 
-asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+uvloop.run(main(sys.argv[1], int(sys.argv[2]), "log" in sys.argv[3:], "metrics" in sys.argv[3:]))
 """
 
 FLOOR_DRIVER = """
@@ -83,15 +96,26 @@ for _ in range(int(sys.argv[2])):
 """
 
 
-def count(python: str, driver: Path, which: str, n: int, path: str | None) -> int:
+def count(python: str, driver: Path, which: str, n: int, path: str | None, flags: list[str]) -> int:
     env = dict(os.environ, PYTHONHASHSEED="0")
     if path:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
-             python, str(driver), which, str(n)],
-            env=env, capture_output=True, text=True, check=True,
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={tmp}/cg.out",
+                python,
+                str(driver),
+                which,
+                str(n),
+                *flags,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
     match = re.search(r"Collected : ([\d,]+)", out.stderr)
     if match is None:
@@ -106,6 +130,8 @@ def main() -> None:
     )
     parser.add_argument("--python", default=sys.executable, help="the Python to measure")
     parser.add_argument("--path", help="a directory to put first on PYTHONPATH")
+    parser.add_argument("--access-log", action="store_true", help="the default access log on")
+    parser.add_argument("--metrics", action="store_true", help="Prometheus metrics on")
     parser.add_argument("--n1", type=int, default=1000)
     parser.add_argument("--n2", type=int, default=6000)
     args = parser.parse_args()
@@ -113,10 +139,12 @@ def main() -> None:
         driver = Path(tmp) / "driver.py"
         source = FLOOR_DRIVER if args.which == "floor" else DRIVER
         driver.write_text(source.format(here=str(HERE), servers=str(HERE / "servers")))
-        low = count(args.python, driver, args.which, args.n1, args.path)
-        high = count(args.python, driver, args.which, args.n2, args.path)
+        flags = ["log"] * args.access_log + ["metrics"] * args.metrics
+        low = count(args.python, driver, args.which, args.n1, args.path, flags)
+        high = count(args.python, driver, args.which, args.n2, args.path, flags)
     per = (high - low) / (args.n2 - args.n1)
-    print(f"{per:,.0f} instructions per request, {args.which}")
+    extra = "".join(f", {flag}" for flag in flags)
+    print(f"{per:,.0f} instructions per request, {args.which}{extra}")
 
 
 if __name__ == "__main__":

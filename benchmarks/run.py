@@ -22,10 +22,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import h2, idle, multi, report, wrk, ws
+from harness import h2, idle, multi, publish, report, wrk, ws
 from harness.h2 import H2_SCENARIOS, H2_SPECS, QUICK_H2_SCENARIOS
 from harness.procs import PINNING, Server, cpu_busy, cpu_times, free_port, raise_nofile
-from harness.servers import ECHO_SIZE, SERVERS_DIR, SPECS, Spec, check, ready
+from harness.servers import ECHO_SIZE, PLUGIN_SPECS, SERVERS_DIR, SPECS, Spec, check, ready
 from harness.ws import QUICK_WS_SCENARIOS, WS_SCENARIOS, WS_SPECS
 
 HERE = Path(__file__).resolve().parent
@@ -58,10 +58,12 @@ def names(items: tuple[Spec | Scenario | ws.WsScenario | h2.H2Scenario, ...]) ->
     return ",".join(item.name for item in items)
 
 
-ALL_SPECS = SPECS + multi.WORKER_SPECS + WS_SPECS + H2_SPECS
+ALL_SPECS = SPECS + PLUGIN_SPECS + multi.WORKER_SPECS + WS_SPECS + H2_SPECS
+# Measured only when --servers names them.
+DEFAULT_SPECS = tuple(s for s in ALL_SPECS if s not in PLUGIN_SPECS)
 # Quick mode leaves out the 2-worker servers but one, which it only starts and checks.
 QUICK_SPECS = tuple(
-    s for s in ALL_SPECS if s not in multi.WORKER_SPECS or s.name in multi.QUICK_WORKER_SPECS
+    s for s in DEFAULT_SPECS if s not in multi.WORKER_SPECS or s.name in multi.QUICK_WORKER_SPECS
 )
 ALL_SCENARIOS = SCENARIOS + WS_SCENARIOS + H2_SCENARIOS
 QUICK_ALL = QUICK_SCENARIOS + QUICK_WS_SCENARIOS + QUICK_H2_SCENARIOS
@@ -97,7 +99,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "ws_warmup": 1.0 if full else 0.2,
         "ws_idle": 10_000 if full else 0,
         "out": "quick" if opts.quick else "partial" if subset else "latest",
-        "servers": names(ALL_SPECS if full else QUICK_SPECS),
+        "servers": names(DEFAULT_SPECS if full else QUICK_SPECS),
         "scenarios": names(ALL_SCENARIOS) if full else ",".join(QUICK_ALL),
     }
     if opts.only_h2:
@@ -130,7 +132,9 @@ def bench_server(
             measure_idle(server, opts, result)
         else:
             result.add("rss_mib", server.rss() / 2**20)
-        problems = check(port, ("json", "echo"))  # cheap, so always: the smoke test checks them
+        # cheap, so always: the smoke test checks them (those of the scenarios it serves)
+        served = tuple(n for n in ("json", "echo") if not spec.only or n in spec.only)
+        problems = check(port, served)
         for name, problem in problems.items():
             result.note(f"wrong answer, {name} not measured: {problem}")
         chosen = opts.scenarios.split(",")
@@ -199,7 +203,7 @@ def main(argv: list[str]) -> int:
         log("note: taskset or a second core is missing; servers and wrk run unpinned")
     raise_nofile(max(opts.idle, opts.ws_idle, 1000) + 1024)  # servers inherit it
     wanted = opts.servers.split(",")
-    specs = [s for s in SPECS + multi.WORKER_SPECS if s.name in wanted]
+    specs = [s for s in SPECS + PLUGIN_SPECS + multi.WORKER_SPECS if s.name in wanted]
     if not wrk_needed:
         specs = []  # only HTTP/2 scenarios: the wrk servers would only be started and checked
     if not chosen & set(names(WS_SCENARIOS).split(",")):
@@ -273,6 +277,9 @@ def main(argv: list[str]) -> int:
     (out / f"{opts.out}.md").write_text(report.markdown(data))
     print(report.text(data), end="")
     log(f"wrote {out / opts.out}.json and .md in {settings['seconds_taken']} s")
+    if opts.out == "latest":  # a full run: the pages show it (quick and partial runs do not)
+        for path in publish.publish(data):
+            log(f"wrote {path.relative_to(HERE.parent)}")
     return 0 if any(r.samples for r in results.values()) else 1
 
 

@@ -39,7 +39,8 @@ SLOPE_LIMIT_KIB_PER_MIN = 5 * 1024
 
 
 def serve(port: int) -> None:
-    import squall  # noqa: F401  (uvloop, as users get it)
+    import uvloop
+
     from squall import web
 
     async def hello(request: web.Request) -> web.Response:
@@ -101,7 +102,7 @@ def serve(port: int) -> None:
         print(f"PORT {runner.addresses[0][1]}", flush=True)
         await asyncio.Event().wait()
 
-    asyncio.run(main())
+    uvloop.run(main())  # as run_app and the command line would run it
 
 
 # -- the load ----------------------------------------------------------------------------------
@@ -322,9 +323,9 @@ def main() -> int:
     if args.serve:
         serve(args.port)
         return 0
-    import squall  # noqa: F401  (uvloop for the load too)
+    import uvloop  # for the load too
 
-    report = asyncio.run(soak(args.seconds))
+    report = uvloop.run(soak(args.seconds))
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:

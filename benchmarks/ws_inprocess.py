@@ -15,6 +15,8 @@ import sys
 import time
 from typing import Any
 
+import uvloop
+
 from squall import web
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -91,4 +93,4 @@ async def main(hundreds: int, profile: bool) -> None:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    asyncio.run(main(int(args[0]) if args else 200, "--profile" in sys.argv))
+    uvloop.run(main(int(args[0]) if args else 200, "--profile" in sys.argv))

@@ -7,7 +7,12 @@ environment), installs it with its ``[testing]`` extra and pytest, then checks t
 - the wheel is compiled for this platform and ``squall.COMPILED`` is True (unless
   ``SQUALL_NO_COMPILE`` is set: then both say pure Python);
 - the seed example serves ``Hello, World!`` on http://127.0.0.1:8080/;
-- a test file that uses the pytest plugin's ``squall_client`` fixture passes.
+- a test file that uses the pytest plugin's ``squall_client`` fixture passes;
+- the install commands of README.md and docs/ (the blocks marked ``<!-- docs-test: install -->``)
+  work as printed: each page's, in order, in a fresh directory with ``$SQUALL_REPO`` pointing at
+  this checkout (its committed state, as a git URL) and a venv on PATH. These builds are made with
+  ``SQUALL_NO_COMPILE=1``: the compiled build is checked once above, and a dozen compiled builds
+  would take a quarter of an hour.
 
 It needs the package index (for the build requirements and the dependencies) and a C compiler for
 the compiled build. ``make check-install`` runs it; so does CI. Usage:
@@ -25,8 +30,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from doc_blocks import Block, all_blocks  # noqa: E402
 
-USER_TEST = '''
+USER_TEST = """
 from squall import web
 
 
@@ -41,7 +48,7 @@ async def test_hello(squall_client):
     resp = await client.get("/squall")
     assert resp.status == 200
     assert await resp.text() == "Hello, squall!"
-'''
+"""
 
 
 def run(*args: str | Path, cwd: Path) -> str:
@@ -91,14 +98,49 @@ def check(where: Path) -> None:
     print(run(python, "-m", "pytest", "-q", "test_user.py", cwd=where).strip().splitlines()[-1])
 
 
+def check_docs(where: Path) -> None:
+    pages: dict[Path, list[Block]] = {}
+    for block in all_blocks():
+        if block.mark == "install":
+            pages.setdefault(block.page, []).append(block)
+    assert pages, "no <!-- docs-test: install --> block"
+    for page, blocks in pages.items():
+        name = page.relative_to(ROOT)
+        home = where / f"docs-{page.stem}"
+        home.mkdir()
+        run(sys.executable, "-m", "venv", home / ".venv", cwd=home)
+        env = os.environ | {
+            # file://localhost/...: pip refuses "squall @ git+file:///..." (it takes it for a path)
+            "SQUALL_REPO": f"file://localhost{ROOT}",
+            "SQUALL_NO_COMPILE": "1",
+            "PATH": f"{home / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        }
+        script = "".join(block.code for block in blocks)
+        print(f"+ {name}: {len(blocks)} install blocks", flush=True)
+        started = time.monotonic()
+        done = subprocess.run(
+            ["bash", "-e", "-x", "-c", script], cwd=home, env=env, capture_output=True, text=True
+        )
+        if done.returncode:
+            lines = ", ".join(str(block.line) for block in blocks)
+            sys.exit(
+                f"{name} (blocks at lines {lines}): exit {done.returncode}\n"
+                f"{done.stdout[-4000:]}\n{done.stderr[-6000:]}"
+            )
+        print(f"  {name}: ran as printed ({time.monotonic() - started:.0f} s)", flush=True)
+
+
 def main() -> None:
     if len(sys.argv) > 1:
         where = Path(sys.argv[1]).resolve()
         where.mkdir(parents=True, exist_ok=True)
         check(where)
+        check_docs(where)
     else:
         with tempfile.TemporaryDirectory(prefix="squall-install-") as tmp:
             check(Path(tmp))
+            check_docs(Path(tmp))
     print("check_install: squall installs and runs outside the checkout")
 
 

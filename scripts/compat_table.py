@@ -63,7 +63,8 @@ DIFFERS: dict[str, str] = {
     "default; aiohttp has no such timeout) and `forwarded_allow_ips` (trusted proxies whose "
     "`Forwarded`/`X-Forwarded-*` headers set `request.remote`, `scheme` and `host`; off by "
     "default, as aiohttp, which leaves this to aiohttp-remotes).",
-    "run_app": "uses uvloop when it is installed.",
+    "run_app": "runs on uvloop when it is installed (`squall.new_event_loop()`; aiohttp's "
+    "makes asyncio's loop), without changing the event loop policy.",
     "RequestPayloadError": "raised to the handler for a malformed or cut-short body; a handler "
     "that lets it escape answers 400.",
     "StreamReader": "aiohttp's reading API (`read`, `readany`, `readexactly`, `readline`, "
@@ -228,8 +229,7 @@ def main() -> int:
             "## Behaviour beyond single names",
             "",
             "- `import squall` makes `squall.web` available (`import aiohttp` does not import "
-            "`aiohttp.web`), and installs uvloop as the event loop policy when uvloop is "
-            "installed (set `SQUALL_NO_UVLOOP=1` to keep asyncio's loop).",
+            "`aiohttp.web`); like `import aiohttp`, it leaves the event loop policy alone.",
             "- Wire-level refusals (malformed requests) get a short plain-text answer with the "
             "status RFC 9110/9112 names (400, 413, 414, 431, 501, 505, 408, 417) and the "
             "connection closes. aiohttp answers most of them 400.",
@@ -252,11 +252,14 @@ def main() -> int:
             "unless the connection closes after the response, then `close` is sent; `close` from "
             "the handler closes it.",
             "- A client that leaves (closes or resets its connection) is seen at once: "
-            "`request.transport` is None and streamed writes raise `ConnectionResetError`, as on "
+            "`request.transport` and `request.protocol.transport` are None and streamed writes "
+            "raise `ConnectionResetError`, as on "
             "aiohttp; a response returned whole is still written to a client that only "
             "half-closed (aiohttp closes at once). See the guide, 'Detecting a client that left'.",
             "- HTTP/2 (squall's own; aiohttp has none) on the same port, prior knowledge in "
-            "cleartext and ALPN `h2` over TLS; `http2=False` on `run_app` and `AppRunner` (or "
+            "cleartext and ALPN `h2` over TLS (squall sets ALPN `h2`, `http/1.1` on the "
+            "`ssl_context` it is given, which aiohttp leaves alone); `http2=False` on `run_app` "
+            "and `AppRunner` (or "
             "`squall --no-http2`) serves HTTP/1.1 only; see the guide, 'HTTP/2'. "
             "`StreamResponse.write_eof()` takes squall's `trailers=` (fields after the body: "
             "HTTP/2, or a chunked HTTP/1.1 body).",
@@ -271,8 +274,10 @@ def main() -> int:
             "see the guide, 'Compression'.",
             "- `squall.install_as_aiohttp()` makes `aiohttp.web` and aiohttp's other server-side "
             "modules squall's, for unmodified apps and plugins, keeping aiohttp's client: what it "
-            "maps and why, and `make aiohttp-suite` (aiohttp's own tests on squall), are in "
-            "[migrating.md](migrating.md).",
+            "maps and why, `make aiohttp-suite` (aiohttp's own tests on squall), `make plugins` "
+            "(five plugins' own tests: none passes on aiohttp and fails on squall) and `make "
+            "aiohttp-examples` (aiohttp's example programs: clients see the same but the `Server` "
+            "header) are in [migrating.md](migrating.md).",
             "",
             SUITE.rstrip("\n"),
             *(f"| {count} | {cause} |" for count, cause in SUITE_CAUSES),

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-import squall  # (installs uvloop as the policy, as users get it)
+import squall
 from squall import web
 
 from .apps import make_app
@@ -155,4 +155,3 @@ def is_closed(sock: socket.socket, timeout: float = 3.0) -> bool:
         if not chunk:
             return True
     return False
-

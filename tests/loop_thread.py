@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Self
 
+import squall
+
 
 class LoopThread:
     """Subclasses implement :meth:`serve`: set up, call ``self.ready()``, ``await stop.wait()``,
@@ -29,7 +31,9 @@ class LoopThread:
 
     def _main(self) -> None:
         try:
-            asyncio.run(self._run())
+            # squall's loop (uvloop when installed), as run_app and the command line run it
+            with asyncio.Runner(loop_factory=squall.new_event_loop) as runner:
+                runner.run(self._run())
         except BaseException as exc:  # surfaced by start() or stop()
             self._error = exc
             self._ready.set()

@@ -7,7 +7,9 @@ the server runs, and check that each request is logged exactly when the logger s
 
 from __future__ import annotations
 
+import datetime
 import logging
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -93,3 +95,37 @@ def test_a_logger_subclass_is_asked_every_time() -> None:
     with serve(_app(), access_log=loud, access_log_format="%r %s") as srv:
         _get(srv, "/x")
     assert records.lines == ["GET /x HTTP/1.1 200"]
+
+
+def test_time_is_local_and_made_once_a_second(
+    logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``%t`` (cached per second) is the request's second in local time, as aiohttp writes it."""
+    records = _Records()
+    logger.addHandler(records)
+    logger.setLevel(logging.INFO)
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # +0530: not the machine's UTC
+    time.tzset()
+    try:
+        time.sleep(1.01 - time.time() % 1.0)  # (a second cached before the TZ change is over)
+        with serve(_app(), access_log=logger, access_log_format="%t %r") as srv:
+            before = time.time()
+            for name in ("a", "b", "c"):
+                _get(srv, "/" + name)
+            after = time.time()
+        seconds = range(int(before), int(after) + 1)
+        expected = {
+            datetime.datetime.fromtimestamp(second, datetime.UTC)
+            .astimezone()
+            .strftime("[%d/%b/%Y:%H:%M:%S %z]")
+            for second in seconds
+        }
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert len(records.lines) == 3
+    for line, name in zip(records.lines, "abc", strict=True):
+        stamp, _, request = line.partition("] ")
+        assert stamp + "]" in expected
+        assert stamp.endswith("+0530")
+        assert request == f"GET /{name} HTTP/1.1"

@@ -33,7 +33,6 @@ from typing import Any
 import httpx
 import pytest
 
-import squall  # noqa: F401  (uvloop policy, as users get it)
 from squall import web
 from squall.asgi import ASGIHandler
 from squall.asgi.types import Receive, Scope, Send

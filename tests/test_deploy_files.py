@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -33,6 +34,8 @@ DEPLOY = ROOT / "deploy"
 TESTS = Path(__file__).resolve().parent
 APP = ["nginx_app:app", "--app-dir", str(TESTS)]
 KILL_MARGIN = 5  # squall kills a worker still running this long after the graceful timeout
+SUPERVISOR_MIB = 30  # the supervisor's resident memory, about
+DOC = ROOT / "docs" / "deployment.md"
 TIMEOUT = 15.0
 
 # What systemd does for a socket-activated service: the socket at fd 3, LISTEN_PID = our pid.
@@ -66,11 +69,36 @@ def get(port: int, path: str, *headers: str) -> tuple[int, bytes]:
 # -- systemd -----------------------------------------------------------------------------------
 
 
+def mebibytes(size: str) -> float:
+    """A memory size as systemd (``2G``) or Kubernetes (``1Gi``, ``512Mi``) writes it, in MiB."""
+    number, unit_ = re.fullmatch(r"(\d+)([KMGT]?)i?", size).groups()  # type: ignore[union-attr]
+    return int(number) * 1024.0 ** ("KMGT".index(unit_) - 1 if unit_ else -2)
+
+
+def check_memory_bound(config: Config, limit: str) -> None:
+    """The workers, one replacement beside them and the supervisor fit in ``limit`` while each
+    worker stays under --max-worker-memory (docs/deployment.md)."""
+    assert config.max_worker_memory > 0
+    needed = (config.workers + 1) * config.max_worker_memory + SUPERVISOR_MIB
+    assert needed < mebibytes(limit), (needed, limit)
+
+
+def doc_block(language: str, marker: str) -> str:
+    """The ``language`` code block of docs/deployment.md that contains ``marker``."""
+    blocks = re.findall(rf"^```{language}\n(.*?)^```$", DOC.read_text(), re.M | re.S)
+    (found,) = [b for b in blocks if marker in b]
+    return str(found)
+
+
 def unit(name: str) -> dict[str, dict[str, list[str]]]:
     """A unit file as {section: {key: [values]}} (keys may repeat, as Environment=)."""
+    return parse_unit((DEPLOY / "systemd" / name).read_text())
+
+
+def parse_unit(text: str) -> dict[str, dict[str, list[str]]]:
     sections: dict[str, dict[str, list[str]]] = {}
     current: dict[str, list[str]] = {}
-    for raw in (DEPLOY / "systemd" / name).read_text().splitlines():
+    for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith(("#", ";")):
             continue
@@ -116,6 +144,7 @@ def test_systemd_exec_start_serves_on_the_activated_socket() -> None:
     config = parse_config(argv[1:])
     assert config.workers > 1 and config.host == "127.0.0.1"  # --host unused: the socket's
     assert float(service["TimeoutStopSec"][0]) > config.timeout_graceful_shutdown + KILL_MARGIN
+    check_memory_bound(config, service["MemoryMax"][0])
     assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert service["KillMode"] == ["mixed"]  # SIGTERM to the supervisor only
     env = dict(value.partition("=")[::2] for value in service["Environment"])
@@ -253,7 +282,7 @@ def test_kubernetes_manifests_agree() -> None:
     TrustedProxies(env["FORWARDED_ALLOW_IPS"])  # parses
     assert env["FORWARDED_ALLOW_IPS"] != "*"
     assert int(container["resources"]["requests"]["cpu"]) == config.workers
-    assert "memory" in container["resources"]["limits"]
+    check_memory_bound(config, container["resources"]["limits"]["memory"])
 
     # The Dockerfile's user, which runAsNonRoot checks by number.
     user = one(dockerfile(), "USER").split(":")[0]
@@ -261,6 +290,33 @@ def test_kubernetes_manifests_agree() -> None:
     assert str(pod["securityContext"]["runAsUser"]) == user
     mounts = {m["mountPath"] for m in container.get("volumeMounts", ())}
     assert not container["securityContext"]["readOnlyRootFilesystem"] or "/tmp" in mounts
+
+
+def test_the_documented_unit_and_pod_hold_together() -> None:
+    """docs/deployment.md's copy-paste systemd unit and pod spec: valid squall command lines
+    whose stop and memory numbers agree with the unit's and the pod's, as the files in deploy/
+    (the pod spec is the manifest's, abridged)."""
+    service = parse_unit(doc_block("ini", "[Service]"))["Service"]
+    argv = shlex.split(service["ExecStart"][0])
+    config = parse_config(argv[1:])
+    assert config.workers > 1 and config.max_worker_lifetime > 0
+    assert float(service["TimeoutStopSec"][0]) > config.timeout_graceful_shutdown + KILL_MARGIN
+    check_memory_bound(config, service["MemoryMax"][0])
+    assert service["KillMode"] == ["mixed"]
+
+    yaml = pytest.importorskip("yaml", reason="needs PyYAML to read the snippet")
+    pod = yaml.safe_load(doc_block("yaml", "terminationGracePeriodSeconds"))["spec"]
+    (container,) = pod["containers"]
+    config = parse_config(swap_app(container["args"]))
+    sleep = container["lifecycle"]["preStop"]["exec"]["command"]
+    needed = int(sleep[1]) + config.timeout_graceful_shutdown + KILL_MARGIN
+    assert pod["terminationGracePeriodSeconds"] > needed
+    check_memory_bound(config, container["resources"]["limits"]["memory"])
+    full = manifest("deployment.yaml")["spec"]["template"]["spec"]
+    (deployed,) = full["containers"]
+    assert pod["terminationGracePeriodSeconds"] == full["terminationGracePeriodSeconds"]
+    for key in ("args", "ports", "lifecycle", "resources", *(k for k in deployed if "Probe" in k)):
+        assert container[key] == deployed[key], key
 
 
 def test_deploy_files_are_documented() -> None:

@@ -13,10 +13,17 @@ that says how it is tested:
 
 A block without one fails here, so a new snippet is either run or said to be a fragment.
 
-Shell blocks (```sh) that run quickly and alone carry ``<!-- docs-test: shell -->``: bash runs
-them with ``-e`` in an empty directory whose ``.venv`` is the environment running the tests, and
-they must exit 0. The others (installs, builds, servers that run until stopped) are checked by
-hand, or by ``make check-install``.
+Every block names its language (```text for output), and every ```sh block carries a mark too:
+
+- ``<!-- docs-test: shell -->``: runs quickly and alone: bash runs it with ``-e`` in an empty
+  directory whose ``.venv`` is the environment running the tests; it must exit 0;
+- ``<!-- docs-test: install -->``: installs or builds squall (the package index, minutes):
+  ``make check-install`` (scripts/check_install.py, run by CI after ``make test``) runs a page's
+  install blocks in order in a fresh directory, ``$SQUALL_REPO`` being this checkout;
+- ``<!-- docs-test: manual REASON -->``: not run; REASON says why (a server that runs until
+  stopped, the reader's own application) and what test covers the same ground.
+
+The mark kinds are those of scripts/doc_blocks.py, which parses the pages for both.
 docs/design.md is left out: it has no code blocks, and quotes code only inline.
 """
 
@@ -31,61 +38,19 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+sys.path.insert(0, str(ROOT / "scripts"))
+from doc_blocks import KINDS, Block, all_blocks  # noqa: E402
+
 TIMEOUT = 30.0
-
-MARK = re.compile(r"^<!-- docs-test: (run|serve|pytest|fragment|shell)\b ?(.*?) ?-->$")
-FENCE = re.compile(r"^```(\w*)\s*$")
+BLOCKS = all_blocks()
 
 
-@dataclass
-class Block:
-    page: Path
-    line: int  # of the opening fence, 1-based
-    language: str
-    code: str
-    mark: str | None  # run, serve, pytest, fragment
-    argument: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
-
-
-def blocks(page: Path) -> list[Block]:
-    found = []
-    lines = page.read_text().splitlines()
-    index = 0
-    while index < len(lines):
-        opening = FENCE.match(lines[index])
-        if opening is None:
-            index += 1
-            continue
-        end = index + 1
-        while not lines[end].startswith("```"):
-            end += 1
-        mark = MARK.match(lines[index - 1]) if index else None
-        found.append(
-            Block(
-                page,
-                index + 1,
-                opening.group(1),
-                "\n".join(lines[index + 1 : end]) + "\n",
-                mark.group(1) if mark else None,
-                mark.group(2) if mark else "",
-            )
-        )
-        index = end + 1
-    return found
-
-
-PYTHON = [block for page in PAGES for block in blocks(page) if block.language == "python"]
+PYTHON = [block for block in BLOCKS if block.language == "python"]
 
 
 def by_mark(*marks: str) -> list[pytest.ParameterSet]:
@@ -193,19 +158,36 @@ def test_pytest(block: Block, tmp_path: Path) -> None:
     assert " passed" in result.stdout and "failed" not in result.stdout
 
 
-SHELL = [
-    pytest.param(block, id=block.name)
-    for page in PAGES
-    for block in blocks(page)
-    if block.mark == "shell"
-]
+SHELL = [pytest.param(block, id=block.name) for block in BLOCKS if block.mark == "shell"]
+COMMANDS = [pytest.param(b, id=b.name) for b in BLOCKS if b.language in ("sh", "console")]
 
 
 def test_shell_marks_are_on_shell_blocks() -> None:
     assert SHELL, "no <!-- docs-test: shell --> block"
-    for param in SHELL:
-        block = param.values[0]
-        assert isinstance(block, Block) and block.language == "sh", block
+    for block in BLOCKS:
+        if block.mark in ("shell", "install", "manual"):
+            assert block.language == "sh", f"{block.name}: a {block.mark} mark on a non-sh block"
+
+
+@pytest.mark.parametrize("block", COMMANDS)
+def test_every_shell_block_says_how_it_is_tested(block: Block) -> None:
+    assert block.language == "sh", f"{block.name}: commands are ```sh blocks (output: ```text)"
+    assert block.mark in ("shell", "install", "manual"), (
+        f"{block.name}: put <!-- docs-test: shell|install|manual REASON --> on the line before"
+        " the block (tests/test_docs.py)"
+    )
+    if block.mark == "manual":
+        assert block.argument, f"{block.name}: say why the block is not run"
+
+
+def test_every_block_names_its_language() -> None:
+    bare = [b.name for b in BLOCKS if not b.language]
+    assert not bare, f"blocks without a language (```sh, ```text, ...): {bare}"
+
+
+def test_marks_are_known() -> None:
+    unknown = [b.name for b in BLOCKS if b.mark is not None and b.mark not in KINDS]
+    assert not unknown, f"unknown docs-test marks: {unknown} (known: {KINDS})"
 
 
 @pytest.mark.parametrize("block", SHELL)

@@ -24,6 +24,7 @@ from hyperframe.frame import (
 from .h2_wire import (
     CANCEL,
     CONTINUATION,
+    DATA,
     END_HEADERS,
     END_STREAM,
     ENHANCE_YOUR_CALM,
@@ -31,6 +32,7 @@ from .h2_wire import (
     INITIAL_WINDOW_SIZE,
     MAX_CONCURRENT_STREAMS,
     MAX_WINDOW,
+    NO_ERROR,
     REFUSED_STREAM,
     BatteryServer,
     Closed,
@@ -294,3 +296,76 @@ def test_reset_during_an_upload_logs_no_error(
     server.call(gc.collect)
     time.sleep(0.1)
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+# -- slow request bodies: the same minimum rate as HTTP/1.1 (Limits.min_body_rate) -----------
+
+
+@pytest.fixture(scope="module")
+def rate_server() -> Iterator[BatteryServer]:
+    """min_body_rate 1000 B/s after body_grace 1 s (HTTP/1.1's rate tests use the same)."""
+    srv = BatteryServer(min_body_rate=1000, body_grace=1.0).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _trickle(c: Conn, stream_id: int, total: int, rate: float, until: float) -> list[object]:
+    """DATA for ``total`` bytes at ``rate`` bytes/s by the clock (END_STREAM on the last),
+    until a header block or RST_STREAM for the stream comes back or ``until`` seconds pass;
+    the list holds it (the block's fields, or the frame)."""
+    start = time.monotonic()
+    sent = 0
+    got: list[object] = []
+    while time.monotonic() - start < until:
+        due = min(total, int((time.monotonic() - start) * rate) + 1)
+        if due > sent:
+            end = END_STREAM if due == total else 0
+            c.send(frame(DATA, end, stream_id, b"x" * (due - sent)))
+            sent = due
+        try:
+            f, fields = c.read(0.05)
+        except TimeoutError:
+            continue
+        if f.stream_id == stream_id and (fields is not None or isinstance(f, RstStreamFrame)):
+            got.append(fields if fields is not None else f)
+            return got
+    return got
+
+
+def test_body_below_the_minimum_rate_is_cut_on_its_stream(rate_server: BatteryServer) -> None:
+    """200 B/s against 1000 B/s after 1 s: the stream's handler fails with 408 (its answer),
+    the stream is then reset with NO_ERROR, and the connection serves on."""
+    with Conn(rate_server.port, {INITIAL_WINDOW_SIZE: MAX_WINDOW}) as c:
+        fields = [*get("/echo", "POST"), (b"content-length", b"100000")]
+        c.send(c.headers(1, fields, end_stream=False))
+        start = time.monotonic()
+        got = _trickle(c, 1, 100000, 200, until=6.0)
+        elapsed = time.monotonic() - start
+        assert got and isinstance(got[0], list), got
+        assert dict(got[0])[b":status"] == b"408", got
+        assert 1.2 <= elapsed < 3.5, elapsed
+        reset = None
+        for f, _ in c.frames(2.0):
+            if isinstance(f, RstStreamFrame) and f.stream_id == 1:
+                reset = f.error_code
+                break
+        assert reset == NO_ERROR
+        c.request(3, get("/"))
+        assert c.response(3).body == b"Hello, World!"
+
+
+def test_body_just_above_the_minimum_rate_completes_on_http2(rate_server: BatteryServer) -> None:
+    with Conn(rate_server.port, {INITIAL_WINDOW_SIZE: MAX_WINDOW}) as c:
+        fields = [*get("/echo", "POST"), (b"content-length", b"3600")]
+        c.send(c.headers(1, fields, end_stream=False))
+        got = _trickle(c, 1, 3600, 1200, until=6.0)
+        assert got and isinstance(got[0], list) and dict(got[0])[b":status"] == b"200", got
+        body = b""
+        for f, _ in c.frames(2.0):
+            if f.stream_id == 1 and hasattr(f, "data"):
+                body += f.data
+            if f.stream_id == 1 and "END_STREAM" in f.flags:
+                break
+        assert body == b"x" * 3600

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -191,5 +193,161 @@ def test_command_line() -> None:
     config = parse_config(["app:app", "--metrics-port", "9100"])
     assert (config.metrics_port, config.metrics_host) == (9100, "127.0.0.1")
     assert parse_config(["app:app"]).metrics_port is None
-    with pytest.raises(SystemExit):
-        parse_config(["app:app", "--metrics-port", "9100", "--workers", "2"])
+    # the supervisor serves its workers' metrics, summed
+    config = parse_config(["app:app", "--metrics-port", "9100", "--workers", "2"])
+    assert (config.metrics_port, config.workers) == (9100, 2)
+
+
+def wait_for(url: str, check: Any, timeout: float = 10.0) -> dict[Any, float]:
+    """Scrape ``url`` until ``check(found)`` holds; the last scrape."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = samples(httpx.get(url, timeout=5.0).text)
+        if check(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+# -- the wire's own metrics: WebSockets, bytes, refusals and timeouts -------------------------
+
+
+def wire_app() -> web.Application:
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="hello")
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read())
+
+    async def big(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        chunk = b"x" * 65536
+        for _ in range(1000):  # 64 MB: more than the socket buffers hold
+            await response.write(chunk)
+        return response
+
+    async def ws(request: web.Request) -> web.WebSocketResponse:
+        socket_ = web.WebSocketResponse()
+        await socket_.prepare(request)
+        async for message in socket_:
+            await socket_.send_str(message.data)
+        return socket_
+
+    app = web.Application()
+    app.router.add_get("/hello", hello)
+    app.router.add_post("/echo", echo)
+    app.router.add_get("/big", big)
+    app.router.add_get("/ws", ws)
+    return app
+
+
+@pytest.fixture
+def wire() -> Iterator[ServerThread]:
+    with serve(
+        wire_app(),
+        metrics_port=0,
+        access_log=None,
+        header_timeout=1.0,
+        body_timeout=1.0,
+        send_timeout=1.0,
+    ) as srv:
+        yield srv
+
+
+def exchange(port: int, data: bytes) -> bytes:
+    """Send ``data``, read until the server closes; the bytes read."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10.0) as sock:
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+def test_bytes_received_and_sent(wire: ServerThread) -> None:
+    """The bytes of closed connections, exactly as they went over TCP."""
+    url = scrape_url(wire)
+    requests = [
+        b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\n12345",
+    ] * 3
+    before = samples(httpx.get(url).text)
+    answers = [exchange(wire.port, data) for data in requests]
+    assert all(answer.startswith(b"HTTP/1.1 200") for answer in answers)
+    found = wait_for(url, lambda f: value(f, "squall_connections_open") == 0)
+    received = value(found, "squall_received_bytes_total") - value(
+        before, "squall_received_bytes_total"
+    )
+    sent = value(found, "squall_sent_bytes_total") - value(before, "squall_sent_bytes_total")
+    # (each scrape's own connection is the metrics listener's, not counted.) The kernel counts
+    # in sequence space: a FIN counts one, so each closed connection may add one each way.
+    expected_in = sum(len(data) for data in requests)
+    expected_out = sum(len(answer) for answer in answers)
+    assert expected_in <= received <= expected_in + len(requests)
+    assert expected_out <= sent <= expected_out + len(requests)
+
+
+def test_websockets_open(wire: ServerThread) -> None:
+    url = scrape_url(wire)
+
+    async def client() -> dict[Any, float]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(wire.url + "/ws") as a,
+            session.ws_connect(wire.url + "/ws") as b,
+        ):
+            for conn in (a, b):
+                await conn.send_str("ping")
+                assert (await conn.receive_str()) == "ping"
+            return await asyncio.to_thread(
+                wait_for, url, lambda f: value(f, "squall_websockets_open") == 2
+            )
+
+    found = asyncio.run(client())
+    assert value(found, "squall_websockets_open") == 2
+    assert value(found, "squall_connections_open") >= 2
+    found = wait_for(url, lambda f: value(f, "squall_websockets_open") == 0)
+    assert value(found, "squall_websockets_open") == 0
+
+
+def test_errors_by_kind(wire: ServerThread) -> None:
+    """Refusals and timeouts, each counted once under its kind; a keep-alive close is none."""
+    url = scrape_url(wire)
+    errors = "squall_http_errors_total"
+    assert exchange(wire.port, b"GARBAGE\r\n\r\n").startswith(b"HTTP/1.1 400")
+    assert exchange(wire.port, b"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n").startswith(
+        b"HTTP/1.1 400"
+    )
+    big = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 70000 + b"\r\n\r\n"
+    assert exchange(wire.port, big)[:12] in (b"HTTP/1.1 431", b"HTTP/1.1 414")
+    # the header timeout: half a head, then nothing; the body timeout: half a body
+    assert exchange(wire.port, b"GET /hello HTTP/1.1\r\nHo").startswith(b"HTTP/1.1 408")
+    half_body = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345"
+    assert exchange(wire.port, half_body).startswith(b"HTTP/1.1 408")
+    # HTTP/2 (prior knowledge): a DATA frame on stream 0 is a connection error (GOAWAY)
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+    answer = exchange(wire.port, preface + bytes(9))
+    assert bytes([0, 0, 8, 7]) in answer  # a GOAWAY frame's head: 8 bytes, type 7
+    # a keep-alive connection that stays idle, and one the client closes: no error
+    with socket.create_connection(("127.0.0.1", wire.port)) as sock:
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    found = samples(httpx.get(url).text)
+    assert value(found, errors, kind="bad_request") == 2
+    assert value(found, errors, kind="too_large") == 1
+    assert value(found, errors, kind="header_timeout") == 1
+    assert value(found, errors, kind="body_timeout") == 1
+    assert value(found, errors, kind="send_timeout") == 0
+    assert value(found, errors, kind="http2_protocol") == 1
+
+
+def test_send_timeout_counted(wire: ServerThread) -> None:
+    """A client that reads none of a large answer is dropped after send_timeout."""
+    url = scrape_url(wire)
+    with socket.create_connection(("127.0.0.1", wire.port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        found = wait_for(
+            url, lambda f: value(f, "squall_http_errors_total", kind="send_timeout") == 1
+        )
+    assert value(found, "squall_http_errors_total", kind="send_timeout") == 1

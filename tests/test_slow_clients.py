@@ -8,6 +8,7 @@ cover a head dribbled line by line and a 4 MiB response to a slow reader, with o
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -16,6 +17,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from squall import web
+from squall.http import Limits
+from squall.server.config import Config
 
 from .apps import make_app
 from .conftest import ServerThread, serve
@@ -191,6 +194,184 @@ def test_handler_not_reading_is_not_a_body_timeout(srv: ServerThread) -> None:
         )
         data = _read_until(sock, lambda d: d.endswith(b"slept t"), 5)
     assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"slept t"), data
+
+
+def test_head_timeout_counts_from_the_first_byte(srv: ServerThread) -> None:
+    """header_timeout (2 s here) runs from the head's first byte: not from the connection's
+    opening (the first byte comes 1.5 s after it) nor from the last byte (one every 0.5 s)."""
+    head = b"GET /hello/x HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 40
+    with _connect(srv) as sock:
+        opened = time.monotonic()
+        time.sleep(1.5)
+        first = time.monotonic()
+        answer = b""
+        for i in range(len(head)):
+            try:
+                sock.sendall(head[i : i + 1])
+            except OSError:
+                break
+            answer = _read_until(sock, lambda d: d.endswith(b"\n"), 0.5)  # (the pause too)
+            if answer:
+                break
+        answered = time.monotonic()
+        answer += _read_until(sock, lambda d: d.endswith(b"\n"), 2)
+        rest = _read_until(sock, lambda d: False, 3)  # then the server closes
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert b"Connection: close" in answer
+    assert rest == b""
+    assert 1.9 <= answered - first < 3.6, answered - first  # 2 s from it, on a 1 s tick
+    assert answered - opened >= 3.3, answered - opened  # from the opening: by 3.0 at the latest
+
+
+def test_connection_that_sends_nothing_is_closed_at_header_timeout(srv: ServerThread) -> None:
+    """A new connection waits for its first byte as long as for a whole head (2 s here), then
+    is closed without an answer (there is no request to answer)."""
+    with _connect(srv) as sock:
+        start = time.monotonic()
+        data = _read_until(sock, lambda d: False, 5)
+        elapsed = time.monotonic() - start
+    assert data == b""
+    assert 1.9 <= elapsed < 3.6, elapsed
+
+
+# -- a minimum request-body rate (Limits.min_body_rate, body_grace) -------------------------------
+
+PAYLOAD_ERRORS: list[int] = []
+
+
+async def _read_body(request: web.Request) -> web.Response:
+    """Reads the whole body from the stream; a RequestPayloadError is noted (its status), then
+    goes on up (and is answered with its status)."""
+    await asyncio.sleep(float(request.query.get("wait", "0")))
+    try:
+        body = await request.content.read()
+    except web.RequestPayloadError as exc:
+        PAYLOAD_ERRORS.append(exc.status)
+        raise
+    return web.Response(text=str(len(body)))
+
+
+@pytest.fixture(scope="module")
+def rate_srv() -> Iterator[ServerThread]:
+    """min_body_rate 1000 B/s after body_grace 1 s; body_timeout far away."""
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_post("/read", _read_body)
+    with serve(
+        app, access_log=None, min_body_rate=1000, body_grace=1.0, body_timeout=30.0
+    ) as server:
+        yield server
+
+
+def _send_paced(sock: socket.socket, total: int, rate: float, until: float) -> bytes:
+    """Send ``total`` bytes at ``rate`` bytes/s (by the clock: late sends catch up), stopping at
+    an answer or after ``until`` seconds; return the answer's first bytes."""
+    start = time.monotonic()
+    sent = 0
+    while sent < total and time.monotonic() - start < until:
+        due = min(total, int((time.monotonic() - start) * rate) + 1)
+        if due > sent:
+            try:
+                sock.sendall(b"x" * (due - sent))
+            except OSError:
+                break
+            sent = due
+        answer = _read_until(sock, lambda d: d.endswith(b"\n"), 0.05)
+        if answer:
+            return answer
+    return b""
+
+
+def test_body_below_the_minimum_rate_is_cut_after_the_grace(rate_srv: ServerThread) -> None:
+    """200 B/s against a minimum of 1000 B/s after 1 s: 408 before the body could end, the
+    handler's read fails with RequestPayloadError (408), and the connection closes."""
+    PAYLOAD_ERRORS.clear()
+    with _connect(rate_srv) as sock:
+        sock.sendall(b"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        start = time.monotonic()
+        answer = _send_paced(sock, 100000, 200, until=6.0)
+        elapsed = time.monotonic() - start
+        answer += _read_until(sock, lambda d: b"\r\n\r\n" in d and d.endswith(b"\n"), 2)
+        rest = _read_until(sock, lambda d: False, 3)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert b"too slow" in answer and b"Connection: close" in answer
+    assert rest == b""
+    # Cut once fewer than (t - 1) * 1000 bytes have come, seen at a 1 s tick: 1.25 s-2.3 s.
+    assert 1.2 <= elapsed < 3.5, elapsed
+    assert PAYLOAD_ERRORS == [408]
+
+
+def test_body_just_above_the_minimum_rate_completes(rate_srv: ServerThread) -> None:
+    """1200 B/s for 4 s against a minimum of 1000 B/s: served whole."""
+    with _connect(rate_srv) as sock:
+        sock.sendall(b"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 4800\r\n\r\n")
+        answer = _send_paced(sock, 4800, 1200, until=8.0)
+        answer += _read_until(sock, lambda d: d.endswith(b"4800"), 3)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\n4800"), answer
+
+
+def test_body_rate_does_not_count_the_wait_for_100_continue(rate_srv: ServerThread) -> None:
+    """A handler that reads only after 2.5 s sends 100 Continue then: the client, which waited
+    for it, is not charged for those seconds (which are past the 1 s grace)."""
+    with _connect(rate_srv) as sock:
+        sock.sendall(
+            b"POST /read?wait=2.5 HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        interim = _read_until(sock, lambda d: d.endswith(b"\r\n\r\n"), 5)
+        assert interim.startswith(b"HTTP/1.1 100 "), interim
+        sock.sendall(b"x" * 3000)
+        answer = _read_until(sock, lambda d: d.endswith(b"3000"), 3)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"3000"), answer
+
+
+def test_body_rate_does_not_count_the_time_reading_is_paused() -> None:
+    """The handler reads only after 3.5 s and the body is past the read buffer (1 KiB here), so
+    reading stops with 1500 bytes in: those seconds are the server's, not the client's (who
+    could not send), and the body completes once the handler reads."""
+    app = web.Application()
+    app.router.add_post("/read", _read_body)
+    with serve(app, access_log=None, min_body_rate=1000, body_grace=1.0) as server:
+        assert server.runner is not None and server.runner.server is not None
+        server.runner.server.limits.read_high_water = 1024
+        with _connect(server) as sock:
+            sock.sendall(
+                b"POST /read?wait=3.5 HTTP/1.1\r\nHost: x\r\nContent-Length: 21500\r\n\r\n"
+                + b"x" * 1500
+            )
+            time.sleep(0.3)
+            sock.sendall(b"x" * 20000)  # (waits in the kernel's buffers)
+            answer = _read_until(sock, lambda d: d.endswith(b"21500"), 8)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"21500"), answer
+
+
+def test_content_read_of_a_body_past_the_read_buffer_completes() -> None:
+    """``await request.content.read()`` of 600 KB, over the 256 KiB read buffer: it used to
+    wait for an EOF that could not come (reading paused, nothing consumed) until body_timeout."""
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_post("/read", _read_body)
+    with serve(app, access_log=None) as server, _connect(server) as sock:
+        sock.sendall(b"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 600000\r\n\r\n")
+        sock.sendall(b"x" * 600000)
+        answer = _read_until(sock, lambda d: d.endswith(b"600000"), 5)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"600000"), answer
+
+
+def test_the_slow_client_defaults() -> None:
+    """10 s for a head, 500 B/s for a body after 20 s (mod_reqtimeout's), 60 s between bytes;
+    the command line's defaults are the same."""
+    limits = Limits()
+    assert limits.header_timeout == 10.0
+    assert (limits.min_body_rate, limits.body_grace, limits.body_timeout) == (500, 20.0, 60.0)
+    config = Config("m:app")
+    assert (config.timeout_header, config.timeout_body) == (10.0, 60.0)
+    assert (config.min_body_rate, config.body_grace) == (500, 20.0)
+
+
+def test_body_rate_keywords_reach_the_limits() -> None:
+    with serve(web.Application(), min_body_rate=7, body_grace=3.5, header_timeout=4.0) as server:
+        assert server.runner is not None and server.runner.server is not None
+        limits = server.runner.server.limits
+        assert (limits.min_body_rate, limits.body_grace, limits.header_timeout) == (7, 3.5, 4.0)
 
 
 # -- slow readers and greedy pipeliners -----------------------------------------------------------

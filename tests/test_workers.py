@@ -45,6 +45,10 @@ async def slow(request):
     return web.Response(text=str(os.getpid()))
 
 
+async def echo(request):
+    return web.Response(body=await request.read())
+
+
 async def block(request):
     time.sleep(float(request.query.get("t", "0.3")))
     return web.Response(text=str(os.getpid()))
@@ -63,6 +67,7 @@ app = web.Application()
 app.router.add_get("/", pid)
 app.router.add_get("/slow", slow)
 app.router.add_get("/block", block)
+app.router.add_post("/echo", echo)
 app.on_startup.append(on_startup)
 app.on_cleanup.append(on_cleanup)
 """
@@ -297,6 +302,63 @@ def test_max_requests_recycles_gracefully(app_dir: Path) -> None:
         assert len(re.findall(r"cleanup \d+", server.stderr())) >= 3
 
 
+def test_max_worker_lifetime_rolls_the_workers_under_load(app_dir: Path) -> None:
+    """Workers live 1-1.5 s: under a client loop they are replaced one by one, and every
+    request is answered (no connection refused or reset), with keep-alive and without."""
+    args = ("webapp:app", "--workers", "2", "--max-worker-lifetime", "1")
+    with _squall(app_dir, *args, "--max-worker-lifetime-jitter", "0.5") as server:
+        server.wait_ready()
+        first = set(server.workers())
+        kept = run_load(server.port, seconds=3.0, concurrency=4, path="/slow?t=0.01")
+        fresh = run_load(server.port, seconds=3.0, concurrency=4, keep_alive=False)
+        print(f"--max-worker-lifetime 1: keep-alive {kept}; connection per request {fresh}")
+        assert kept.errors == 0 and kept.refused == 0, kept
+        assert fresh.errors == 0 and fresh.refused == 0, fresh
+        pids = {int(p) for p in (*kept.pids, *fresh.pids)}
+        assert pids - first, (first, pids)  # replacements answered too
+        # (both first workers expired within 1.5 s of starting; each one, and each of their
+        # replacements in turn, is logged once)
+        assert server.stderr().count("reached --max-worker-lifetime") >= 2
+        assert server.stop()[0] == 0
+
+
+def _first_answer(port: int, head: bytes, trickle: bytes = b"", every: float = 0.2) -> bytes:
+    """Send ``head``, then ``trickle`` a byte every ``every`` seconds; the first answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        sock.settimeout(every)
+        for i in range(len(trickle) + 1):
+            try:
+                if data := sock.recv(65536):
+                    return data
+            except TimeoutError:
+                pass
+            if i < len(trickle):
+                sock.sendall(trickle[i : i + 1])
+        sock.settimeout(5)
+        return sock.recv(65536)
+
+
+@pytest.mark.parametrize("app", ["webapp:app", "asgiapp:app"])
+def test_slow_client_flags_reach_the_server(app_dir: Path, app: str) -> None:
+    """--timeout-header, --min-body-rate and --body-grace are the server's, for either
+    interface: a head left unfinished, and a body at 5 B/s against 1000 B/s, get 408."""
+    flags = ("--timeout-header", "1", "--min-body-rate", "1000", "--body-grace", "1")
+    with _squall(app_dir, app, *flags) as server:
+        server.wait_ready()
+        start = time.monotonic()
+        answer = _first_answer(server.port, b"GET / HTTP/1.1\r\nHost: t\r\n")
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert time.monotonic() - start < 3.5
+        if app == "webapp:app":  # (the ASGI app reads no body)
+            head = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n"
+            start = time.monotonic()
+            answer = _first_answer(server.port, head, b"x" * 99)
+            assert answer.startswith(b"HTTP/1.1 408 "), answer
+            assert time.monotonic() - start < 4.5
+        assert server.stop()[0] == 0
+
+
 def test_worker_dying_at_once_is_restarted_with_backoff(app_dir: Path) -> None:
     with _squall(app_dir, "crashy:app", "--workers", "2") as server:
         server.wait_ready()
@@ -384,6 +446,8 @@ def test_port_in_use_with_workers(app_dir: Path) -> None:
         ("--reload-dir", "."),
         ("--reuse-port", "--uds", "/tmp/x.sock"),
         ("--max-requests", "-1"),
+        ("--max-worker-lifetime-jitter", "5"),
+        ("--max-worker-lifetime", "-1"),
     ],
 )
 def test_bad_process_arguments(app_dir: Path, args: tuple[str, ...]) -> None:
@@ -514,6 +578,8 @@ def test_help_lists_the_process_flags() -> None:
         assert server.proc.stdout is not None
         text = server.proc.stdout.read()
     for flag in ("--workers", "--max-requests", "--max-requests-jitter", "--reuse-port"):
+        assert flag in text
+    for flag in ("--max-worker-lifetime", "--max-worker-lifetime-jitter"):
         assert flag in text
     for flag in ("--reload", "--reload-dir", "LISTEN_FDS", "SIGHUP"):
         assert flag in text

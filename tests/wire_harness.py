@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import squall
 from squall import web
 from squall.http import HttpProtocol, HttpServer
 
@@ -169,7 +170,7 @@ class Harness:
     """One loop, one app, one HttpServer; :meth:`run` plays one connection to the end."""
 
     def __init__(self, app: web.Application | None = None, **runner_kwargs: Any) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = squall.new_event_loop()
         self.trouble = Trouble()
         logging.getLogger("squall").addHandler(self.trouble)
         self.loop_errors: list[str] = []

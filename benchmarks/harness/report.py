@@ -45,8 +45,6 @@ WS_METRICS = (
     Metric("ws_client_cpu", "load gen CPU", "{:.0%}", higher_is_better=False, ratio=False),
 )
 WS_REFERENCES = (("aiohttp", "ws-aiohttp"), ("floor", "ws-floor"))
-# The README's WebSocket table: echo at 64 connections, plain and deflated, against each reference.
-WS_SUMMARY = ("ws_32b_64", "ws_1k_deflate_64")
 WORKER_METRICS = (
     *(m for m in METRICS if m.key in ("hello_rps", "json_rps", "p50_ms", "p99_ms", "rss_mib")),
     Metric("server_cpu", "server CPU (cores)", "{:.2f}", ratio=False),
@@ -261,28 +259,6 @@ def _h2_table(servers: dict[str, Any]) -> list[Table]:
     return [("HTTP/2: squall against each server", header, rows)] if rows else []
 
 
-def _ws_summary_table(servers: dict[str, Any]) -> list[Table]:
-    """The README's WebSocket table: each server's echo at 64 connections, plain and with
-    permessage-deflate, and its ratio to aiohttp's and to the floor's figure of the same run."""
-    medians = {name: s["median"] for name, s in servers.items()}
-    metrics = [m for m in WS_METRICS if m.key[: -len("_rtps")] in WS_SUMMARY]
-    metrics = [m for m in metrics if any(m.key in med for med in medians.values())]
-    header = ["server"]
-    for m in metrics:
-        header += [m.header, *(f"to {title}" for title, _ in WS_REFERENCES)]
-    rows = []
-    for name, s in servers.items():
-        if not any(m.key in medians[name] for m in metrics):
-            continue
-        row = [s["label"]]
-        for m in metrics:
-            row.append(_cell(medians, name, m, None))
-            row += [_cell(medians, name, m, ref) for _, ref in WS_REFERENCES]
-        rows.append(row)
-    title = "WebSocket echo at 64 connections (the README's table)"
-    return [(title, header, rows)] if rows and metrics else []
-
-
 def tables(data: dict[str, Any]) -> list[Table]:
     """Every table as (title, header, rows): HTTP figures and ratios, ASGI, 2 workers, WebSocket,
     HTTP/2."""
@@ -299,7 +275,6 @@ def tables(data: dict[str, Any]) -> list[Table]:
         out += _group_tables(workers, WORKER_METRICS, refs, pre)
     if ws:
         out += _group_tables(ws, WS_METRICS, WS_REFERENCES, "WebSocket echo: ")
-        out += _ws_summary_table(ws)
     if h2s:
         out += _group_tables(h2s, H2_METRICS, (), "HTTP/2 (h2load, cleartext prior knowledge): ")
         out += _h2_table({**http, **h2s})
@@ -326,9 +301,15 @@ def _ws_settings(s: dict[str, Any]) -> str:
         return ""
     return (
         f"; WebSocket: {s['ws_duration']} s after {s['ws_warmup']} s warm-up, one message in "
-        f"flight per connection, no compression but in the deflate scenario (permessage-deflate, "
-        f"1 KiB JSON texts), {s['ws_idle_connections']} idle"
+        f"flight per connection, {_ws_compression(s)}, {s['ws_idle_connections']} idle"
     )
+
+
+def _ws_compression(s: dict[str, Any]) -> str:
+    deflated = [sc.name for sc in WS_SCENARIOS if sc.deflate and sc.name in s["scenarios"]]
+    if not deflated:
+        return "no compression"
+    return f"no compression but in {', '.join(deflated)} (permessage-deflate, JSON texts)"
 
 
 def _h2_settings(s: dict[str, Any]) -> str:

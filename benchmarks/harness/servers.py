@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from harness.report import ServerResult
 
 SERVERS_DIR = Path(__file__).resolve().parent.parent / "servers"
+PLUGINS_APP = str(Path(__file__).resolve().parents[2] / "examples" / "plugins_app.py")
 ECHO_SIZE = 1024 * 1024
 
 
@@ -69,8 +70,24 @@ def squall_asgi(target: str) -> tuple[str, ...]:
 
 
 FASTAPI = ("fastapi", "uvicorn", "httptools", "uvloop")
+PLUGINS = ("aiohttp", "aiohttp_session", "aiohttp_cors", "aiohttp_jinja2", "cryptography", "uvloop")
+# aiohttp's run_app makes asyncio's loop; installing uvloop's policy first gives the aiohttp row
+# the loop squall's run_app uses, the file itself unchanged.
+ON_UVLOOP = (
+    "import runpy, sys, uvloop; uvloop.install(); sys.argv = sys.argv[1:]; "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 SPECS = (
     Spec("squall", "squall (seed app)", (PY, "squall_seed.py"), ("squall", "uvloop")),
+    # The same with Prometheus metrics on, beside it: what metrics cost on the hello request.
+    Spec(
+        "squall-metrics",
+        "squall (seed app, metrics on)",
+        (PY, "squall_seed.py", "{port}", "--metrics"),
+        ("squall", "uvloop"),
+        only=("hello",),
+        idle=False,
+    ),
     Spec("aiohttp", "aiohttp (seed app, uvloop)", (PY, "aiohttp_seed.py"), ("aiohttp", "uvloop")),
     Spec("uvicorn", "uvicorn raw ASGI", (PY, "asgi_raw.py"), ("uvicorn", "httptools", "uvloop")),
     Spec("granian", "granian raw ASGI", granian("asgi_raw:app"), ("granian", "uvloop")),
@@ -97,6 +114,28 @@ SPECS = (
             ("granian", "granian + FastAPI", granian("fastapi_app:app"), ("granian", *FASTAPI)),
         )
     ),
+)
+
+# examples/plugins_app.py (aiohttp-session, -cors, -jinja2), unchanged, on squall through the alias
+# and on aiohttp. Only `hello` (its `/{name}` route, through the session middleware) is measured,
+# and only when asked (run.py leaves them out of its defaults):
+#   python benchmarks/run.py --servers plugins-squall,plugins-aiohttp --scenarios hello
+PLUGIN_SPECS = tuple(
+    Spec(name, label, argv, needs, only=("hello",), idle=False, quick=False)
+    for name, label, argv, needs in (
+        (
+            "plugins-squall",
+            "squall --as-aiohttp (plugins app)",
+            (PY, "-m", "squall.as_aiohttp", PLUGINS_APP),
+            ("squall", *PLUGINS),
+        ),
+        (
+            "plugins-aiohttp",
+            "aiohttp (plugins app, uvloop)",
+            (PY, "-c", ON_UVLOOP, PLUGINS_APP),
+            PLUGINS,
+        ),
+    )
 )
 
 

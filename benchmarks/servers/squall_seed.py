@@ -1,7 +1,8 @@
 """The seed app (``/{name}`` hello) plus the benchmark routes, on squall with uvloop.
 
 This is aiohttp_seed.py with ``from squall import web``. Usage: ``python squall_seed.py PORT``;
-``python squall_seed.py PORT --http2`` serves HTTP/2 too (``run_app(..., http2=True)``).
+``python squall_seed.py PORT --http2`` serves HTTP/2 too (``run_app(..., http2=True)``);
+``--metrics`` turns Prometheus metrics on (``metrics_port=0``: a listener on any free port).
 """
 
 import asyncio
@@ -34,6 +35,8 @@ def make_app() -> web.Application:
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8080
     # Only passed when asked, so that the HTTP/1.1 row keeps squall's default.
-    http2 = {"http2": True} if "--http2" in sys.argv[2:] else {}
+    options: dict[str, object] = {"http2": True} if "--http2" in sys.argv[2:] else {}
+    if "--metrics" in sys.argv[2:]:
+        options["metrics_port"] = 0
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    web.run_app(make_app(), host="127.0.0.1", port=port, print=None, access_log=None, **http2)
+    web.run_app(make_app(), host="127.0.0.1", port=port, print=None, access_log=None, **options)

@@ -1,4 +1,9 @@
-"""Choosing the event loop: uvloop when it is installed, unless the user opted out."""
+"""Choosing the event loop where squall runs it: uvloop when it is installed, unless opted out.
+
+Nothing here changes asyncio's global event loop policy: ``run_app``, the command line, the
+server's own loop and squall's pytest plugin make their loop with :func:`new_event_loop`, and a
+program that runs its own loop (``asyncio.run(main())``) gets asyncio's, as under aiohttp.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ import os
 import sys
 import warnings
 
-_installed = False
 
-
-def uvloop_available() -> bool:
+def uvloop_allowed() -> bool:
+    """Whether squall's loop is uvloop's: installed, CPython, and ``SQUALL_NO_UVLOOP`` unset."""
+    if os.environ.get("SQUALL_NO_UVLOOP") or sys.implementation.name != "cpython":
+        return False
     try:
         import uvloop  # noqa: F401
     except ImportError:
@@ -18,33 +24,28 @@ def uvloop_available() -> bool:
     return True
 
 
-def install_uvloop() -> bool:
-    """Make uvloop the default event loop policy if it is installed and the user allows it.
-
-    Only replaces asyncio's own default policy, never one the user has set. Returns whether
-    uvloop is now the policy.
-    """
-    global _installed
-    if _installed:
-        return True
-    if os.environ.get("SQUALL_NO_UVLOOP") or sys.implementation.name != "cpython":
-        return False
-    try:
-        import uvloop
-    except ImportError:
-        return False
+def _policy_is_default() -> bool:
+    """Whether the program left asyncio's event loop policy as it was (no policy API: yes)."""
     with warnings.catch_warnings():
-        # asyncio's policy API is deprecated from 3.14 on; it still works until 3.16.
+        # asyncio's policy API is deprecated from 3.14 on, to be removed in 3.16.
         warnings.simplefilter("ignore", DeprecationWarning)
-        policy = asyncio.get_event_loop_policy()
-        if type(policy) is not asyncio.DefaultEventLoopPolicy:
-            return isinstance(policy, uvloop.EventLoopPolicy)
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    _installed = True
-    return True
+        default = getattr(asyncio, "DefaultEventLoopPolicy", None)
+        get_policy = getattr(asyncio, "get_event_loop_policy", None)
+        if default is None or get_policy is None:
+            return True
+        return type(get_policy()) is default
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
-    """A new loop of the installed policy (uvloop when available)."""
-    install_uvloop()
+    """A new event loop of squall's choice, not set as the current one.
+
+    uvloop's when it is installed (and ``SQUALL_NO_UVLOOP`` is unset), made directly, without
+    touching the event loop policy; a policy the program set itself is honoured instead (its
+    ``new_event_loop()``); otherwise asyncio's. Usable as a ``loop_factory``
+    (``asyncio.Runner(loop_factory=squall.new_event_loop)``).
+    """
+    if uvloop_allowed() and _policy_is_default():
+        import uvloop
+
+        return uvloop.new_event_loop()
     return asyncio.new_event_loop()

@@ -28,7 +28,8 @@ interfaces:
   asgi     serve the callable as an ASGI 3 application (http and lifespan scopes)
 
 processes:
-  with --workers N > 1, --max-requests, --max-worker-memory or --reload, a supervisor process
+  with --workers N > 1, --max-requests, --max-worker-memory, --max-worker-lifetime or
+  --reload, a supervisor process
   binds the socket and runs the workers; it restarts a worker that dies, replaces them one by
   one on SIGHUP (no connection refused), and on SIGTERM/SIGINT stops them gracefully. Sockets
   passed by systemd socket activation (LISTEN_FDS) are used instead of --host/--port/--uds/--fd.
@@ -47,6 +48,7 @@ examples:
   squall main:app --uds /run/app.sock --no-access-log
   squall main:app --host 0.0.0.0 --workers 4 --max-requests 10000 --max-requests-jitter 1000
   squall main:app --workers 4 --max-worker-memory 512 --access-log-format json
+  squall main:app --workers 4 --max-worker-lifetime 3600 --max-worker-lifetime-jitter 600
   squall main:app --reload
 """
 
@@ -152,6 +154,22 @@ def build_parser() -> argparse.ArgumentParser:
         "[default: 5]",
     )
     add(
+        "--max-worker-lifetime",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="replace a worker gracefully this long after it started serving; 0: never "
+        "[default: 0]",
+    )
+    add(
+        "--max-worker-lifetime-jitter",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="add a random 0..SECONDS to --max-worker-lifetime per worker, so that workers "
+        "are not replaced together [default: 0]",
+    )
+    add(
         "--reuse-port",
         action="store_true",
         help="each worker binds its own SO_REUSEPORT socket instead of sharing one "
@@ -202,6 +220,37 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         metavar="SECONDS",
         help="on SIGINT/SIGTERM, wait this long for requests in flight [default: 60]",
+    )
+    add(
+        "--timeout-header",
+        type=_positive_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="a request head must be complete this long after its first byte (and a new "
+        "connection must send that byte this soon); then 408 and close [default: 10]",
+    )
+    add(
+        "--timeout-body",
+        type=_positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="a handler waiting this long for the next request-body bytes gets 408 and the "
+        "connection closes [default: 60]",
+    )
+    add(
+        "--min-body-rate",
+        type=_non_negative_int,
+        default=500,
+        metavar="BYTES",
+        help="after --body-grace, a request body must average BYTES per second (Apache "
+        "mod_reqtimeout's MinRate); slower: 408 and close; 0: no minimum [default: 500]",
+    )
+    add(
+        "--body-grace",
+        type=_seconds,
+        default=20.0,
+        metavar="SECONDS",
+        help="seconds a request body may take before --min-body-rate applies [default: 20]",
     )
     add(
         "--backlog",
@@ -284,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_port,
         metavar="PORT",
         help="serve Prometheus metrics at http://METRICS-HOST:PORT/metrics, a listener of its "
-        "own (one process: not yet with a supervisor) [default: off]",
+        "own (with --workers: the supervisor's, every worker summed) [default: off]",
     )
     add(
         "--metrics-host",
@@ -316,13 +365,8 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         parser.error("--reuse-port applies to --host/--port only")
     if ns.ssl_keyfile is not None and ns.ssl_certfile is None:
         parser.error("--ssl-keyfile needs --ssl-certfile")
-    if ns.metrics_port is not None and (
-        ns.workers > 1 or ns.max_requests or ns.max_worker_memory or ns.reload
-    ):
-        parser.error(
-            "--metrics-port serves one process: not yet with --workers, --max-requests, "
-            "--max-worker-memory or --reload"
-        )
+    if ns.max_worker_lifetime_jitter and not ns.max_worker_lifetime:
+        parser.error("--max-worker-lifetime-jitter needs --max-worker-lifetime")
     if ns.proxy_protocol and ns.ssl_certfile is not None:
         parser.error("--proxy-protocol does not go with TLS: terminate TLS at the proxy")
     try:
@@ -340,6 +384,10 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         root_path=ns.root_path,
         timeout_keep_alive=ns.timeout_keep_alive,
         timeout_graceful_shutdown=ns.timeout_graceful_shutdown,
+        timeout_header=ns.timeout_header,
+        timeout_body=ns.timeout_body,
+        min_body_rate=ns.min_body_rate,
+        body_grace=ns.body_grace,
         backlog=ns.backlog,
         log_level=ns.log_level,
         access_log=ns.access_log,
@@ -353,6 +401,8 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         max_requests_jitter=ns.max_requests_jitter,
         max_worker_memory=ns.max_worker_memory,
         worker_memory_interval=ns.worker_memory_interval,
+        max_worker_lifetime=ns.max_worker_lifetime,
+        max_worker_lifetime_jitter=ns.max_worker_lifetime_jitter,
         reuse_port=ns.reuse_port,
         reload=ns.reload,
         reload_dirs=ns.reload_dir,

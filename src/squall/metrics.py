@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_left
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .http.limits import Limits
 from .http.server import HttpServer
+from .http.stats import KINDS
 
 if TYPE_CHECKING:
     from .http.connection import Connection
@@ -26,9 +28,13 @@ __all__ = (
     "BUCKETS",
     "CONTENT_TYPE",
     "UNMATCHED",
+    "Counts",
     "Metrics",
     "MetricsListener",
     "asgi_route_label",
+    "family",
+    "label",
+    "render",
     "route_label",
 )
 
@@ -70,6 +76,14 @@ class Metrics:
         self.buckets: dict[str, list[int]] = {}  # per route: counts per bucket, +Inf last
         self.sums: dict[str, float] = {}
         self.servers: list[HttpServer] = []
+        self._received = 0  # the highest totals reported (see counters())
+        self._sent = 0
+
+    def watch(self, server: HttpServer) -> None:
+        """Read ``server``'s connections and counts too (its closing connections then add
+        their bytes to its totals)."""
+        self.servers.append(server)
+        server.count_bytes = True
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """One request answered (``status`` 0: none was sent, counted as ``5xx``)."""
@@ -83,33 +97,164 @@ class Metrics:
         counts[bisect_left(BUCKETS, seconds)] += 1
         self.sums[route] += seconds
 
+    def counters(self) -> dict[str, Any]:
+        """The counters as they stand, in the JSON-able form :meth:`Counts.add` takes."""
+        errors = dict.fromkeys(KINDS, 0)
+        received, sent = 0, 0
+        for server in self.servers:
+            for kind, count in server.errors.items():
+                errors[kind] += count
+            server_received, server_sent = server.wire_bytes()
+            received += server_received
+            sent += server_sent
+        # A connection whose TCP_INFO could not be read at its close (a rare race) drops out of
+        # the sum: never let the counter go back for that.
+        self._received = received = max(received, self._received)
+        self._sent = sent = max(sent, self._sent)
+        return {
+            "requests": [[*key, count] for key, count in self.requests.items()],
+            "buckets": {route: list(counts) for route, counts in self.buckets.items()},
+            "sums": dict(self.sums),
+            "errors": errors,
+            "received": received,
+            "sent": sent,
+        }
+
+    def gauges(self) -> dict[str, int]:
+        """The gauges, read now from the servers' connections."""
+        connections = [c for server in self.servers for c in server.connections]
+        return {
+            "in_flight": sum(1 for c in connections if c.busy),
+            "connections": len(connections),
+            "websockets": sum(1 for c in connections if c.upgraded),
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """:meth:`counters` and :meth:`gauges` together (what a worker tells its supervisor)."""
+        return {"counters": self.counters(), "gauges": self.gauges()}
+
     def render(self) -> str:
         """The exposition, in Prometheus' text format 0.0.4."""
-        out: list[str] = []
-        add = out.append
-        add("# HELP squall_requests_total Requests answered, by method, route and status class.")
-        add("# TYPE squall_requests_total counter")
-        for (method, route, status), count in sorted(self.requests.items()):
-            labels = f'method="{_escape(method)}",route="{_escape(route)}",status="{status}"'
-            add(f"squall_requests_total{{{labels}}} {count}")
-        add("# HELP squall_request_duration_seconds Time from a request's head to its response.")
-        add("# TYPE squall_request_duration_seconds histogram")
-        for route, counts in sorted(self.buckets.items()):
-            label = f'route="{_escape(route)}"'
-            total = 0
-            for bound, count in zip((*BUCKETS, "+Inf"), counts, strict=True):
-                total += count
-                add(f'squall_request_duration_seconds_bucket{{{label},le="{bound}"}} {total}')
-            add(f"squall_request_duration_seconds_sum{{{label}}} {self.sums[route]!r}")
-            add(f"squall_request_duration_seconds_count{{{label}}} {total}")
-        connections = [c for server in self.servers for c in server.connections]
-        add("# HELP squall_requests_in_flight Requests being answered or queued.")
-        add("# TYPE squall_requests_in_flight gauge")
-        add(f"squall_requests_in_flight {sum(1 for c in connections if c.busy)}")
-        add("# HELP squall_connections_open Open client connections.")
-        add("# TYPE squall_connections_open gauge")
-        add(f"squall_connections_open {len(connections)}")
-        return "\n".join(out) + "\n"
+        counts = Counts()
+        counts.add(self.counters())
+        return render(counts, self.gauges())
+
+
+class Counts:
+    """Counters summed over processes: the supervisor adds each worker's
+    :meth:`Metrics.counters` (as it came over the channel, JSON) to one of these."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.buckets: dict[str, list[int]] = {}
+        self.sums: dict[str, float] = {}
+        self.errors: dict[str, int] = dict.fromkeys(KINDS, 0)
+        self.received = 0
+        self.sent = 0
+
+    def add(self, counters: dict[str, Any]) -> None:
+        """Add ``counters`` (:meth:`Metrics.counters`' form)."""
+        requests = self.requests
+        for method, route, status, count in counters["requests"]:
+            key = (str(method), str(route), str(status))
+            requests[key] = requests.get(key, 0) + int(count)
+        for route, counts in counts_items(counters["buckets"]):
+            mine = self.buckets.setdefault(route, [0] * (len(BUCKETS) + 1))
+            for i, count in enumerate(counts[: len(mine)]):
+                mine[i] += int(count)
+        for route, total in counters["sums"].items():
+            self.sums[str(route)] = self.sums.get(str(route), 0.0) + float(total)
+        for kind, count in counters["errors"].items():
+            self.errors[str(kind)] = self.errors.get(str(kind), 0) + int(count)
+        self.received += int(counters["received"])
+        self.sent += int(counters["sent"])
+
+    def copy(self) -> Counts:
+        """A copy to add to (this one unchanged)."""
+        other = Counts()
+        other.requests = dict(self.requests)
+        other.buckets = {route: list(counts) for route, counts in self.buckets.items()}
+        other.sums = dict(self.sums)
+        other.errors = dict(self.errors)
+        other.received = self.received
+        other.sent = self.sent
+        return other
+
+
+def counts_items(buckets: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    """(route, counts) pairs of a ``buckets`` mapping as it came over the channel."""
+    return [(str(route), list(counts)) for route, counts in buckets.items()]
+
+
+def family(out: list[str], name: str, kind: str, text: str) -> None:
+    """Append the ``# HELP`` and ``# TYPE`` lines of metric ``name`` to ``out``."""
+    out.append(f"# HELP {name} {text}")
+    out.append(f"# TYPE {name} {kind}")
+
+
+def label(name: str, value: object) -> str:
+    """``name="value"``, the value escaped as the text format wants."""
+    return f'{name}="{_escape(str(value))}"'
+
+
+def render(counts: Counts, gauges: dict[str, int], more: list[str] | None = None) -> str:
+    """The exposition (text format 0.0.4) of ``counts``, the ``gauges`` of
+    :meth:`Metrics.gauges` (summed, under a supervisor) and ``more`` lines after them."""
+    out: list[str] = []
+    add = out.append
+    family(
+        out,
+        "squall_requests_total",
+        "counter",
+        "Requests answered, by method, route and status class.",
+    )
+    for (method, route, status), count in sorted(counts.requests.items()):
+        labels = f'{label("method", method)},{label("route", route)},status="{status}"'
+        add(f"squall_requests_total{{{labels}}} {count}")
+    family(
+        out,
+        "squall_request_duration_seconds",
+        "histogram",
+        "Time from a request's head to its response.",
+    )
+    for route, bucket_counts in sorted(counts.buckets.items()):
+        route_label = label("route", route)
+        total = 0
+        for bound, count in zip((*BUCKETS, "+Inf"), bucket_counts, strict=True):
+            total += count
+            add(f'squall_request_duration_seconds_bucket{{{route_label},le="{bound}"}} {total}')
+        add(f"squall_request_duration_seconds_sum{{{route_label}}} {counts.sums.get(route, 0.0)!r}")
+        add(f"squall_request_duration_seconds_count{{{route_label}}} {total}")
+    family(out, "squall_requests_in_flight", "gauge", "Requests being answered or queued.")
+    add(f"squall_requests_in_flight {gauges['in_flight']}")
+    family(out, "squall_connections_open", "gauge", "Open client connections.")
+    add(f"squall_connections_open {gauges['connections']}")
+    family(
+        out, "squall_websockets_open", "gauge", "Connections switched to the WebSocket protocol."
+    )
+    add(f"squall_websockets_open {gauges['websockets']}")
+    family(
+        out, "squall_received_bytes_total", "counter", "Bytes received from TCP clients (TCP_INFO)."
+    )
+    add(f"squall_received_bytes_total {counts.received}")
+    family(
+        out,
+        "squall_sent_bytes_total",
+        "counter",
+        "Bytes sent to TCP clients and acknowledged (TCP_INFO).",
+    )
+    add(f"squall_sent_bytes_total {counts.sent}")
+    family(
+        out,
+        "squall_http_errors_total",
+        "counter",
+        "Requests refused and connections given up, by kind.",
+    )
+    for kind, count in sorted(counts.errors.items()):
+        add(f"squall_http_errors_total{{{label('kind', kind)}}} {count}")
+    if more:
+        out.extend(more)
+    return "\n".join(out) + "\n"
 
 
 def _escape(value: str) -> str:
@@ -117,12 +262,20 @@ def _escape(value: str) -> str:
 
 
 class MetricsListener:
-    """Serves ``metrics`` at ``http://HOST:PORT/metrics`` (any other path: 404)."""
+    """Serves ``metrics`` at ``http://HOST:PORT/metrics`` (any other path: 404); or, given
+    ``collect``, what it returns for each scrape (the supervisor's sum over its workers)."""
 
-    def __init__(self, metrics: Metrics, host: str = "127.0.0.1", port: int = 9090) -> None:
+    def __init__(
+        self,
+        metrics: Metrics | None,
+        host: str = "127.0.0.1",
+        port: int = 9090,
+        collect: Callable[[], Awaitable[str]] | None = None,
+    ) -> None:
         self.metrics = metrics
         self.host = host
         self.port = port
+        self._collect = collect
         self.http: HttpServer | None = None
         self._listener: asyncio.Server | None = None
 
@@ -149,4 +302,10 @@ class MetricsListener:
         elif raw.method not in ("GET", "HEAD"):
             raw.respond_error(405, "Method Not Allowed")
         else:
-            raw.respond(200, None, CONTENT_TYPE, None, self.metrics.render().encode())
+            if self._collect is not None:
+                text = await self._collect()
+            else:
+                assert self.metrics is not None
+                text = self.metrics.render()
+            if not raw.left:
+                raw.respond(200, None, CONTENT_TYPE, None, text.encode())

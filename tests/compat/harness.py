@@ -24,7 +24,6 @@ from typing import Any
 
 import aiohttp.web as aiohttp_web
 
-import squall  # noqa: F401  (installs uvloop as the policy, as users get it)
 from squall import web as squall_web
 
 from ..loop_thread import LoopThread

@@ -115,7 +115,7 @@ class ASGIServer:
         )
         try:
             self._listener = await loop.create_server(
-                self.http, self.host, self.port, ssl=self.ssl, backlog=self.backlog
+                self.http, self.host, self.port, ssl=self.http.tls(self.ssl), backlog=self.backlog
             )
         except BaseException:
             await self.http.shutdown(0)
@@ -126,7 +126,7 @@ class ASGIServer:
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
         if self.metrics is not None and self.metrics_listener is not None:
-            self.metrics.servers.append(self.http)
+            self.metrics.watch(self.http)
             await self.metrics_listener.start()
 
     async def stop(self) -> None:
@@ -181,8 +181,8 @@ def serve(
     ``forwarded_allow_ips``: peers (addresses, CIDR networks, ``*``) whose ``Forwarded`` /
     ``X-Forwarded-For`` / ``X-Forwarded-Proto`` headers set the scope's ``client`` and ``scheme``.
     ``limit_concurrency``: most connections served at once; past it, 503 and close.
-    ``http2``: serve HTTP/2 too (prior knowledge in cleartext; ALPN ``h2`` if ``ssl`` offers it,
-    see ``squall.http.preface.ALPN``); False: HTTP/1.1 only.
+    ``http2``: serve HTTP/2 too (prior knowledge in cleartext; over TLS, ALPN ``h2`` and
+    ``http/1.1`` are set on ``ssl``); False: HTTP/1.1 only, and ``ssl`` is left as given.
     ``access_log``: a logger for one line per request (``access_log_format`` ``"default"``:
     uvicorn's line; ``"json"``: one JSON object, see docs/guide.md 'Logging'); None: none.
     ``proxy_protocol``: connections from the peers in ``forwarded_allow_ips`` (127.0.0.1 if it is

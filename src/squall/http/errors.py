@@ -20,7 +20,7 @@ class RequestPayloadError(Exception):
     """The request body was malformed or cut short; raised to the handler reading it.
 
     ``status`` is the answer the wire layer would give (400; 408 when the body stopped coming
-    within ``Limits.body_timeout``).
+    within ``Limits.body_timeout`` or came slower than ``Limits.min_body_rate``).
     """
 
     def __init__(self, detail: str, status: int = 400) -> None:

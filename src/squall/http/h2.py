@@ -52,7 +52,8 @@ from .h2fields import (
 from .limits import LINGER
 from .output import Output
 from .running import BUSY, Runner
-from .streams import EMPTY_PAYLOAD, StreamReader
+from .stats import BODY_TIMEOUT, HTTP2_PROTOCOL, SEND_TIMEOUT
+from .streams import EMPTY_PAYLOAD, BodyWatch, StreamReader
 
 if TYPE_CHECKING:
     from .connection import UpgradeSink
@@ -62,6 +63,9 @@ if TYPE_CHECKING:
 __all__ = ("ConnectionFault", "H2Protocol")
 
 log = logging.getLogger("squall.server")
+
+CUT: Final = BodyWatch()
+"""The ``watch`` of a stream whose request body came too slowly (see ``_watch_bodies``)."""
 
 PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -175,6 +179,7 @@ class _Stream:
         "trailers",
         "unacked",
         "waiters",
+        "watch",
     )
 
     def __init__(self, conn: H2Protocol, stream_id: int, send_window: int) -> None:
@@ -195,6 +200,9 @@ class _Stream:
         self.waiters: list[asyncio.Future[None]] = []  # drain_stream() callers
         self.remote_ended = False  # the request is whole (END_STREAM received)
         self.done = False  # the response is complete (END_STREAM or RST_STREAM sent)
+        # While its body arrives, the tick's look at it; CUT once the body failed for it (the
+        # stream is then reset when answered).
+        self.watch: BodyWatch | None = None
 
     def pause_reading_body(self) -> None:
         self.paused = True
@@ -254,6 +262,7 @@ class H2Protocol(asyncio.Protocol):
         self.peername: Any = peername  # (the HTTP/1.1 connection's: a PROXY header may set it)
         self.sockname: Any = None
         self.deadline = 0.0
+        self._watching = False  # the deadline is the tick's look at request bodies arriving
         self.reading = READING_PREFACE
         self._buf = b""  # a frame's first part, waiting for the rest
         self._highest = 0  # the highest stream id the client has opened
@@ -298,11 +307,37 @@ class H2Protocol(asyncio.Protocol):
 
     def on_timeout(self, now: float) -> None:
         self.deadline = 0.0
+        watching, self._watching = self._watching, False
         if self._lingering:
             if self.transport is not None:
                 self.transport.close()
         elif not self.streams:
             self._close(NO_ERROR)
+        elif watching:
+            self._watch_bodies(now)
+
+    def _watch_bodies(self, now: float) -> None:
+        """The request bodies still arriving: each too slow (BodyWatch) fails with 408, as on
+        HTTP/1.1; its handler answers, and the stream is then reset (``_response_done``)."""
+        limits = self.limits
+        for stream in list(self.streams.values()):
+            watch = stream.watch
+            exchange = stream.exchange
+            if watch is None or watch is CUT or exchange is None or stream.remote_ended:
+                continue
+            if stream.done:
+                continue
+            body = exchange.body
+            why = watch.verdict(limits, body, now, stream.paused)
+            if why:
+                log.info("HTTP/2 stream %d: %s", stream.id, why)
+                self.shared.errors[BODY_TIMEOUT] += 1
+                body.set_exception(RequestPayloadError(why, 408))
+                stream.watch = CUT
+            else:
+                self._watching = True
+        if self._watching:
+            self.deadline = now + 0.5  # look again at the next tick
 
     def on_write_stall(self, now: float) -> None:
         timeout = self.limits.send_timeout
@@ -311,6 +346,7 @@ class H2Protocol(asyncio.Protocol):
         stalled = self.output.stalled_for(now) if self.output.stall_since else 0.0
         if stalled >= timeout and self.transport is not None:
             log.info("Client read nothing for %.0f s: connection dropped", stalled)
+            self.shared.errors[SEND_TIMEOUT] += 1
             self.output.stall_since = 0.0
             self.transport.abort()
             return
@@ -371,6 +407,11 @@ class H2Protocol(asyncio.Protocol):
     def upgrade(self, sink: UpgradeSink) -> None:
         raise RuntimeError("Protocol upgrades do not exist in HTTP/2")
 
+    @property
+    def upgraded(self) -> bool:
+        """Never: an HTTP/2 connection does not switch protocols."""
+        return False
+
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -401,8 +442,10 @@ class H2Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._closing = True
-        self.transport = None
         shared = self.shared
+        if shared.count_bytes:  # (metrics on; the socket is still open here)
+            shared.closed(self.transport)
+        self.transport = None
         shared.connections.discard(self)
         if self._admitted:
             self._admitted = False
@@ -647,7 +690,15 @@ class H2Protocol(asyncio.Protocol):
             body.set_continue(exchange.send_continue)
         stream.exchange = exchange
         self.streams[stream_id] = stream
-        self.deadline = 0.0
+        if body is not EMPTY_PAYLOAD:
+            watch = stream.watch = BodyWatch()
+            now = self.loop.time()
+            watch.begin(now)
+            if not self._watching:  # the next tick looks at it
+                self._watching = True
+                self.deadline = now
+        elif not self._watching:
+            self.deadline = 0.0
         if method == b"CONNECT":
             exchange.respond_error(501, "CONNECT is not supported")
             return
@@ -1067,7 +1118,15 @@ class H2Protocol(asyncio.Protocol):
         window on the reset stream instead of reading the response.
         """
         stream.done = True
-        if not stream.remote_ended:
+        if not stream.remote_ended and stream.watch is CUT:
+            # Its body came too slowly and failed: not read on. RST_STREAM NO_ERROR after a
+            # complete response asks the client to stop sending (RFC 9113 8.1).
+            if self.streams.pop(stream.id, None) is not None:
+                self._remember_closed(stream.id, True)
+                self._send(frame_head(4, RST_STREAM, 0, stream.id) + NO_ERROR.to_bytes(4, "big"))
+                stream.wake()
+                self._after_close()
+        elif not stream.remote_ended:
             exchange = stream.exchange
             if exchange is not None and not exchange.body.is_eof():
                 exchange.body.feed_eof()
@@ -1127,12 +1186,14 @@ class H2Protocol(asyncio.Protocol):
 
     def _fault(self, fault: ConnectionFault) -> None:
         log.info("HTTP/2 connection error from the client: %s", fault)
+        self.shared.errors[HTTP2_PROTOCOL] += 1
         if not self._closing and self.transport is not None:
             self._goaway(fault.code)
         self._close(None)
 
     def _arm_idle(self) -> None:
         if not self.streams and not self._closing:
+            self._watching = False
             self.deadline = self.loop.time() + self.limits.keepalive_timeout
 
     def _close(self, code: int | None) -> None:

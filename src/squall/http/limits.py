@@ -31,11 +31,19 @@ class Limits:
     """Most bytes of request head (line and all fields) in total; beyond it: 431."""
     keepalive_timeout: float = 75.0
     """Seconds an idle keep-alive connection is kept open."""
-    header_timeout: float = 20.0
-    """Seconds a client has to send a whole request head once it started one."""
+    header_timeout: float = 10.0
+    """Seconds a client has to send a whole request head, counted from its first byte (and, on
+    a new connection, the wait for that first byte)."""
     body_timeout: float = 60.0
     """Seconds a handler waiting for request-body bytes waits for the next ones; then the body
     fails (the handler sees a RequestPayloadError with status 408) and the connection closes."""
+    min_body_rate: int = 500
+    """Bytes per second a request body must average once ``body_grace`` has passed (0: no
+    minimum): after ``body_grace + n / min_body_rate`` seconds, a body of only ``n`` bytes fails
+    as for ``body_timeout``. Apache mod_reqtimeout's ``body=20,MinRate=500``. The time the server
+    itself is not reading (backpressure, a 100 Continue not yet sent) is not counted."""
+    body_grace: float = 20.0
+    """Seconds a request body may take before ``min_body_rate`` applies."""
     send_timeout: float = 60.0
     """Seconds a client may leave the server's write buffer full without reading any of it;
     then the connection is dropped."""

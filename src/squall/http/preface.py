@@ -26,7 +26,7 @@ PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 """What an HTTP/2 client sends first (RFC 9113 3.4)."""
 
 ALPN: Final = ("h2", "http/1.1")
-"""The protocols a TLS server offers, HTTP/2 first (set on the SSLContext by who makes it)."""
+"""The protocols a TLS server offers, HTTP/2 first (set on a context by `HttpServer.tls()`)."""
 
 _AVAILABLE: list[bool] = []
 

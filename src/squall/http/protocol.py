@@ -37,7 +37,8 @@ from .output import Output
 from .preface import negotiate
 from .proxy_protocol import HeaderReader, expects_header
 from .running import IDLE, Runner
-from .streams import EMPTY_PAYLOAD, StreamReader
+from .stats import BAD_REQUEST, BODY_TIMEOUT, HEADER_TIMEOUT, SEND_TIMEOUT, TOO_LARGE
+from .streams import EMPTY_PAYLOAD, BodyWatch, StreamReader
 
 if TYPE_CHECKING:
     from .limits import Limits
@@ -60,8 +61,7 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_admitted",
         "_body_in_read",
-        "_body_seen",
-        "_body_since",
+        "_body_watch",
         "_closing",
         "_completed",
         "_connection_field",
@@ -117,8 +117,7 @@ class HttpProtocol(asyncio.Protocol):
         self._completed = 0  # requests parsed whole
         self._cur: Exchange | None = None  # the request whose body is arriving
         self._discarding = False  # its body is dropped as it arrives (its handler is done)
-        self._body_seen = 0  # body bytes the tick saw last, and when
-        self._body_since = 0.0
+        self._body_watch: BodyWatch | None = None  # made for the first body, then reused
         self._pending_error: BadRequest | None = None  # to answer once the responses owed are
         self._closing = False
         self._lingering = False
@@ -139,7 +138,10 @@ class HttpProtocol(asyncio.Protocol):
 
     @property
     def transport(self) -> asyncio.Transport | None:
-        return self._transport
+        """None once the client has closed its side or the connection is lost, as aiohttp's
+        protocol, which closes at the client's EOF: plugins test ``request.protocol.transport``
+        to see a client that left (squall keeps the write side open for answers owed)."""
+        return None if self._peer_done else self._transport
 
     def lost(self) -> asyncio.Future[None]:
         """A future (shared: never cancel it) that completes when the connection is lost."""
@@ -185,6 +187,11 @@ class HttpProtocol(asyncio.Protocol):
         """Whether the client has left the write buffer full (the tick watches it then)."""
         return bool(self._output.stall_since)
 
+    @property
+    def upgraded(self) -> bool:
+        """Whether the connection switched protocols (a WebSocket: :meth:`upgrade`)."""
+        return self._parser is None
+
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -210,9 +217,11 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         self._closing = True
         self._runner.stopped = True
+        shared = self._shared
+        if shared.count_bytes:  # (metrics on; the socket is still open here)
+            shared.closed(self._transport)
         self._transport = None
         self._flow.transport = None
-        shared = self._shared
         shared.connections.discard(self)
         if self._admitted:
             self._admitted = False
@@ -397,9 +406,12 @@ class HttpProtocol(asyncio.Protocol):
         )
         if found & FRAMED_BODY:  # body framing does not depend on the method
             body: StreamReader = StreamReader(self._flow, limits.read_high_water)
-            # While it arrives, the tick watches for a handler starved of body bytes.
-            self._body_seen = 0
-            self._body_since = self.deadline = self.loop.time()
+            # While it arrives, the tick watches it (a handler starved of bytes, a slow body).
+            watch = self._body_watch
+            if watch is None:
+                watch = self._body_watch = BodyWatch()
+            now = self.deadline = self.loop.time()
+            watch.begin(now)
         else:
             body = EMPTY_PAYLOAD
         # llhttp's upgrade needs CONNECT or an Upgrade field
@@ -533,6 +545,10 @@ class HttpProtocol(asyncio.Protocol):
             if cur is not None and not cur.body.is_eof():
                 cur.body.set_exception(RequestPayloadError(err.detail, err.status))
             return
+        status = err.status
+        if status != 408:  # (a timeout is counted where it is found)
+            kind = TOO_LARGE if status in (413, 414, 431) else BAD_REQUEST
+            self._shared.errors[kind] += 1
         self._flow.pause(NO_MORE)
         self._cur = None
         if cur is not None and cur.body is not EMPTY_PAYLOAD:
@@ -567,6 +583,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._lingering:
             transport.close()
         elif self._in_head:  # answered after any response still owed, in order
+            self._shared.errors[HEADER_TIMEOUT] += 1
             self._refuse(BadRequest(408, "Request head not received in time"))
         elif self._cur is not None and not self._discarding:
             self._watch_body(self._cur.body, now)
@@ -579,17 +596,18 @@ class HttpProtocol(asyncio.Protocol):
         stalled = self._output.stalled_for(now)
         if stalled >= self.limits.send_timeout and self._transport is not None:
             log.info("Client read nothing for %.0f s: connection dropped", stalled)
+            self._shared.errors[SEND_TIMEOUT] += 1
             self._output.stall_since = 0.0
             self._transport.abort()
 
     def _watch_body(self, body: StreamReader, now: float) -> None:
-        """A body is arriving: fail it once its handler has waited body_timeout for a byte."""
-        seen = body.total_bytes
-        if seen != self._body_seen or not body.awaited:  # progress, or no one waits
-            self._body_seen = seen
-            self._body_since = now
-        elif now - self._body_since >= self.limits.body_timeout:
-            self._refuse(BadRequest(408, "Request body not received in time"))
+        """A body is arriving: fail it once it is too slow (BodyWatch), else look again."""
+        watch = self._body_watch
+        assert watch is not None  # (made with the body)
+        why = watch.verdict(self.limits, body, now, self._flow.paused != 0)
+        if why:
+            self._shared.errors[BODY_TIMEOUT] += 1
+            self._refuse(BadRequest(408, why))
             return
         self.deadline = now + 0.5  # look again at the next tick
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -11,9 +12,11 @@ from .._mypyc import mypyc_attr
 from .clock import CLOCK
 from .exchange import Exchange
 from .limits import Limits
+from .preface import ALPN, h2_available
 from .protocol import HttpProtocol
 from .proxy import TrustedProxies
 from .shared import Shared
+from .stats import KINDS, tcp_bytes
 
 RequestHandler = Callable[[Exchange, HttpProtocol], Coroutine[Any, Any, None]]
 """What an application layer gives the wire: a coroutine per request that writes its response."""
@@ -102,9 +105,43 @@ class HttpServer:
         self.shared.closing = value
 
     @property
+    def errors(self) -> dict[str, int]:
+        """Refusals and timeouts so far, by kind (http/stats.py's ``KINDS``)."""
+        return dict(zip(KINDS, self.shared.errors, strict=True))
+
+    @property
+    def count_bytes(self) -> bool:
+        """Whether closing connections add their bytes to :meth:`wire_bytes` (metrics on)."""
+        return self.shared.count_bytes
+
+    @count_bytes.setter
+    def count_bytes(self, value: bool) -> None:
+        self.shared.count_bytes = value
+
+    def wire_bytes(self) -> tuple[int, int]:
+        """(received, sent) bytes so far, of TCP connections: those closed while
+        :attr:`count_bytes` was set, and those open now (read from the kernel, ``TCP_INFO``)."""
+        shared = self.shared
+        received, sent = shared.received, shared.sent
+        for conn in shared.connections:
+            counts = tcp_bytes(conn.transport)
+            if counts is not None:
+                received += counts[0]
+                sent += counts[1]
+        return received, sent
+
+    @property
     def now(self) -> float:
         """The loop's clock at the last tick (see TICK)."""
         return self.shared.now
+
+    def tls(self, context: ssl.SSLContext | None) -> ssl.SSLContext | None:
+        """The context to listen with: with HTTP/2 on, ALPN ``h2`` and ``http/1.1`` are set on
+        ``context`` (replacing the list it had), so TLS clients can choose HTTP/2; with it off,
+        ``context`` is left as given. Sites and ``squall.asgi.serve`` call this once."""
+        if context is not None and self.shared.http2 and h2_available():
+            context.set_alpn_protocols(list(ALPN))
+        return context
 
     def __call__(self) -> HttpProtocol:
         return HttpProtocol(self.shared)

@@ -8,6 +8,7 @@ from typing import Any
 
 from .limits import Limits
 from .proxy import TrustedProxies
+from .stats import KINDS, tcp_bytes
 
 __all__ = ("Shared",)
 
@@ -21,12 +22,17 @@ class Shared:
     ``connections`` holds the open ones (HTTP/1.x and HTTP/2 protocols alike); ``http2``: whether
     a connection may speak HTTP/2 (http/preface.py); ``proxy_protocol``: the peers whose
     connections begin with a PROXY protocol header (None: off; http/proxy_protocol.py).
+    ``errors`` counts refusals and timeouts by kind (http/stats.py's indexes); ``received``
+    and ``sent`` the bytes of the connections closed so far, counted only while
+    ``count_bytes`` is set (metrics on).
     """
 
     __slots__ = (
         "admitted",
         "closing",
         "connections",
+        "count_bytes",
+        "errors",
         "handler",
         "handler_cancellation",
         "http2",
@@ -34,6 +40,8 @@ class Shared:
         "loop",
         "now",
         "proxy_protocol",
+        "received",
+        "sent",
     )
 
     def __init__(
@@ -55,3 +63,14 @@ class Shared:
         self.admitted = 0
         self.closing = False
         self.now = 0.0
+        self.errors = [0] * len(KINDS)
+        self.count_bytes = False
+        self.received = 0
+        self.sent = 0
+
+    def closed(self, transport: Any) -> None:
+        """A connection on ``transport`` is closing: add its bytes to the totals."""
+        counts = tcp_bytes(transport)
+        if counts is not None:
+            self.received += counts[0]
+            self.sent += counts[1]

@@ -1,13 +1,20 @@
-"""StreamReader: a request body as aiohttp's ``request.content``, with read-side backpressure."""
+"""StreamReader: a request body as aiohttp's ``request.content``, with read-side backpressure;
+BodyWatch: the server tick's look at a body still arriving (``body_timeout``, ``min_body_rate``)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from .._mypyc import mypyc_attr
+
+if TYPE_CHECKING:
+    from .limits import Limits
+
+log = logging.getLogger("squall.server")
 
 
 class EofStream(Exception):
@@ -139,6 +146,11 @@ class StreamReader:
         return self._total
 
     @property
+    def continue_owed(self) -> bool:
+        """Whether a ``100 Continue`` is still to be sent (the client waits for it)."""
+        return self._continue is not None
+
+    @property
     def awaited(self) -> bool:
         """Whether the reader is waiting for more bytes right now."""
         return self._waiter is not None
@@ -214,11 +226,18 @@ class StreamReader:
         if n == 0:
             return b""
         if n < 0:
+            # Take the bytes as they come (as aiohttp does): a body larger than the high-water
+            # mark would otherwise pause reading for good, and its EOF would never come.
+            parts: list[bytes] = []
             while not self._eof:
+                if self._buffer:
+                    parts.append(self._take(-1))
                 await self._wait()
             if self._exception is not None:
                 raise self._exception
-            return self._take(-1) if self._buffer else b""
+            if self._buffer:
+                parts.append(self._take(-1))
+            return parts[0] if len(parts) == 1 else b"".join(parts)
         while not self._buffer and not self._eof:
             await self._wait()
         return self.read_nowait(n)
@@ -330,3 +349,53 @@ class _EmptyStreamReader(StreamReader):
 
 
 EMPTY_PAYLOAD: Final[StreamReader] = _EmptyStreamReader()
+
+
+class BodyWatch:
+    """Whether a request body still arriving may go on, looked at once a tick (HTTP/1.1: one
+    per connection, reused; HTTP/2: one per stream with a body).
+
+    Two rules, both answered 408: the handler has waited ``body_timeout`` for a byte; or, once
+    ``body_grace`` has passed, the body has come slower than ``min_body_rate`` (Apache
+    mod_reqtimeout's MinRate: after ``body_grace + n / min_body_rate`` seconds, n bytes are not
+    enough). The seconds in which the server was not reading (its backpressure, a 100 Continue
+    not sent yet) are not the client's: ``start`` moves later by them, to the tick's precision.
+    """
+
+    __slots__ = ("seen", "since", "start", "tick")
+
+    def __init__(self) -> None:
+        self.seen = 0  # body bytes at the last look
+        self.since = 0.0  # when they last grew (or nobody waited for them)
+        self.start = 0.0  # when the body began, moved later by the server's own pauses
+        self.tick = 0.0  # the last look
+
+    def begin(self, now: float) -> None:
+        """A body begins (its head has just arrived)."""
+        self.seen = 0
+        self.start = self.tick = self.since = now
+
+    def verdict(self, limits: Limits, body: StreamReader, now: float, paused: bool) -> str:
+        """ "" if the body may go on, else why it fails. ``paused``: the server is not reading
+        it now (backpressure)."""
+        seen = body.total_bytes
+        if paused or body.continue_owed:
+            self.start += now - self.tick
+        self.tick = now
+        if seen != self.seen or not body.awaited:  # progress, or no one waits
+            self.seen = seen
+            self.since = now
+        elif now - self.since >= limits.body_timeout:
+            return "Request body not received in time"
+        rate = limits.min_body_rate
+        if rate > 0:
+            late = now - self.start - limits.body_grace
+            if late > 0.0 and seen < late * rate:
+                log.info(
+                    "Request body too slow: %d bytes in %.0f s (min_body_rate %d): 408",
+                    seen,
+                    now - self.start,
+                    rate,
+                )
+                return "Request body too slow"
+        return ""

@@ -57,6 +57,14 @@ class Config:
     root_path: str = ""
     timeout_keep_alive: float = 75.0
     timeout_graceful_shutdown: float = 60.0
+    timeout_header: float = 10.0
+    """Seconds a client has to send a request head, from its first byte (``header_timeout``)."""
+    timeout_body: float = 60.0
+    """Seconds a handler waits for the next request-body bytes (``body_timeout``)."""
+    min_body_rate: int = 500
+    """Bytes per second a request body must average after ``body_grace`` (0: no minimum)."""
+    body_grace: float = 20.0
+    """Seconds a request body may take before ``min_body_rate`` applies."""
     backlog: int = 2048
     log_level: str = "info"
     access_log: bool = True
@@ -92,7 +100,8 @@ class Config:
     proxy_protocol: str | None = None
     """The peers whose connections begin with a PROXY protocol header (None: off)."""
     metrics_port: int | None = None
-    """Serve Prometheus metrics at ``/metrics`` on this port (None: off; one process only)."""
+    """Serve Prometheus metrics at ``/metrics`` on this port (None: off; under a supervisor,
+    the supervisor serves every worker's, summed)."""
     metrics_host: str = "127.0.0.1"
     """The address of the metrics listener."""
     as_aiohttp: bool = False
@@ -102,12 +111,20 @@ class Config:
     """Replace a worker whose resident memory (RSS) exceeds this many MiB (0: never)."""
     worker_memory_interval: float = 5.0
     """Seconds between two looks at the workers' memory (with ``max_worker_memory``)."""
+    max_worker_lifetime: float = 0.0
+    """Replace a worker this many seconds after it became ready (0: never)."""
+    max_worker_lifetime_jitter: float = 0.0
+    """Add a random 0..jitter seconds to ``max_worker_lifetime`` per worker."""
 
     @property
     def supervised(self) -> bool:
         """Whether this configuration needs a supervisor process over the workers."""
         return (
-            self.workers > 1 or self.max_requests > 0 or self.max_worker_memory > 0 or self.reload
+            self.workers > 1
+            or self.max_requests > 0
+            or self.max_worker_memory > 0
+            or self.max_worker_lifetime > 0
+            or self.reload
         )
 
 

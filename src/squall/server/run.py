@@ -1,11 +1,12 @@
 """What ``squall MODULE:APP`` runs: one serving process, or a supervisor over worker processes.
 
-:func:`run` takes a :class:`Config`. With one worker (and neither ``max_requests`` nor
-``reload``) it serves in this process: bind (or take the inherited or systemd socket), import the
-application, tell an aiohttp-style :class:`squall.web.Application` from an ASGI callable, serve
-until SIGINT/SIGTERM, shut down gracefully. Otherwise a :class:`~.supervisor.Supervisor` runs the
-workers. Every expected failure (import, bind, TLS files, startup) ends as one ``squall: ...``
-line on stderr and a non-zero exit status, never a traceback.
+:func:`run` takes a :class:`Config`. With one worker (and none of ``max_requests``,
+``max_worker_memory``, ``max_worker_lifetime``, ``reload``) it serves in this process: bind (or
+take the inherited or systemd socket), import the application, tell an aiohttp-style
+:class:`squall.web.Application` from an ASGI callable, serve until SIGINT/SIGTERM, shut down
+gracefully. Otherwise a :class:`~.supervisor.Supervisor` runs the workers. Every expected
+failure (import, bind, TLS files, startup) ends as one ``squall: ...`` line on stderr and a
+non-zero exit status, never a traceback.
 """
 
 from __future__ import annotations

@@ -51,6 +51,8 @@ class Hooks:
     request_limit: int = 0
     """Call ``limit_reached`` once after this many requests (0: never)."""
     limit_reached: Callable[[], None] | None = None
+    metrics: Metrics | None = None
+    """A worker's recorder, fed here and served by the supervisor (no listener of its own)."""
 
 
 class StopSignals:
@@ -208,6 +210,9 @@ async def _serve_aiohttp(
     hooks: Hooks,
 ) -> int:
     log_class = AccessLogger
+    metrics: dict[str, Any] = {"metrics_port": config.metrics_port}
+    if hooks.metrics is not None:
+        metrics = {"metrics": hooks.metrics}
     if config.access_log_format == "json":
         log_class = json_access_logger(config.request_id_header or None)
     runner = AppRunner(
@@ -216,13 +221,17 @@ async def _serve_aiohttp(
         access_log_class=log_class,
         keepalive_timeout=config.timeout_keep_alive,
         shutdown_timeout=config.timeout_graceful_shutdown,
+        header_timeout=config.timeout_header,
+        body_timeout=config.timeout_body,
+        min_body_rate=config.min_body_rate,
+        body_grace=config.body_grace,
         forwarded_allow_ips=config.forwarded_allow_ips,
         limit_concurrency=config.limit_concurrency or None,
         handler_cancellation=config.handler_cancellation,
         http2=config.http2,
         proxy_protocol=config.proxy_protocol or False,
-        metrics_port=config.metrics_port,
         metrics_host=config.metrics_host,
+        **metrics,
     )
     try:
         await runner.setup()
@@ -261,10 +270,16 @@ async def _serve_asgi(
     limits = Limits(
         keepalive_timeout=config.timeout_keep_alive,
         shutdown_timeout=config.timeout_graceful_shutdown,
+        header_timeout=config.timeout_header,
+        body_timeout=config.timeout_body,
+        min_body_rate=config.min_body_rate,
+        body_grace=config.body_grace,
         max_connections=config.limit_concurrency,
     )
     allow = config.forwarded_allow_ips
-    metrics = Metrics() if config.metrics_port is not None else None
+    metrics = hooks.metrics
+    if metrics is None and config.metrics_port is not None:
+        metrics = Metrics()
     handler = ASGIHandler(
         app,
         config.root_path,
@@ -291,8 +306,9 @@ async def _serve_asgi(
             listeners.append(
                 await loop.create_server(http, sock=sock, ssl=ctx, backlog=config.backlog)
             )
-        if metrics is not None and config.metrics_port is not None:
-            metrics.servers.append(http)
+        if metrics is not None:
+            metrics.watch(http)
+        if metrics is not None and hooks.metrics is None and config.metrics_port is not None:
             exporter = MetricsListener(metrics, config.metrics_host, config.metrics_port)
             await exporter.start()
         hooks.ready("asgi")

@@ -7,10 +7,13 @@ pair (see :mod:`.worker`). It
   imported fails once, with its one line, and the supervisor exits with the worker's status);
 - prints the ready line once all workers accept;
 - restarts a worker that dies, after a growing delay when workers keep dying at once;
-- on SIGHUP, for a worker that reached ``max_requests``, and for one whose resident memory
+- on SIGHUP, for a worker that reached ``max_requests``, for one whose resident memory
   (read from /proc every ``worker_memory_interval`` seconds) exceeds ``max_worker_memory``
-  MiB, rotates: starts a replacement and stops the old worker gracefully only once the
-  replacement is ready, one worker at a time;
+  MiB, and for one ready for longer than its lifetime (``max_worker_lifetime`` plus a random
+  0..``max_worker_lifetime_jitter`` seconds, drawn per worker), rotates: starts a
+  replacement and stops the old worker gracefully only once the replacement is ready, one
+  worker at a time;
+- with ``metrics_port``, serves the workers' Prometheus metrics summed (:mod:`.aggregate`);
 - on SIGTERM/SIGINT stops accepting, lets every worker finish its requests in flight
   (``timeout_graceful_shutdown``, then SIGKILL a few seconds later) and exits 0; a second
   signal kills the workers at once (exit 1).
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import selectors
 import signal
 import socket
@@ -35,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
+from .aggregate import Aggregator
 from .config import EXIT_ERROR, EXIT_OK, Config
 from .loading import ServerError
 from .run import error, ready_line
@@ -82,6 +87,10 @@ class _Worker:
     buffer: bytes = b""
     memory_exempt: bool = False
     """Already over ``max_worker_memory`` once ready: replacing it would never end."""
+    closed: bool = False
+    """Its channel has reached its end (it is exiting)."""
+    expires: float = float("inf")
+    """When it has served its ``max_worker_lifetime`` (set once ready)."""
 
     @property
     def pid(self) -> int:
@@ -113,6 +122,7 @@ class Supervisor:
         self._rotating: _Worker | None = None
         self._reloader: Callable[[], None] | None = None
         self._next_memory_check = 0.0
+        self._metrics: Aggregator | None = None
 
     # -- life -------------------------------------------------------------------------------
 
@@ -121,6 +131,9 @@ class Supervisor:
         try:
             check_reuse_port(self.config)
             self._sockets = listen_sockets(self.config)
+            if self.config.metrics_port is not None:
+                self._metrics = Aggregator(self.config.metrics_host, self.config.metrics_port)
+                self._metrics.start()
             if self.config.reload:
                 from .reload import start_reloader
 
@@ -128,6 +141,8 @@ class Supervisor:
         except ServerError as exc:
             error(str(exc))
             self._close_sockets()
+            if self._metrics is not None:
+                self._metrics.stop()
             return exc.status
         self._install_signals()
         try:
@@ -138,6 +153,9 @@ class Supervisor:
                 worker.proc.wait()
             if self._reloader is not None:
                 self._reloader()
+            if self._metrics is not None:
+                self._selector.unregister(self._metrics.wakeup)
+                self._metrics.stop()
             self._restore_signals()
             self._close_sockets()
             remove_uds(self.config.uds)
@@ -145,8 +163,10 @@ class Supervisor:
     def _main(self) -> int:
         while True:
             self._reap()
+            self._answer_scrape()
             self._kill_overdue()
             self._check_memory()
+            self._check_lifetimes()
             self._maintain()
             if self._boot_status is not None:
                 return self._boot_status
@@ -161,9 +181,11 @@ class Supervisor:
         if self._next_spawn > now:
             deadline = min(deadline, self._next_spawn)
         for worker in self.workers:
-            deadline = min(deadline, worker.kill_at)
+            deadline = min(deadline, worker.kill_at, worker.expires)
         if self.config.max_worker_memory > 0:
             deadline = min(deadline, self._next_memory_check)
+        if self._metrics is not None:
+            deadline = min(deadline, self._metrics.deadline)
         return max(0.0, deadline - now)
 
     # -- signals ----------------------------------------------------------------------------
@@ -177,6 +199,8 @@ class Supervisor:
         for sig in _SIGNALS:
             # The handler only has to exist: the C handler writes the number to the pipe.
             self._old_handlers[sig] = signal.signal(sig, lambda *_: None)
+        if self._metrics is not None:
+            self._selector.register(self._metrics.wakeup, selectors.EVENT_READ, self._on_scrape)
 
     def _restore_signals(self) -> None:
         signal.set_wakeup_fd(-1)
@@ -205,7 +229,7 @@ class Supervisor:
                 self._stop(number)
             elif number == signal.SIGHUP:
                 log.info("SIGHUP: restarting the workers one by one")
-                self._rotate_all()
+                self._rotate_all("reload")
 
     # -- workers ----------------------------------------------------------------------------
 
@@ -251,15 +275,34 @@ class Supervisor:
             data = b""
         if not data:  # the worker is exiting; reaping tells how
             self._selector.unregister(worker.channel)
+            worker.closed = True
             return
+        self._lines(worker, data)
+
+    def _lines(self, worker: _Worker, data: bytes) -> None:
         *lines, worker.buffer = (worker.buffer + data).split(b"\n")
         for line in lines:
             self._on_line(worker, line.decode(errors="replace"))
+
+    def _read_rest(self, worker: _Worker) -> None:
+        """An exited worker's last lines (its final metrics), still in its channel."""
+        while not worker.closed:
+            try:
+                data = worker.channel.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            self._lines(worker, data)
 
     def _on_line(self, worker: _Worker, line: str) -> None:
         if line.startswith("ready"):
             worker.ready = True
             self._memory_at_start(worker)
+            lifetime = self.config.max_worker_lifetime
+            if lifetime > 0:
+                jitter = random.uniform(0.0, self.config.max_worker_lifetime_jitter)
+                worker.expires = time.monotonic() + lifetime + jitter
             self._interface = line.partition(" ")[2]
             self._booted = True
             rotating = self._rotating
@@ -269,7 +312,43 @@ class Supervisor:
         elif line == "recycle":
             log.info("Worker %d reached --max-requests: replacing it", worker.pid)
             if not worker.retiring and worker not in self._rotation:
-                self._rotation.append(worker)
+                self._replace(worker, "max_requests")
+        elif self._metrics is not None:
+            kind, _, text = line.partition(" ")
+            if kind == "metrics":
+                self._metrics.answered(worker.pid, text)
+            elif kind == "final":
+                self._metrics.final(worker.pid, text)
+
+    def _replace(self, worker: _Worker, reason: str) -> None:
+        """Queue ``worker`` for rotation; ``reason`` labels ``squall_worker_restarts_total``."""
+        self._rotation.append(worker)
+        if self._metrics is not None:
+            self._metrics.restarted(reason)
+
+    # -- metrics (with metrics_port: aggregate.py) --------------------------------------------
+
+    def _on_scrape(self, _: object) -> None:
+        metrics = self._metrics
+        if metrics is None or not metrics.woken():
+            return
+        asked = []
+        for worker in self.workers:
+            if worker.ready and not worker.closed:
+                try:
+                    worker.channel.send(b"metrics\n")
+                except OSError:
+                    continue
+                asked.append(worker.pid)
+        metrics.begin(asked)
+        self._answer_scrape()
+
+    def _answer_scrape(self) -> None:
+        metrics = self._metrics
+        if metrics is not None and metrics.due():
+            metrics.finish({w.pid: resident_memory(w.pid) for w in self.workers})
+            if metrics.woken():  # scrapes that came during this one: ask again
+                self._on_scrape(None)
 
     def _memory_at_start(self, worker: _Worker) -> None:
         """A worker over ``max_worker_memory`` as soon as it is ready is exempt from it (else
@@ -313,7 +392,19 @@ class Supervisor:
                     rss // MiB,
                     bound,
                 )
-                self._rotation.append(worker)
+                self._replace(worker, "memory")
+
+    def _check_lifetimes(self) -> None:
+        """Queue for rotation the workers past their lifetime (replaced as for ``max_requests``)."""
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.expires > now:
+                continue
+            worker.expires = float("inf")
+            if self._stopping or worker.retiring or worker.stopping or worker in self._rotation:
+                continue
+            log.info("Worker %d reached --max-worker-lifetime: replacing it", worker.pid)
+            self._replace(worker, "lifetime")
 
     def _announce(self) -> None:
         if self._announced:
@@ -342,7 +433,10 @@ class Supervisor:
                 self._selector.unregister(worker.channel)
             except (KeyError, ValueError):
                 pass
+            self._read_rest(worker)
             worker.channel.close()
+            if self._metrics is not None:
+                self._metrics.gone(worker.pid)
             self._dead(worker, worker.proc.returncode)
 
     def _dead(self, worker: _Worker, code: int) -> None:
@@ -360,6 +454,8 @@ class Supervisor:
             # The first worker could not start: its one line is printed; so is our status.
             self._boot_status = code if code > 0 else EXIT_ERROR
             return
+        if self._metrics is not None:
+            self._metrics.restarted("crash")
         lived = time.monotonic() - worker.started
         if not worker.ready or lived < QUICK_DEATH:
             delay = self._failed_at_once()
@@ -423,16 +519,16 @@ class Supervisor:
 
     # -- commands ---------------------------------------------------------------------------
 
-    def _rotate_all(self) -> None:
+    def _rotate_all(self, reason: str) -> None:
         for worker in self.workers:
             if not worker.retiring and not worker.stopping and worker not in self._rotation:
-                self._rotation.append(worker)
+                self._replace(worker, reason)
 
     def _reload(self) -> None:
         log.warning("Changes detected: reloading")
         self._failures = 0
         self._next_spawn = 0.0
-        self._rotate_all()
+        self._rotate_all("reload")
 
     def _stop(self, sig: int) -> None:
         if self._stopping:

@@ -7,6 +7,11 @@ bind). Then the worker sends one line per event: ``ready INTERFACE`` once its so
 accept, ``recycle`` once it has taken its ``max_requests``. The supervisor closing its end (it
 died) stops the worker gracefully, as SIGTERM and SIGINT do. SIGHUP is the supervisor's and is
 ignored here.
+
+With metrics on (``metrics_port``), the supervisor sends ``metrics`` when it is scraped, and the
+worker answers ``metrics JSON``: its :meth:`~squall.metrics.Metrics.snapshot`. Its last line,
+once it has stopped gracefully, is ``final JSON``: its counters' last values, which the
+supervisor keeps adding to the sums after the worker is gone.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..metrics import Metrics
 from .config import Config, configure_logging
 from .loading import ServerError
 from .run import error, run_loop
@@ -75,12 +81,19 @@ class _Channel:
     """The worker's end of the socket pair with the supervisor."""
 
     def __init__(
-        self, sock: socket.socket, loop: asyncio.AbstractEventLoop, stop: asyncio.Event
+        self,
+        sock: socket.socket,
+        loop: asyncio.AbstractEventLoop,
+        stop: asyncio.Event,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sock = sock
         self._sock.setblocking(False)
         self._loop = loop
         self._stop = stop
+        self._metrics = metrics
+        self._buffer = b""  # a line being received
+        self._unsent = b""  # what the socket did not take yet (a large snapshot)
         loop.add_reader(self._sock.fileno(), self._readable)
 
     def _readable(self) -> None:
@@ -93,17 +106,53 @@ class _Channel:
         if not data:  # the supervisor is gone: stop as if told to
             self._loop.remove_reader(self._sock.fileno())
             self._stop.set()
+            return
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        for line in lines:
+            if line == b"metrics" and self._metrics is not None:
+                self.send("metrics " + json.dumps(self._metrics.snapshot()))
 
     def send(self, line: str) -> None:
+        data = line.encode() + b"\n"
+        if self._unsent:
+            self._unsent += data
+            return
         try:
-            self._sock.send(line.encode() + b"\n")
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            sent = 0
         except OSError:
             self._stop.set()
+            return
+        if sent < len(data):
+            self._unsent = data[sent:]
+            self._loop.add_writer(self._sock.fileno(), self._writable)
 
-    def close(self) -> None:
-        if self._sock.fileno() >= 0:
-            self._loop.remove_reader(self._sock.fileno())
-            self._sock.close()
+    def _writable(self) -> None:
+        try:
+            sent = self._sock.send(self._unsent)
+        except BlockingIOError:
+            return
+        except OSError:
+            sent = len(self._unsent)
+        self._unsent = self._unsent[sent:]
+        if not self._unsent:
+            self._loop.remove_writer(self._sock.fileno())
+
+    def close(self, last: str | None = None) -> None:
+        """Send ``last`` (and anything unsent), waiting for the socket if need be; close."""
+        if self._sock.fileno() < 0:
+            return
+        self._loop.remove_reader(self._sock.fileno())
+        self._loop.remove_writer(self._sock.fileno())
+        data = self._unsent + (last.encode() + b"\n" if last is not None else b"")
+        if data:
+            try:
+                self._sock.settimeout(5.0)
+                self._sock.sendall(data)
+            except OSError:
+                pass
+        self._sock.close()
 
 
 async def _work(spec: WorkerSpec, sock: socket.socket) -> int:
@@ -111,8 +160,10 @@ async def _work(spec: WorkerSpec, sock: socket.socket) -> int:
     loop = asyncio.get_running_loop()
     stop = StopSignals(loop)
     stop.install()
-    channel = _Channel(sock, loop, stop.event)
+    metrics = Metrics() if config.metrics_port is not None else None
+    channel = _Channel(sock, loop, stop.event, metrics)
     sockets: list[socket.socket] = []
+    status: int | None = None
     try:
         sockets = [socket.socket(fileno=fd) for fd in spec.fds]
         for host, port in spec.reuse_port:
@@ -128,15 +179,20 @@ async def _work(spec: WorkerSpec, sock: socket.socket) -> int:
             lambda interface: channel.send(f"ready {interface}"),
             request_limit=limit,
             limit_reached=lambda: channel.send("recycle"),
+            metrics=metrics,
         )
-        return await serve(config, sockets, hooks)
+        status = await serve(config, sockets, hooks)
+        return status
     except ServerError as exc:
         error(str(exc))
         return exc.status
     finally:
         for sock in sockets:
             sock.close()
-        channel.close()
+        last = None
+        if metrics is not None and status is not None:  # stopped gracefully: the last counts
+            last = "final " + json.dumps(metrics.counters())
+        channel.close(last)
         stop.remove()
 
 

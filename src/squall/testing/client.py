@@ -204,4 +204,3 @@ class TestClient(AsyncOnly, Generic[_Request, _AppOrNone]):
             await ws.close()
         await self._session.close()
         await self._server.close()
-

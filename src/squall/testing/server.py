@@ -178,7 +178,6 @@ class BaseTestServer(AsyncOnly):
             self._closed = True
 
 
-
 class TestServer(BaseTestServer):
     """Serves an :class:`~squall.web.Application`: ``async with TestServer(app) as server``."""
 

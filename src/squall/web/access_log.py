@@ -7,6 +7,7 @@ import datetime
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -62,9 +63,7 @@ class AccessLogger:
         code = match.group(1)
         items: dict[str, _Item] = {
             "a": lambda r, s, t: r.remote or "-",
-            "t": lambda r, s, t: (
-                datetime.datetime.now(datetime.UTC).astimezone().strftime("[%d/%b/%Y:%H:%M:%S %z]")
-            ),
+            "t": lambda r, s, t: _local_time(time.time()),
             "P": lambda r, s, t: f"<{os.getpid()}>",
             "r": lambda r, s, t: f"{r.method} {r.path_qs} HTTP/{r.version.major}.{r.version.minor}",
             "s": lambda r, s, t: str(s.status),
@@ -86,6 +85,22 @@ class AccessLogger:
             self.logger.info(line)
         except Exception:
             self.logger.exception("Error in logging")
+
+
+_cached = (-1, "")  # (a second, its text): one tuple, so threads never see half of it
+
+
+def _local_time(now: float) -> str:
+    """``%t``: ``now`` in local time, ``[07/Dec/2026:19:01:40 +0000]``, made once per second
+    (formatting it for each request cost more than the rest of a hello request)."""
+    global _cached
+    second = int(now)
+    cached, text = _cached
+    if second != cached:
+        local = datetime.datetime.fromtimestamp(second, datetime.UTC).astimezone()
+        text = local.strftime("[%d/%b/%Y:%H:%M:%S %z]")
+        _cached = (second, text)
+    return text
 
 
 def _constant(value: str) -> _Item:

@@ -287,9 +287,7 @@ class AppHandler:
             if resp is None:
                 server_logger.error("Missing return statement on request handler")
             else:
-                server_logger.error(
-                    "Web-handler should return a response instance, got %r", resp
-                )
+                server_logger.error("Web-handler should return a response instance, got %r", resp)
             resp = HTTPInternalServerError()
         if resp._req is not None:  # prepared by the handler
             if not resp._eof_sent:

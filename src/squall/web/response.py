@@ -402,8 +402,11 @@ class Response(StreamResponse):
     def text(self, text: str) -> None:
         if not isinstance(text, str):
             raise TypeError(f"text argument must be str ({type(text)!r})")
-        if self.content_type == "application/octet-stream" and self._get_ctype() is None:
+        # As aiohttp: text is text/plain unless typed otherwise, and always has a charset.
+        if self.content_type == "application/octet-stream":
             self._set_ctype("text/plain; charset=utf-8")
+        elif self.charset is None:
+            self.charset = "utf-8"
         self._body = text.encode(self.charset or "utf-8")
 
     @property

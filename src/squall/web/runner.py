@@ -68,6 +68,7 @@ class BaseSite:
         self._runner._reg_site(self)
         server = self._runner.server
         assert server is not None
+        server.tls(self._ssl_context)  # ALPN h2 on the user's context while HTTP/2 is on
         self._server = await self._listen(asyncio.get_running_loop(), server)
 
     async def _listen(self, loop: asyncio.AbstractEventLoop, factory: HttpServer) -> asyncio.Server:
@@ -293,13 +294,15 @@ class AppRunner(BaseRunner):
     ``max_headers``, ``handler_cancellation``, ``shutdown_timeout``, ``handle_signals``; plus
     squall's ``header_timeout`` and ``forwarded_allow_ips`` (peers whose ``Forwarded`` /
     ``X-Forwarded-*`` headers set ``request.remote``, ``scheme`` and ``host``; off by default),
-    ``body_timeout``, ``send_timeout`` and ``limit_concurrency`` (most connections served at
-    once; past it, 503), ``http2``, and ``proxy_protocol`` (True: connections from the peers in
-    ``forwarded_allow_ips``, or 127.0.0.1 if it is not given, begin with a PROXY protocol header,
-    which gives ``request.remote``; a string: those peers instead; docs/deployment.md),
+    ``body_timeout``, ``min_body_rate``, ``body_grace``, ``send_timeout`` and
+    ``limit_concurrency`` (most connections served at once; past it, 503), ``http2``, and
+    ``proxy_protocol`` (True: connections from the peers in ``forwarded_allow_ips``, or
+    127.0.0.1 if it is not given, begin with a PROXY protocol header, which gives
+    ``request.remote``; a string: those peers instead; docs/deployment.md),
     ``metrics_port`` and ``metrics_host`` (Prometheus metrics at ``/metrics`` on a listener of
     their own, 127.0.0.1 by default; off unless ``metrics_port`` is given; 0: any free port,
-    see :attr:`metrics_listener`).
+    see :attr:`metrics_listener`); ``metrics``: a :class:`squall.metrics.Metrics` recorder to
+    feed instead (served by its owner: a worker's, by the supervisor).
     See ``squall.http.Limits`` and docs/robustness.md.
     """
 
@@ -331,7 +334,14 @@ class AppRunner(BaseRunner):
         if app._handler_args:
             kwargs.update(app._handler_args)
         limits = Limits()
-        for key in (*_LIMIT_KEYS, "header_timeout", "body_timeout", "send_timeout"):
+        for key in (
+            *_LIMIT_KEYS,
+            "header_timeout",
+            "body_timeout",
+            "min_body_rate",
+            "body_grace",
+            "send_timeout",
+        ):
             if key in kwargs:
                 setattr(limits, key, kwargs.pop(key))
         limits.max_connections = kwargs.pop("limit_concurrency", None) or 0
@@ -344,7 +354,9 @@ class AppRunner(BaseRunner):
         proxied = proxy_protocol_peers(kwargs.pop("proxy_protocol", False), allow)
         metrics_port = kwargs.pop("metrics_port", None)
         metrics_host = kwargs.pop("metrics_host", "127.0.0.1")
-        metrics = Metrics() if metrics_port is not None else None
+        metrics: Metrics | None = kwargs.pop("metrics", None)
+        if metrics is None and metrics_port is not None:
+            metrics = Metrics()
         handler = AppHandler(app, logger, trusted, metrics)
         if not kwargs.pop("auto_decompress", True):  # (aiohttp's handler_args key)
             handler.auto_decompress = False
@@ -356,7 +368,8 @@ class AppRunner(BaseRunner):
             proxy_protocol=proxied,
         )
         if metrics is not None:
-            metrics.servers.append(server)
+            metrics.watch(server)
+        if metrics is not None and metrics_port is not None:
             self._metrics_listener = MetricsListener(metrics, metrics_host, metrics_port)
             await self._metrics_listener.start()
         return server

@@ -5,9 +5,15 @@ compression), then keeps exactly one binary message of SIZE bytes in flight on e
 goes out when the echo of the last one is in. Every connection is a bare uvloop
 ``asyncio.Protocol``; the masked frame is built once, the echoed frames are parsed only as far as
 their headers (payloads are skipped, not copied) and counted. After WARMUP seconds it counts for
-SECONDS and prints one JSON line: round-trips, round-trips/s, the connections lost, and the share
-of a core this process used while counting (``client_cpu``: near 1.0 means the generator, not the
-server, was the limit).
+SECONDS and prints one JSON line: round-trips, round-trips/s, the connections lost, the echoes that
+came back wrong, and the share of a core this process used while counting (``client_cpu``: near
+1.0 means the generator, not the server, was the limit).
+
+``echo --deflate``: the same with permessage-deflate (RFC 7692) offered on /deflate and required,
+and text messages: a pool of JSON texts of about SIZE bytes, each deflated once beforehand on its
+own (as a client without context takeover does, which any server reads) and masked once, sent in
+turn. The echoes come compressed with the server's context: each connection inflates them with
+its own zlib object and checks their length, so the server's work is checked at little cost.
 
 ``idle``: opens N WebSockets, sends one small message on each and reads its echo, prints
 ``{"event": "open", ...}``, holds them HOLD seconds, prints ``{"event": "held", ...}``: the same
@@ -16,6 +22,7 @@ lines as idle_clients.py, for the harness's memory-per-connection test.
 Usage::
 
     python ws_load.py echo PORT [--connections 64] [--size 32] [--warmup 1] [--seconds 5]
+                                [--deflate]
     python ws_load.py idle PORT N [HOLD_SECONDS]
 """
 
@@ -27,9 +34,11 @@ import base64
 import hashlib
 import json
 import os
+import random
 import resource
 import sys
 import time
+import zlib
 from typing import cast
 
 import uvloop
@@ -47,13 +56,47 @@ CONCURRENCY = 100  # handshakes in flight at once: the server's accept backlog m
 CONNECT_TIMEOUT = 10.0  # seconds for one connect + handshake (+ first echo when idle)
 OPEN_DEADLINE = 30.0  # seconds for all of them
 CLOSE_FRAME = b"\x88\x82" + b"\x00\x00\x00\x00" + (1000).to_bytes(2, "big")  # zero mask
+DEFLATE_OFFER = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+DEFLATE_TAIL = b"\x00\x00\xff\xff"
+DEFLATE_POOL = 64  # distinct messages: 64 KiB of them, more than a deflate window holds
 
 
-def handshake(port: int, path: str) -> bytes:
+def handshake(port: int, path: str, deflate: bool = False) -> bytes:
     return (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n"
+        f"{DEFLATE_OFFER if deflate else ''}\r\n"
     ).encode()
+
+
+def json_texts(count: int, size: int, seed: int = 1) -> list[bytes]:
+    """``count`` distinct JSON-like texts of ``size`` bytes (an application's updates)."""
+    rnd = random.Random(seed)
+    words = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india")
+    out = []
+    for i in range(count):
+        items = []
+        text = ""
+        while len(text) < size:
+            items.append(
+                {
+                    "id": rnd.randrange(10**6),
+                    "name": f"{rnd.choice(words)}-{rnd.choice(words)}",
+                    "price": round(rnd.uniform(0, 1000), 2),
+                    "active": rnd.random() < 0.5,
+                }
+            )
+            text = json.dumps({"type": "update", "seq": i, "items": items})
+        out.append(text[:size].encode())
+    return out
+
+
+def deflated_frame(text: bytes) -> bytes:
+    """A final, masked, compressed text frame: ``text`` deflated on its own (RFC 7692 7.2.1)."""
+    comp = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    data = (comp.compress(text) + comp.flush(zlib.Z_SYNC_FLUSH)).removesuffix(DEFLATE_TAIL)
+    mask = os.urandom(4)
+    return frame_head(0xC1, len(data), True) + mask + apply_mask(data, mask)
 
 
 def frame_head(first: int, length: int, masked: bool) -> bytes:
@@ -72,14 +115,19 @@ def client_frame(payload: bytes) -> bytes:
 
 
 class Shared:
-    """What every connection of one run shares: the frame to send and whether to keep going."""
+    """What every connection of one run shares: the frame to send and whether to keep going
+    (with ``deflate``, the frames to send in turn and the length of each one's text)."""
 
-    __slots__ = ("echo_len", "frame", "request", "sending")
+    __slots__ = ("deflate", "echo_len", "frame", "frames", "lengths", "request", "sending")
 
-    def __init__(self, port: int, path: str, size: int) -> None:
-        self.request = handshake(port, path)
+    def __init__(self, port: int, path: str, size: int, deflate: bool = False) -> None:
+        self.request = handshake(port, path, deflate)
+        self.deflate = deflate
         self.frame = client_frame(os.urandom(size))
         self.echo_len = len(frame_head(0x82, size, False)) + size  # the unmasked echo
+        texts = json_texts(DEFLATE_POOL, size) if deflate else []
+        self.frames = [deflated_frame(t) for t in texts]
+        self.lengths = [len(t) for t in texts]
         self.sending = False
 
 
@@ -90,13 +138,17 @@ class Client(asyncio.Protocol):
         "buf",
         "count",
         "fin",
+        "inflate",
         "inflight",
         "lost",
+        "next",
         "open",
+        "parts",
         "ready",
         "shared",
         "skip",
         "transport",
+        "wrong",
     )
 
     def __init__(self, shared: Shared, ready: asyncio.Future[None]) -> None:
@@ -110,6 +162,10 @@ class Client(asyncio.Protocol):
         self.count = 0
         self.inflight = False  # a message was sent and its echo is not in yet
         self.lost = False
+        self.next = 0  # (deflate) the index of the next frame to send
+        self.parts: list[bytes] = []  # (deflate) the payloads of the message coming in
+        self.inflate = zlib.decompressobj(-15)  # (deflate) the server's context
+        self.wrong = 0  # (deflate) echoes that did not inflate to the text sent
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -124,6 +180,8 @@ class Client(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self.open:
             self._handshake(data)
+        elif self.shared.deflate:
+            self._deflated(data)
         elif len(data) == self.shared.echo_len and data[0] == 0x82 and not (self.skip or self.buf):
             self._message()  # the usual case: exactly one whole echo
         else:
@@ -141,10 +199,47 @@ class Client(asyncio.Protocol):
             self.ready.set_exception(ConnectionError(f"bad handshake: {head[:60]!r}"))
             self.transport.close()
             return
+        if self.shared.deflate and b"permessage-deflate" not in head.lower():
+            self.ready.set_exception(ConnectionError("permessage-deflate not accepted"))
+            self.transport.close()
+            return
         self.open = True
         self.ready.set_result(None)
         if rest := data[end + 4 :]:
-            self._frames(rest)
+            self.data_received(rest)
+
+    def _deflated(self, data: bytes) -> None:
+        """Whole frames (payloads kept), each message inflated on its last frame."""
+        if self.buf:
+            data = self.buf + data
+            self.buf = b""
+        pos, end = 0, len(data)
+        while pos < end:
+            avail = end - pos
+            length = data[pos + 1] & 0x7F if avail >= 2 else 0
+            head = 2 if length < 126 else 4 if length == 126 else 10
+            if avail >= head and length >= 126:
+                length = int.from_bytes(data[pos + 2 : pos + head], "big")
+            if avail < head + length or avail < 2:
+                self.buf = data[pos:]
+                return
+            b0 = data[pos]
+            payload = data[pos + head : pos + head + length]
+            pos += head + length
+            if b0 & 0x08:
+                self._control(b0 & 0x0F, payload)
+                continue
+            if not b0 & 0x80:
+                self.parts.append(payload)
+                continue
+            if self.parts:
+                payload = b"".join((*self.parts, payload))
+                self.parts = []
+            # (RSV1 is on the first frame of a message; an uncompressed echo would not inflate)
+            text = self.inflate.decompress(payload + DEFLATE_TAIL)
+            if len(text) != self.shared.lengths[(self.next - 1) % DEFLATE_POOL]:
+                self.wrong += 1
+            self._message()
 
     def _frames(self, data: bytes) -> None:
         if self.buf:
@@ -195,7 +290,7 @@ class Client(asyncio.Protocol):
     def _message(self) -> None:
         self.count += 1
         if self.shared.sending:
-            self.transport.write(self.shared.frame)
+            self.send()
             return
         self.inflight = False
         if not self.ready.done():
@@ -203,7 +298,12 @@ class Client(asyncio.Protocol):
 
     def send(self) -> None:
         self.inflight = True
-        self.transport.write(self.shared.frame)
+        shared = self.shared
+        if shared.deflate:
+            self.transport.write(shared.frames[self.next % DEFLATE_POOL])
+            self.next += 1
+        else:
+            self.transport.write(shared.frame)
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -257,9 +357,15 @@ async def close_all(clients: list[Client]) -> None:
 
 
 async def echo(
-    port: int, path: str, connections: int, size: int, warmup: float, seconds: float
+    port: int,
+    path: str,
+    connections: int,
+    size: int,
+    warmup: float,
+    seconds: float,
+    deflate: bool = False,
 ) -> None:
-    shared = Shared(port, path, size)
+    shared = Shared(port, path, size, deflate)
     clients = await open_all(shared, port, connections, echo=False)
     if not clients:
         emit("echo", error=f"no connection opened (wanted {connections})")
@@ -284,6 +390,7 @@ async def echo(
         roundtrips=count1 - count0,
         rate=round((count1 - count0) / elapsed, 1),
         lost=lost,
+        wrong=sum(c.wrong for c in clients),
         client_cpu=round((cpu1 - cpu0) / elapsed, 3),
     )
 
@@ -320,7 +427,8 @@ def main(argv: list[str]) -> None:
     e.add_argument("--size", type=int, default=32, help="message bytes")
     e.add_argument("--warmup", type=float, default=1.0)
     e.add_argument("--seconds", type=float, default=5.0)
-    e.add_argument("--path", default="/")
+    e.add_argument("--path", help="the WebSockets' path (/; with --deflate, /deflate)")
+    e.add_argument("--deflate", action="store_true", help="permessage-deflate, JSON text")
     i = sub.add_parser("idle", help="hold idle WebSockets")
     i.add_argument("port", type=int)
     i.add_argument("count", type=int)
@@ -330,7 +438,16 @@ def main(argv: list[str]) -> None:
     wanted = opts.connections if opts.mode == "echo" else opts.count
     limit = raise_nofile(wanted + 256) - 64
     if opts.mode == "echo":
-        coro = echo(opts.port, opts.path, min(wanted, limit), opts.size, opts.warmup, opts.seconds)
+        path = opts.path or ("/deflate" if opts.deflate else "/")
+        coro = echo(
+            opts.port,
+            path,
+            min(wanted, limit),
+            opts.size,
+            opts.warmup,
+            opts.seconds,
+            opts.deflate,
+        )
     else:
         coro = idle(opts.port, opts.path, min(wanted, limit), opts.hold)
     uvloop.run(coro)

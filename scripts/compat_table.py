@@ -75,8 +75,9 @@ DIFFERS: dict[str, str] = {
     "Server": "the low-level server (no routing) on squall's own protocol; `request_factory` "
     "is refused (it builds aiohttp's protocol objects) and there is no access log.",
     "ContentCoding": "aiohttp's three members plus `br` and `zstd`, usable with "
-    "`enable_compression(force=...)` when brotli/zstandard are installed; negotiation never "
-    "picks them (aiohttp's server has neither).",
+    "`enable_compression(force=...)` when brotli/zstandard are installed; negotiation picks "
+    "them only when the application sets squall's `COMPRESSION_PREFERENCE` (aiohttp's server "
+    "has neither).",
     "AccessLogger": "supports `%a %t %P %r %s %b %O %T %Tf %D %{H}i %{H}o %{E}e`; the default "
     "logger is `squall.access` (`aiohttp.access` under `install_as_aiohttp()`).",
     "WebSocketResponse": "the handshake answers 426 with `Sec-WebSocket-Version: 13` to other "
@@ -265,6 +266,12 @@ def main() -> int:
             "- The PROXY protocol (v1 and v2; squall's own; aiohttp has none): opt-in with "
             "`proxy_protocol=True` on `run_app` and `AppRunner` (or `squall --proxy-protocol`), "
             "from the peers in `forwarded_allow_ips`; see the guide, 'Behind a reverse proxy'.",
+            "- `web.COMPRESSION_PREFERENCE` (squall's own `AppKey`; aiohttp has none): "
+            "`app[web.COMPRESSION_PREFERENCE] = (\"zstd\", \"br\", \"gzip\", \"deflate\")` "
+            "lets `enable_compression()` negotiate those codings in that order (the client's "
+            "q-values first, `q=0` refuses); unset, negotiation is aiohttp's. Set it under "
+            "`if hasattr(web, \"COMPRESSION_PREFERENCE\")` to keep the file running on aiohttp; "
+            "see the guide, 'Compression'.",
             "- `squall.install_as_aiohttp()` makes `aiohttp.web` and aiohttp's other server-side "
             "modules squall's, for unmodified apps and plugins, keeping aiohttp's client: what it "
             "maps and why, `make aiohttp-suite` (aiohttp's own tests on squall), `make plugins` "

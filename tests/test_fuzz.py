@@ -394,6 +394,16 @@ def test_frame_reader_checks_utf8_as_it_arrives(data: st.DataObject, decode_text
 # -- what the campaigns found, pinned ----------------------------------------------------------
 
 
+def test_frame_reader_read_that_stops_inside_the_mask() -> None:
+    """Found by fuzzing: a read of five bytes, a small frame's head and three bytes of its mask,
+    passed the whole-frame fast path's length test (its length read as -1)."""
+    delivered: list[Any] = []
+    reader = FrameReader(lambda op, payload, _: delivered.append((op, payload)), 0, None)
+    reader.feed(b"\x81\x81\x00\x00\x00")
+    reader.feed(b"\x00a")
+    assert delivered == [(1, "a")]
+
+
 def test_bad_bytes_after_a_closing_answer_in_the_same_read(harness: Harness) -> None:
     """Found by fuzzing: an unanswered ``Expect: 100-continue`` closes the connection after the
     response (protocol._finish), but the rest of the read was still parsed; the garbage after it

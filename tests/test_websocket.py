@@ -119,6 +119,27 @@ def test_compressed_frames_really_are_compressed(servers: dict[str, AppServer]) 
         assert len(payload) < 200
 
 
+@pytest.mark.parametrize("offer", ["", "; server_no_context_takeover"])
+def test_compressed_frames_are_aiohttps(servers: dict[str, AppServer], offer: str) -> None:
+    """Deflated as aiohttp deflates (its level, its flushes): the same messages come back as
+    the same bytes from both servers, with and without context takeover."""
+    from .test_websocket_frames import handshake, masked, read_frame
+
+    ext = f"Sec-WebSocket-Extensions: permessage-deflate{offer}\r\n".encode()
+    texts = [
+        json.dumps({"seq": i, "rows": [{"id": i * j, "name": "squall"} for j in range(20)]})
+        for i in range(5)
+    ]
+    frames: dict[str, list[tuple[int, bytes]]] = {}
+    for impl in ("aiohttp", "squall"):
+        with handshake(servers[impl].port, "/ws", ext) as sock:
+            for text in texts:
+                sock.sendall(masked(0x1, text.encode()))
+            frames[impl] = [read_frame(sock) for _ in texts]
+    assert frames["squall"] == frames["aiohttp"]
+    assert all(b0 == 0xC1 for b0, _ in frames["squall"])
+
+
 @BOTH
 def test_server_closes_with_code_and_reason(servers: dict[str, AppServer], impl: str) -> None:
     async def go() -> tuple[Any, ...]:

@@ -173,6 +173,62 @@ def test_deflated_messages_from_the_client(server: ServerThread) -> None:
             assert inflate.decompress(payload + b"\x00\x00\xff\xff") == text
 
 
+def test_deflated_binary_and_mixed_messages(server: ServerThread) -> None:
+    """Whole compressed frames of every length form (the reader's fast path), binary and text,
+    between plain ones, in one context that both sides keep."""
+    ext = b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
+    with handshake(server.port, extra=ext) as sock:
+        comp = zlib.compressobj(wbits=-15)
+        inflate = zlib.decompressobj(-15)
+        for op, message in (
+            (0x2, os.urandom(100)),  # a compressed payload under 126 bytes
+            (0x2, os.urandom(3000)),  # 16-bit length
+            (0x1, b"plain text in between " * 3),  # uncompressed: RSV1 clear
+            (0x1, '{"k": "v\u2713"} '.encode() * 5000),  # 64-bit length (inflates past 64 KiB)
+            (0x2, b""),  # an empty compressed message
+        ):
+            if op == 0x1 and message.startswith(b"plain"):
+                sock.sendall(masked(op, message))
+            else:
+                data = comp.compress(message) + comp.flush(zlib.Z_SYNC_FLUSH)
+                sock.sendall(masked(op, data[:-4], rsv=0x40))
+            b0, payload = read_frame(sock)
+            if b0 & 0x40:
+                payload = inflate.decompress(payload + b"\x00\x00\xff\xff")
+            assert (b0 & 0x0F, payload) == (op, message)
+
+
+def test_deflated_message_ending_with_a_final_block(server: ServerThread) -> None:
+    """RFC 7692 7.2.3.3: a message may end its deflate stream with a final block (BFINAL); the
+    next message then starts a new stream, and inflates as such."""
+    ext = b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
+    with handshake(server.port, extra=ext) as sock:
+        inflate = zlib.decompressobj(-15)  # (the server's answers keep their context)
+        for text in (b"final block " * 20, b"a new stream " * 20, b"and another " * 20):
+            comp = zlib.compressobj(wbits=-15)
+            sock.sendall(masked(0x1, comp.compress(text) + comp.flush(zlib.Z_FINISH), rsv=0x40))
+            b0, payload = read_frame(sock)
+            assert b0 == 0xC1
+            assert inflate.decompress(payload + b"\x00\x00\xff\xff") == text
+
+
+@pytest.mark.parametrize("b0", [0xC3, 0xC0, 0xE1])
+def test_compressed_frame_with_a_bad_head_fails(server: ServerThread, b0: int) -> None:
+    """RSV1 with a reserved opcode, on a continuation frame or with RSV2: 1002, also when the
+    frame arrives whole (the reader's fast path)."""
+    ext = b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
+    with handshake(server.port, extra=ext) as sock:
+        data = zlib.compress(b"x" * 50, wbits=-15)
+        sock.sendall(masked(b0 & 0x0F, data, fin=bool(b0 & 0x80), rsv=b0 & 0x70))
+        expect_close(sock, 1002)
+
+
+def test_rsv1_without_deflate_fails(server: ServerThread) -> None:
+    with handshake(server.port) as sock:
+        sock.sendall(masked(0x1, zlib.compress(b"x" * 300, wbits=-15), rsv=0x40))
+        expect_close(sock, 1002)
+
+
 # -- closing ---------------------------------------------------------------------------------
 
 

@@ -41,6 +41,15 @@ def make_ws_app(web: Any) -> Any:
     async def plain(request: Any) -> Any:
         return await echo(request)
 
+    async def once(request: Any) -> Any:
+        """Echoes one message, then returns: the server closes first (write_eof)."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        msg = await ws.receive()
+        if msg.type == text:
+            await ws.send_str(msg.data)
+        return ws
+
     async def small(request: Any) -> Any:
         return await echo(request, max_msg_size=1024)
 
@@ -130,6 +139,7 @@ def make_ws_app(web: Any) -> Any:
         warnings.simplefilter("ignore")
         app[STATE] = state
     app.router.add_get("/ws", plain)
+    app.router.add_get("/once", once)
     app.router.add_get("/small", small)
     app.router.add_get("/chat", chat)
     app.router.add_get("/nodeflate", nodeflate)
@@ -144,3 +154,40 @@ def make_ws_app(web: Any) -> Any:
     app.router.add_get("/forbidden", forbidden)
     app.router.add_get("/state", state_view)
     return app
+
+
+def squall_app() -> Any:
+    """The app on squall (for ``python -m squall ws_apps:squall_app --factory``)."""
+    from squall import web
+
+    return make_ws_app(web)
+
+
+async def asgi_echo(scope: Any, receive: Any, send: Any) -> None:
+    """The ASGI counterpart of make_ws_app's echo: ``close:<code>`` makes the server close
+    with that code, and on ``/once`` the app returns after one message (the server closes)."""
+    if scope["type"] == "lifespan":
+        while True:
+            event = await receive()
+            kind = event["type"].rpartition(".")[2]
+            await send({"type": f"{event['type']}.complete"})
+            if kind == "shutdown":
+                return
+    assert scope["type"] == "websocket"
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    while True:
+        msg = await receive()
+        if msg["type"] == "websocket.disconnect":
+            return
+        text = msg.get("text")
+        if text is not None and text.startswith("close:"):
+            await send({"type": "websocket.close", "code": int(text[6:]), "reason": "bye"})
+            await receive()  # websocket.disconnect, once the client answered
+            return
+        if text is not None:
+            await send({"type": "websocket.send", "text": text})
+        else:
+            await send({"type": "websocket.send", "bytes": msg["bytes"]})
+        if scope["path"] == "/once":
+            return  # without a close: the server closes with 1000

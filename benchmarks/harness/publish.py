@@ -43,6 +43,7 @@ WS_ROWS = (
     ("ws-aiohttp", "aiohttp (uvloop)"),
 )
 WS_KEY = "ws_32b_64_rtps"
+WS_DEFLATE_KEY = "ws_1k_deflate_64_rtps"  # shown when the run has it
 
 
 def _median(data: dict[str, Any], server: str, key: str) -> float | None:
@@ -85,15 +86,24 @@ def _h2(data: dict[str, Any]) -> list[str]:
 
 
 def _ws(data: dict[str, Any]) -> list[str]:
-    aiohttp = _median(data, "ws-aiohttp", WS_KEY)
-    floor = _median(data, "ws-floor", WS_KEY)
+    keys = [WS_KEY]
+    header = ["server", "echo round trips/s", "to aiohttp", "to the floor"]
+    if any(_median(data, server, WS_DEFLATE_KEY) for server, _ in WS_ROWS):
+        keys.append(WS_DEFLATE_KEY)
+        header += ["deflate echo round trips/s", "to aiohttp", "to the floor"]
     rows = []
     for server, label in WS_ROWS:
-        value = _median(data, server, WS_KEY)
-        if value is not None:
-            row = [label, f"{value:,.0f}", _ratio(value, aiohttp), _ratio(value, floor)]
-            rows.append(row)
-    return _table(["server", "echo round trips/s", "to aiohttp", "to the floor"], rows)
+        values = [_median(data, server, key) for key in keys]
+        if values[0] is None and values[-1] is None:
+            continue
+        row = [label]
+        for key, value in zip(keys, values, strict=True):
+            aiohttp = _median(data, "ws-aiohttp", key)
+            floor = _median(data, "ws-floor", key)
+            cell = "-" if value is None else f"{value:,.0f}"
+            row += [cell, _ratio(value, aiohttp), _ratio(value, floor)]
+        rows.append(row)
+    return _table(header, rows)
 
 
 def chart(data: dict[str, Any]) -> str:
@@ -144,7 +154,13 @@ def readme_block(data: dict[str, Any]) -> str:
         *_h2(data),
         "",
         "WebSocket echo in the same run (32-byte messages, 64 connections, one message in",
-        "flight on each; the floor is a bare uvloop Protocol echo):",
+        "flight on each; the floor is a bare uvloop Protocol echo"
+        + (
+            "; deflate: 1 KiB JSON texts with permessage-deflate, where the floor inflates and"
+            "\ndeflates with zlib and no more):"
+            if "ws_1k_deflate_64" in data["settings"].get("scenarios", ())
+            else "):"
+        ),
         "",
         *_ws(data),
     ]

@@ -301,8 +301,15 @@ def _ws_settings(s: dict[str, Any]) -> str:
         return ""
     return (
         f"; WebSocket: {s['ws_duration']} s after {s['ws_warmup']} s warm-up, one message in "
-        f"flight per connection, no compression, {s['ws_idle_connections']} idle"
+        f"flight per connection, {_ws_compression(s)}, {s['ws_idle_connections']} idle"
     )
+
+
+def _ws_compression(s: dict[str, Any]) -> str:
+    deflated = [sc.name for sc in WS_SCENARIOS if sc.deflate and sc.name in s["scenarios"]]
+    if not deflated:
+        return "no compression"
+    return f"no compression but in {', '.join(deflated)} (permessage-deflate, JSON texts)"
 
 
 def _h2_settings(s: dict[str, Any]) -> str:

@@ -4,7 +4,9 @@ It answers the handshake of any request with 101, then unmasks every client fram
 of ``websockets``) and writes it back unmasked; the frames parsed from one read go out in one
 ``transport.write``. No validation beyond the frame header: this is about the limit for a Python
 WebSocket server on one core, and measured on it the load generator shows how far it can drive.
-Usage: ``python ws_floor.py PORT``.
+A request that offers permessage-deflate gets it (context takeover both ways, zlib's fastest level
+as aiohttp and squall): each compressed message is inflated and deflated again, the least a server
+that hands its application the text must do. Usage: ``python ws_floor.py PORT``.
 """
 
 import asyncio
@@ -12,6 +14,7 @@ import base64
 import hashlib
 import re
 import sys
+import zlib
 from typing import cast
 
 import uvloop
@@ -24,6 +27,9 @@ except ImportError:  # pragma: no cover
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 KEY = re.compile(rb"\r\nsec-websocket-key:\s*(\S+)", re.I)
 SWITCH = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+DEFLATE = re.compile(rb"\r\nsec-websocket-extensions:[^\r]*permessage-deflate", re.I)
+ACCEPTED = b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
+TAIL = b"\x00\x00\xff\xff"
 
 
 def head(b0: int, length: int) -> bytes:
@@ -37,7 +43,7 @@ def head(b0: int, length: int) -> bytes:
 class Floor(asyncio.Protocol):
     """One connection: the handshake, then frames unmasked and echoed."""
 
-    __slots__ = ("have", "need", "open", "parts", "transport")
+    __slots__ = ("deflate", "have", "inflate", "need", "open", "parts", "transport")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -45,6 +51,8 @@ class Floor(asyncio.Protocol):
         self.have = 0
         self.need = 0  # bytes needed before it is worth parsing again
         self.open = False
+        self.deflate: zlib._Compress | None = None  # with permessage-deflate: both contexts
+        self.inflate = zlib.decompressobj(-15)
 
     def data_received(self, data: bytes) -> None:
         if self.parts:
@@ -64,7 +72,11 @@ class Floor(asyncio.Protocol):
                 self.transport.close()
                 return
             accept = base64.b64encode(hashlib.sha1(key[1] + GUID).digest())
-            self.transport.write(SWITCH + b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            ext = b""
+            if DEFLATE.search(data, 0, end + 2):
+                self.deflate = zlib.compressobj(zlib.Z_BEST_SPEED, zlib.DEFLATED, -15)
+                ext = ACCEPTED
+            self.transport.write(SWITCH + ext + b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
             self.open = True
             data = data[end + 4 :]
         out = []
@@ -86,6 +98,11 @@ class Floor(asyncio.Protocol):
             mask = data[pos + hlen - 4 : pos + hlen]
             payload = apply_mask(data[pos + hlen : pos + hlen + length], mask)
             pos += hlen + length
+            if b0 & 0x40 and self.deflate is not None:  # a whole compressed message
+                text = self.inflate.decompress(payload + TAIL)
+                payload = self.deflate.compress(text) + self.deflate.flush(zlib.Z_SYNC_FLUSH)
+                payload = payload[:-4]
+                length = len(payload)
             out.append(head(b0, length))
             out.append(payload)
             if b0 & 0x0F == 0x8:  # close: answer it and hang up

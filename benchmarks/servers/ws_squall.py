@@ -1,7 +1,8 @@
 """The WebSocket echo server on squall with uvloop: every message is sent back as it came.
 
-This is ws_aiohttp.py with ``from squall import web``. Compression is off (``compress=False``;
-the load generator offers no extension either). Usage: ``python ws_squall.py PORT``.
+This is ws_aiohttp.py with ``from squall import web``. Compression is off on / (``compress=False``;
+the load generator offers no extension there either) and on, as by default, on /deflate.
+Usage: ``python ws_squall.py PORT``.
 """
 
 import asyncio
@@ -13,7 +14,7 @@ from squall import web
 
 
 async def echo(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(compress=False)
+    ws = web.WebSocketResponse(compress=request.path == "/deflate")
     await ws.prepare(request)
     async for msg in ws:
         if msg.type == web.WSMsgType.BINARY:
@@ -25,7 +26,7 @@ async def echo(request: web.Request) -> web.WebSocketResponse:
 
 def make_app() -> web.Application:
     app = web.Application()
-    app.add_routes([web.get("/", echo)])
+    app.add_routes([web.get("/", echo), web.get("/deflate", echo)])
     return app
 
 

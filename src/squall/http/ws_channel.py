@@ -49,9 +49,9 @@ class WebSocketChannel:
     Besides its methods, what the application layers may read and use (web/websocket.py's
     receive and send fast paths read them instead of calling, one coroutine less per message):
     ``conn`` (the connection, to write small frames to), ``loop``, ``handed`` (the message
-    data_received handed over, to be taken by setting it to None), ``queue`` (the messages
-    waiting), ``waiter`` (the future a receive waits on while nothing is there; set it and
-    clear it after the wait, as :meth:`receive` does).
+    handed straight to a waiting receive(), to be taken by setting it to None), ``queue`` (the
+    messages waiting), ``waiter`` (the future a receive waits on while nothing is there; set it
+    and clear it after the wait, as :meth:`receive` does).
     """
 
     __slots__ = (
@@ -188,6 +188,18 @@ class WebSocketChannel:
                 ):
                     self.conn.write(encode_frame(OP_PONG, data))
                 return  # pings answered here, pongs only count as "seen"
+            waiter = self.waiter
+            if (  # a receive() waits for it: handed over as data_received()'s fast path does
+                op <= OP_BINARY
+                and waiter is not None
+                and self.handed is None
+                and not self.queue
+                and not waiter.done()
+            ):
+                cls, text, binary = self._message
+                self.handed = _new(cls, (text if op == OP_TEXT else binary, data, None))
+                waiter.set_result(None)
+                return
             self._queued += len(data)
             if self._queued > self._limit and not self._paused:
                 self._paused = True
@@ -272,8 +284,7 @@ class WebSocketChannel:
             and op < OP_CLOSE
             and len(payload) >= _COMPRESS_MIN
         ):
-            wbits = compress if type(compress) is int else None
-            self.conn.write(encode_frame(op, deflate.compress(payload, wbits), rsv1=True))
+            self.conn.write(deflate.frame(op, payload, compress if type(compress) is int else None))
         else:
             self.conn.write(encode_frame(op, payload))
 

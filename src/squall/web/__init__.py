@@ -8,6 +8,7 @@ from ..http.errors import RequestPayloadError
 from ..http.streams import EMPTY_PAYLOAD, StreamReader
 from .access_log import AccessLogger, JsonAccessLogger
 from .app import Application, CleanupError
+from .compression import COMPRESSION_PREFERENCE
 from .entry import main as main
 from .exceptions import (
     HTTPAccepted,
@@ -105,6 +106,7 @@ from .views import View
 from .websocket import WebSocketReady, WebSocketResponse, WSCloseCode, WSMessage, WSMsgType
 
 __all__ = (
+    "COMPRESSION_PREFERENCE",
     "EMPTY_PAYLOAD",
     "AbstractResource",
     "AbstractRoute",

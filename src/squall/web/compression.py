@@ -4,8 +4,10 @@ Negotiation is aiohttp 3.14's: deflate whenever the client accepts it, else gzip
 q-values do not reorder, ``identity`` and ``*`` never select a compression. Unlike aiohttp, a
 coding refused with ``q=0`` is never used. aiohttp's server compresses with deflate and gzip
 only; squall also offers ``br`` (the ``brotli`` or ``brotlicffi`` package) and ``zstd`` (the
-``zstandard`` package) when installed, but only on request (``force=ContentCoding.br``), so an
-aiohttp application answers exactly as it does on aiohttp.
+``zstandard`` package) when installed, but only on request, so an aiohttp application answers
+exactly as it does on aiohttp: ``force=ContentCoding.br``, or for negotiation the application's
+:data:`COMPRESSION_PREFERENCE` (the codings it prefers, in order; the client's q-values rank
+first, the application's order breaks ties).
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ import asyncio
 import enum
 import importlib
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
+
+from .keys import AppKey
 
 if TYPE_CHECKING:
     from multidict import CIMultiDict
 
 __all__ = (
+    "COMPRESSION_PREFERENCE",
     "EXECUTOR_THRESHOLD",
     "Compressor",
     "ContentCoding",
@@ -40,8 +45,18 @@ class ContentCoding(enum.Enum):
     deflate = "deflate"
     gzip = "gzip"
     identity = "identity"
-    br = "br"  # squall's: with force= only, when brotli/brotlicffi is installed
-    zstd = "zstd"  # squall's: with force= only, when zstandard is installed
+    br = "br"  # squall's: forced or preferred only, when brotli/brotlicffi is installed
+    zstd = "zstd"  # squall's: forced or preferred only, when zstandard is installed
+
+
+Preference = tuple["str | ContentCoding", ...]
+
+COMPRESSION_PREFERENCE: Final[AppKey[Preference]] = AppKey("COMPRESSION_PREFERENCE", tuple)
+"""squall's extension: the codings ``enable_compression()`` negotiates, in the application's
+order of preference, e.g. ``app[web.COMPRESSION_PREFERENCE] = ("zstd", "br", "gzip")``. Of those
+the client accepts and this process can make, the one with the highest q-value wins, ties going
+to the earlier; codings not listed are never chosen. Unset: aiohttp's negotiation. Read from
+``request.config_dict`` (a sub-application may set its own)."""
 
 
 _WBITS = {
@@ -51,10 +66,16 @@ _WBITS = {
 
 _ALIASES = {"x-gzip": "gzip"}  # RFC 9110 8.4.1.3
 _CHOSEN: dict[str, ContentCoding | None] = {}
+_PREFERRED: dict[tuple[tuple[Any, ...], str], ContentCoding | None] = {}
 
 
-def negotiate(accept_encoding: str) -> ContentCoding | None:
-    """The coding to compress with for this Accept-Encoding value, or None for none."""
+def negotiate(
+    accept_encoding: str, preference: Sequence[str | ContentCoding] | None = None
+) -> ContentCoding | None:
+    """The coding to compress with for this Accept-Encoding value, or None for none;
+    ``preference``: see :data:`COMPRESSION_PREFERENCE` (None: aiohttp's choice)."""
+    if preference is not None:
+        return _preferred(accept_encoding, tuple(preference))
     try:
         return _CHOSEN[accept_encoding]
     except KeyError:
@@ -76,16 +97,48 @@ def negotiate(accept_encoding: str) -> ContentCoding | None:
     return coding
 
 
-def _refused(params: str) -> bool:
-    """Whether a coding's parameters carry ``q=0`` (a malformed q-value does not refuse)."""
+def _preferred(accept_encoding: str, preference: tuple[Any, ...]) -> ContentCoding | None:
+    key = (preference, accept_encoding)
+    try:
+        return _PREFERRED[key]
+    except KeyError:
+        pass
+    try:
+        codings = [ContentCoding(c) if isinstance(c, str) else c for c in preference]
+    except ValueError as exc:
+        raise ValueError(f"COMPRESSION_PREFERENCE: {exc}") from None
+    qvalues: dict[str, float] = {}
+    for item in accept_encoding.lower().split(","):
+        name, _, params = item.partition(";")
+        name = name.strip()
+        qvalues[_ALIASES.get(name, name)] = _qvalue(params)
+    chosen: ContentCoding | None = None
+    best = 0.0  # q=0: refused
+    for coding in codings:
+        q = qvalues.get(coding.value, 0.0)
+        if q > best and coding is not ContentCoding.identity and available(coding):
+            chosen, best = coding, q
+    if len(_PREFERRED) < 256:
+        _PREFERRED[key] = chosen
+    return chosen
+
+
+def _qvalue(params: str) -> float:
+    """A coding's q-value (RFC 9110 12.4.2): 1 when absent or malformed."""
     for param in params.split(";"):
         key, _, value = param.partition("=")
         if key.strip() == "q":
             try:
-                return float(value.strip()) == 0.0
+                q = float(value.strip())
             except ValueError:
-                return False
-    return False
+                return 1.0
+            return q if 0.0 <= q <= 1.0 else 1.0
+    return 1.0
+
+
+def _refused(params: str) -> bool:
+    """Whether a coding's parameters carry ``q=0`` (a malformed q-value does not refuse)."""
+    return _qvalue(params) == 0.0
 
 
 def vary_on_encoding(headers: CIMultiDict[str]) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..http.exchange import NO_BODY_STATUSES
 from .compression import (
+    COMPRESSION_PREFERENCE,
     EXECUTOR_THRESHOLD,
     Compressor,
     ContentCoding,
@@ -86,7 +87,11 @@ class CompressionMixin:
         coding = self._compression_force
         if coding is None:
             vary_on_encoding(self.headers)
-            coding = negotiate(", ".join(request.headers.getall("Accept-Encoding", ())))
+            accept = ", ".join(request.headers.getall("Accept-Encoding", ()))
+            # (web.Server's requests have no application)
+            app = request.app
+            preference = None if app is None else request.config_dict.get(COMPRESSION_PREFERENCE)
+            coding = negotiate(accept, preference)
         if coding is None or coding is ContentCoding.identity:
             return None
         headers = self.headers

@@ -14,6 +14,7 @@ are made in ``jsonresponse.py``.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -232,6 +233,10 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         await exchange.out.drain()
 
     async def drain(self) -> None:
+        """Deprecated, as in aiohttp (warns): ``write()`` already waits for the connection."""
+        warnings.warn(
+            "drain method is deprecated, use await resp.write()", DeprecationWarning, stacklevel=2
+        )
         if self._exchange is not None:
             await self._exchange.out.drain()
 
@@ -480,10 +485,9 @@ class Response(StreamResponse):
         if payload is not None and self._exchange is not None:
             self._payload = None  # (sent once)
             if self._send_body or self._compressor is not None:
-                async for chunk in payload.chunks():
-                    await StreamResponse.write(self, chunk)
-            elif not payload.is_text_file and not hasattr(payload.source, "__aiter__"):
-                payload.source.close()  # HEAD, 204, 304: nothing is read
+                await payload.send(self._write_chunk)
+            elif not payload.is_text_file:
+                await payload.close()  # HEAD, 204, 304: nothing is read
         body = self._body if self._compressed_body is None else self._compressed_body
         if self._compressor is not None and not data:  # chunked: the body goes through zlib
             data = body or b""
@@ -496,6 +500,9 @@ class Response(StreamResponse):
             self._eof_sent = True
             return
         await StreamResponse.write_eof(self, data, trailers=trailers)
+
+    async def _write_chunk(self, chunk: bytes) -> None:
+        await StreamResponse.write(self, chunk)
 
     def _send_whole(self, request: BaseRequest) -> None:
         """Head and body in one write: what the request handler does for unprepared responses."""

@@ -335,6 +335,9 @@ class AppRunner(BaseRunner):
             if key in kwargs:
                 setattr(limits, key, kwargs.pop(key))
         limits.max_connections = kwargs.pop("limit_concurrency", None) or 0
+        bufsize = kwargs.pop("read_bufsize", None)
+        if bufsize:  # aiohttp's: the body buffer's low-water mark; reading pauses past twice it
+            limits.read_high_water = 2 * bufsize
         limits.shutdown_timeout = self._shutdown_timeout
         access_log = kwargs.pop("access_log", access_logger)
         log_format = kwargs.pop("access_log_format", AccessLogger.LOG_FORMAT)

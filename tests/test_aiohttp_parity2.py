@@ -1,0 +1,291 @@
+"""Public-API differences found by aiohttp's own test suite (``make aiohttp-suite``), closed.
+
+Each case runs the same application on aiohttp's server and on squall's, with aiohttp's client,
+and compares what the client sees; unit-level cases compare with aiohttp's objects directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import warnings
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiohttp.test_utils
+import aiohttp.web
+import pytest
+
+from squall import web
+from squall.testing import TestClient, TestServer, make_mocked_request
+
+Build = Callable[[Any], Any]  # the web module (aiohttp's or squall's) -> an Application
+
+
+async def on_both(
+    build: Build,
+    request: Callable[[Any], Awaitable[Any]],
+    **app_kwargs: Any,
+) -> tuple[Any, Any]:
+    """``request(client)``'s result against aiohttp's server, then against squall's."""
+    results = []
+    theirs = aiohttp.test_utils.TestClient(aiohttp.test_utils.TestServer(build(aiohttp.web)))
+    async with theirs:
+        results.append(await request(theirs))
+    async with TestClient(TestServer(build(web))) as ours:
+        results.append(await request(ours))
+    return results[0], results[1]
+
+
+# -- request bodies -------------------------------------------------------------------------
+
+
+def test_has_body_and_loop_are_deprecated_as_in_aiohttp() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        for make in (aiohttp.test_utils.make_mocked_request, make_mocked_request):
+            req = make("GET", "/", loop=loop)
+            with pytest.deprecated_call(match=r"^Deprecated, use \.can_read_body #2005$"):
+                assert req.has_body is False
+            with pytest.deprecated_call(match=r"^request\.loop property is deprecated$"):
+                assert req.loop is loop
+    finally:
+        loop.close()
+
+
+async def test_has_body_on_a_served_request_warns_and_answers(squall_loop: Any) -> None:
+    def build(w: Any) -> Any:
+        async def handler(request: Any) -> Any:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                has_body = request.has_body
+            kinds = {c.category.__name__ for c in caught}
+            return w.Response(text=f"{has_body} {request.can_read_body} {sorted(kinds)}")
+
+        app = w.Application()
+        app.router.add_route("*", "/", handler)
+        return app
+
+    async def call(client: Any) -> tuple[str, str]:
+        async with client.get("/") as empty, client.post("/", data=b"data") as full:
+            return await empty.text(), await full.text()
+
+    theirs, ours = await on_both(build, call)
+    assert (
+        ours
+        == theirs
+        == (
+            "False False ['DeprecationWarning']",
+            "True True ['DeprecationWarning']",
+        )
+    )
+
+
+async def test_a_custom_expect_handler_writes_100_continue(squall_loop: Any) -> None:
+    """aiohttp's documented custom expect handler writes the interim response itself through
+    ``request.writer``; squall sends it (once) and the body follows."""
+
+    def build(w: Any) -> Any:
+        seen = []
+
+        async def expect_handler(request: Any) -> None:
+            seen.append(request.headers.get("Expect"))
+            if request.headers.get("X-Refuse"):
+                raise w.HTTPForbidden()
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+        async def handler(request: Any) -> Any:
+            data = await request.post()
+            return w.Response(text=f"{data['name']} {seen}")
+
+        app = w.Application()
+        app.router.add_post("/", handler, expect_handler=expect_handler)
+        return app
+
+    async def call(client: Any) -> list[tuple[int, str]]:
+        out = []
+        for headers in ({}, {"X-Refuse": "1"}):
+            async with client.post(
+                "/", data={"name": "123"}, expect100=True, headers=headers
+            ) as resp:
+                out.append((resp.status, (await resp.text())[:30]))
+        return out
+
+    theirs, ours = await on_both(build, call)
+    assert ours == theirs
+    assert ours[0] == (200, "123 ['100-continue']")
+    assert ours[1][0] == 403
+
+
+async def test_a_raw_100_continue_over_a_socket_arrives_before_the_body_is_read(
+    squall_loop: Any,
+) -> None:
+    """The 100 goes out when the expect handler writes it, not at the handler's first read."""
+    release = asyncio.Event()
+
+    async def expect_handler(request: web.Request) -> None:
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    async def handler(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(body=await request.read())
+
+    app = web.Application()
+    app.router.add_post("/", handler, expect_handler=expect_handler)
+    async with TestServer(app) as server:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"
+        )
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        release.set()
+        writer.write(b"ok")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert await asyncio.wait_for(reader.readexactly(2), 5) == b"ok"
+        writer.close()
+
+
+async def test_read_bufsize_sets_the_body_buffer_limits(squall_loop: Any) -> None:
+    def build(w: Any) -> Any:
+        async def handler(request: Any) -> Any:
+            limits = request.content.get_read_buffer_limits()
+            return w.Response(text=f"{await request.text()} {limits!r}")
+
+        app = w.Application(handler_args={"read_bufsize": 2})
+        app.router.add_post("/", handler)
+        return app
+
+    async def call(client: Any) -> tuple[int, str]:
+        async with client.post("/", data=b"data") as resp:
+            return resp.status, await resp.text()
+
+    theirs, ours = await on_both(build, call)
+    assert ours == theirs == (200, "data (2, 4)")
+
+
+# -- payload objects as bodies --------------------------------------------------------------
+
+
+async def test_aiohttp_payload_objects_as_bodies(tmp_path: Path, squall_loop: Any) -> None:
+    """``aiohttp.get_payload(file)`` with a disposition, ``@aiohttp.streamer`` and an async
+    generator: each sends its bytes with the same headers as on aiohttp."""
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"0123456789" * 1000)
+    with pytest.warns(DeprecationWarning):
+
+        @aiohttp.streamer
+        async def stream(writer: Any, name: Path) -> None:
+            with name.open("rb") as f:
+                while data := f.read(700):
+                    await writer.write(data)
+
+    opened: list[Any] = []
+
+    def build(w: Any) -> Any:
+        async def file_payload(request: Any) -> Any:
+            f = path.open("rb")
+            opened.append(f)
+            pl = aiohttp.get_payload(f)
+            pl.set_content_disposition("inline", filename="test.txt")
+            return w.Response(body=pl, headers={"content-type": "text/binary"})
+
+        async def streamed(request: Any) -> Any:
+            return w.Response(body=stream(path), headers={"Content-Length": "10000"})
+
+        async def strio(request: Any) -> Any:
+            return w.Response(body=io.StringIO("test"))
+
+        app = w.Application()
+        app.router.add_get("/file", file_payload)
+        app.router.add_get("/streamer", streamed)
+        app.router.add_get("/stringio", strio)
+        return app
+
+    async def call(client: Any) -> list[tuple[Any, ...]]:
+        out = []
+        for url in ("/file", "/streamer", "/stringio"):
+            async with client.get(url) as resp:
+                body = await resp.read()
+                out.append(
+                    (
+                        resp.status,
+                        len(body),
+                        body[:4],
+                        resp.headers.get("Content-Type"),
+                        resp.headers.get("Content-Length"),
+                        resp.headers.get("Content-Disposition"),
+                    )
+                )
+        return out
+
+    theirs, ours = await on_both(build, call)
+    assert ours == theirs
+    assert ours[0] == (200, 10000, b"0123", "text/binary", "10000", 'inline; filename="test.txt"')
+    for _ in range(100):  # aiohttp's payload closes its file from a thread, not awaited
+        if all(f.closed for f in opened):
+            break
+        await asyncio.sleep(0.01)
+    assert [f.closed for f in opened] == [True, True]
+
+
+async def test_a_multipart_part_as_a_body_streams_within_client_max_size(squall_loop: Any) -> None:
+    """``Response(body=part)`` streams a part larger than ``client_max_size`` (never read
+    whole), with the part's name and filename as an attachment, as aiohttp does."""
+
+    def build(w: Any) -> Any:
+        async def handler(request: Any) -> Any:
+            reader = await request.multipart()
+            return w.Response(body=await reader.next())
+
+        app = w.Application(client_max_size=2)
+        app.router.add_post("/", handler)
+        return app
+
+    async def call(client: Any) -> list[tuple[int, bytes, str | None]]:
+        out = []
+        form = aiohttp.FormData()
+        form.add_field("file", io.BytesIO(b"test" * 100), filename="a.txt")
+        with aiohttp.MultipartWriter() as unnamed:
+            unnamed.append(b"test")
+        for data in (form, unnamed):
+            async with client.post("/", data=data) as resp:
+                out.append(
+                    (resp.status, await resp.read(), resp.headers.get("Content-Disposition"))
+                )
+        return out
+
+    theirs, ours = await on_both(build, call)
+    assert ours == theirs
+    assert ours[0] == (200, b"test" * 100, 'attachment; name="file"; filename="a.txt"')
+    assert ours[1] == (200, b"test", None)
+
+
+async def test_drain_is_deprecated_as_in_aiohttp(squall_loop: Any) -> None:
+    def build(w: Any) -> Any:
+        async def handler(request: Any) -> Any:
+            resp = w.StreamResponse(headers={"Content-Length": "4"})
+            await resp.prepare(request)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                await resp.drain()
+            await resp.write(b"test")
+            await resp.write_eof()
+            assert [str(c.message) for c in caught] == [
+                "drain method is deprecated, use await resp.write()"
+            ]
+            return resp
+
+        app = w.Application()
+        app.router.add_get("/", handler)
+        return app
+
+    async def call(client: Any) -> tuple[int, bytes]:
+        async with client.get("/") as resp:
+            return resp.status, await resp.read()
+
+    theirs, ours = await on_both(build, call)
+    assert ours == theirs == (200, b"test")

@@ -7,6 +7,7 @@ and compares what the client sees; unit-level cases compare with aiohttp's objec
 from __future__ import annotations
 
 import asyncio
+import datetime
 import io
 import warnings
 from collections.abc import Awaitable, Callable
@@ -289,3 +290,91 @@ async def test_drain_is_deprecated_as_in_aiohttp(squall_loop: Any) -> None:
 
     theirs, ours = await on_both(build, call)
     assert ours == theirs == (200, b"test")
+
+
+# -- ETag and Last-Modified ------------------------------------------------------------------
+
+
+def _etag_outcome(module: Any, value: Any) -> tuple[str, Any, Any]:
+    resp = module.StreamResponse()
+    try:
+        resp.etag = value
+    except (ValueError, TypeError) as exc:
+        return type(exc).__name__, str(exc).split(":")[0].split(".")[0], None
+    got = resp.etag
+    return "ok", resp.headers.get("ETag"), None if got is None else (got.value, got.is_weak)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda etag: "0123-kotik",
+        lambda etag: "*",
+        lambda etag: etag(value="*"),
+        lambda etag: etag(value="w", is_weak=True),
+        lambda etag: etag(value="s"),
+        lambda etag: '"invalid"',
+        lambda etag: "повинен бути ascii",
+        lambda etag: etag(value='"invalid"', is_weak=True),
+        lambda etag: etag(value="bad ©®"),
+        lambda etag: 123,
+        lambda etag: etag(value=123, is_weak=True),
+    ],
+)
+def test_etag_set_and_get_as_in_aiohttp(make: Callable[[Any], Any]) -> None:
+    import aiohttp.helpers
+
+    from squall.web.headers import ETag
+
+    theirs = _etag_outcome(aiohttp.web, make(aiohttp.helpers.ETag))
+    assert _etag_outcome(web, make(ETag)) == theirs
+    # aiohttp's ETag objects are taken (and compare equal) too: under install_as_aiohttp()
+    # aiohttp.helpers stays aiohttp's
+    assert _etag_outcome(web, make(aiohttp.helpers.ETag)) == theirs
+
+
+@pytest.mark.parametrize("header", ["forgotten quotes", '"∀ x ∉ ascii"', '"a", "b"', 'W/"w"', ""])
+def test_etag_read_from_a_header_as_in_aiohttp(header: str) -> None:
+    def read(module: Any) -> Any:
+        resp = module.StreamResponse()
+        resp.headers["ETag"] = header
+        got = resp.etag
+        return None if got is None else (got.value, got.is_weak)
+
+    assert read(web) == read(aiohttp.web)
+
+
+def test_an_etag_equals_aiohttps() -> None:
+    import aiohttp.helpers
+
+    from squall.web.headers import ETag
+
+    assert ETag("x", True) == aiohttp.helpers.ETag(value="x", is_weak=True)
+    assert aiohttp.helpers.ETag(value="x") == ETag("x")
+    assert ETag("x") != aiohttp.helpers.ETag(value="x", is_weak=True)
+    assert ETag("x") != "x"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0,
+        0.5,
+        1606902662.5,
+        datetime.datetime(2020, 12, 2, 9, 51, 2, 500000, datetime.UTC),
+        datetime.datetime(2020, 12, 2, 9, 51, 2, 0, datetime.UTC),
+        datetime.datetime(2020, 12, 2, 9, 51, 2, 1),  # naive: taken as UTC
+        "Mon, 2 Jan 1990 03:04:05 GMT",
+        object(),
+    ],
+)
+def test_last_modified_as_in_aiohttp(value: Any) -> None:
+    def outcome(module: Any) -> Any:
+        resp = module.StreamResponse()
+        try:
+            resp.last_modified = value
+        except TypeError as exc:
+            return str(exc)
+        return resp.headers["Last-Modified"], resp.last_modified
+
+    assert outcome(web) == outcome(aiohttp.web)

@@ -378,3 +378,62 @@ def test_last_modified_as_in_aiohttp(value: Any) -> None:
         return resp.headers["Last-Modified"], resp.last_modified
 
     assert outcome(web) == outcome(aiohttp.web)
+
+
+# -- resp.headers after prepare() ------------------------------------------------------------
+
+
+async def test_headers_after_prepare_are_what_was_sent(squall_loop: Any) -> None:
+    """After ``prepare()``, ``resp.headers`` hold the head as sent, as aiohttp rewrites them:
+    the framing header, Date and Server added; none of Content-Length/Transfer-Encoding for a
+    204 or 304, whatever the application set; a HEAD keeps the length a GET would get."""
+
+    def build(w: Any) -> Any:
+        async def handler(request: Any) -> Any:
+            status = int(request.query.get("status", "200"))
+            if request.query.get("stream"):
+                resp = w.StreamResponse(status=status)
+                resp.enable_chunked_encoding()
+            else:
+                resp = w.Response(status=status, body=b"answer")
+                if status != 200:  # not sent with a 204 or 304, and gone from the headers
+                    resp.headers["Transfer-Encoding"] = "chunked"
+            resp.set_cookie("c", "1")
+            await resp.prepare(request)
+            seen = {
+                k: v
+                for k, v in resp.headers.items()
+                if k.lower() not in ("date", "server")  # their values differ between servers
+            }
+            present = sorted(k.lower() for k in resp.headers if k.lower() in ("date", "server"))
+            text = f"{sorted((k.lower(), v) for k, v in seen.items())} {present}"
+            text += f" {resp.content_length}"
+            request.app["seen"].append(text)
+            await resp.write_eof()
+            return resp
+
+        app = w.Application()
+        app["seen"] = []
+        app.router.add_route("*", "/", handler)
+        return app
+
+    async def call(client: Any) -> list[str]:
+        for method, query in (
+            ("GET", ""),
+            ("HEAD", ""),
+            ("GET", "?status=204"),
+            ("GET", "?status=304"),
+            ("GET", "?stream=1"),
+        ):
+            async with client.request(method, "/" + query) as resp:
+                await resp.read()
+        return list(client.server.app["seen"])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (app["seen"]: a str key, on both)
+        theirs, ours = await on_both(build, call)
+    assert ours == theirs
+    assert "('content-length', '6')" in ours[1]  # HEAD
+    assert "content-length" not in ours[2] and "transfer-encoding" not in ours[2]  # 204
+    assert "('transfer-encoding', 'chunked')" in ours[4]
+    assert all("['date', 'server']" in line for line in ours)

@@ -185,9 +185,19 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         self._begin(exchange, -1)
         self._req = request
         self._exchange = exchange
+        self._keep_head(exchange)
         exchange.send_head()
         if coding is not None:
             self._start_compressor(coding)
+
+    def _keep_head(self, exchange: Exchange) -> None:
+        """After an explicit prepare(), ``headers`` are the fields of the head as sent, as
+        aiohttp rewrites them: Content-Length or Transfer-Encoding as framed (neither for 1xx,
+        204, 304), Date, Server, Connection, Set-Cookie. (A response returned from a handler
+        and sent whole keeps the headers it was given: nothing is spent on them.)"""
+        headers = self.headers
+        headers.clear()
+        headers.extend(exchange.head_fields())
 
     def _begin(self, exchange: Exchange, length: int) -> None:
         """Hand this response's head to ``exchange``, which frames it (``length``: the body's
@@ -413,13 +423,17 @@ class Response(StreamResponse):
 
     @property
     def content_length(self) -> int | None:
+        # aiohttp's order: the header (after prepare(), what was sent), a compressed body's
+        # length, a payload's (None once prepared: the header said it), the body's
         if self._chunked:
             return None
-        if self._payload is not None:
-            size = self._payload.size
-            return size if size >= 0 else None
         if self._headers is not None and "Content-Length" in self._headers:
             return int(self._headers["Content-Length"])
+        if self._compressed_body is not None:
+            return len(self._compressed_body)
+        if self._payload is not None:
+            size = self._payload.size
+            return size if size >= 0 and self._exchange is None else None
         return len(self._body) if self._body is not None else 0
 
     @content_length.setter
@@ -444,6 +458,7 @@ class Response(StreamResponse):
         exchange = self._exchange = request._exchange
         body = self._body if self._compressed_body is None else self._compressed_body
         self._begin(exchange, -1 if self._chunked else (len(body) if body is not None else 0))
+        self._keep_head(exchange)
         exchange.send_head()
         if coding is not None:
             self._start_compressor(coding)
@@ -457,6 +472,7 @@ class Response(StreamResponse):
         exchange = self._exchange = request._exchange
         size = -1 if self._chunked or coding is not None else payload.size
         self._begin(exchange, size)
+        self._keep_head(exchange)
         exchange.send_head()
         if coding is not None:
             self._start_compressor(coding)

@@ -437,3 +437,59 @@ async def test_headers_after_prepare_are_what_was_sent(squall_loop: Any) -> None
     assert "content-length" not in ours[2] and "transfer-encoding" not in ours[2]  # 204
     assert "('transfer-encoding', 'chunked')" in ours[4]
     assert all("['date', 'server']" in line for line in ours)
+
+
+# -- reprs and content types -----------------------------------------------------------------
+
+
+async def test_reprs_as_in_aiohttp(squall_loop: Any) -> None:
+    def reprs(module: Any, make: Any) -> list[str]:
+        out = [repr(make("GET", "/path/\U0001f415\U0001f308"))]
+        for cls in (module.StreamResponse, module.Response):
+            resp = cls(reason="foo")
+            out.append(repr(resp))
+        return out
+
+    assert reprs(web, make_mocked_request) == reprs(
+        aiohttp.web, aiohttp.test_utils.make_mocked_request
+    )
+    assert reprs(web, make_mocked_request)[1] == "<StreamResponse foo not prepared>"
+
+    def build(w: Any) -> Any:
+        async def handler(request: Any) -> Any:
+            resp = w.StreamResponse()
+            seen = [repr(resp)]
+            await resp.prepare(request)
+            seen.append(repr(resp))
+            await resp.write_eof()
+            seen.append(repr(resp))
+            request.app["seen"].append("|".join(seen))
+            return resp
+
+        app = w.Application()
+        app["seen"] = []
+        app.router.add_get("/a/{x}", handler)
+        return app
+
+    async def call(client: Any) -> str:
+        async with client.get("/a/%C3%A9") as resp:
+            await resp.read()
+        seen: str = client.server.app["seen"][0]
+        return seen
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (app["seen"]: a str key, on both)
+        theirs, ours = await on_both(build, call)
+    assert ours == theirs
+    assert ours == (
+        "<StreamResponse OK not prepared>|<StreamResponse OK GET /a/é >|<StreamResponse OK eof>"
+    )
+
+
+@pytest.mark.parametrize("ctype", ["jpeg", "text/html", "a/b/c", "image/PNG; q=1"])
+def test_content_type_without_a_slash_reads_as_octet_stream(ctype: str) -> None:
+    def read(module: Any) -> tuple[str, str]:
+        resp = module.Response(text="x", content_type=ctype)
+        return resp.content_type, resp.headers["Content-Type"]
+
+    assert read(web) == read(aiohttp.web)

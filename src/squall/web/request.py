@@ -163,7 +163,8 @@ class BaseRequest(StateMapping):
         self._overrides: tuple[str | None, str | None, str | None] | None = None
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.method} {self.path} >"
+        path = self.path.encode("ascii", "backslashreplace").decode("ascii")  # as aiohttp
+        return f"<{type(self).__name__} {self.method} {path} >"
 
     # -- the request line -----------------------------------------------------------------
 

@@ -163,8 +163,15 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         return self._req.task if self._req is not None else None
 
     def __repr__(self) -> str:
-        info = f"{self.status} {self.reason}"
-        return f"<{type(self).__name__} {info}{' eof' if self._eof_sent else ''}>"
+        """aiohttp's: ``<Response OK not prepared>``, ``<Response OK GET /path >``, ``... eof>``."""
+        req = self._req
+        if self._eof_sent:
+            info = "eof"
+        elif req is not None:
+            info = f"{req.method} {req.path} "
+        else:
+            info = "not prepared"
+        return f"<{type(self).__name__} {self.reason} {info}>"
 
     # -- writing --------------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ def _parse_ctype(value: str | None) -> tuple[str, dict[str, str]]:
     if not value:
         return "application/octet-stream", {}
     mime, _, rest = value.partition(";")
+    if mime.count("/") != 1:  # not a media type: what aiohttp (and email) make of it
+        mime = "application/octet-stream"
     params: dict[str, str] = {}
     for item in rest.split(";"):
         key, sep, val = item.partition("=")

@@ -493,3 +493,53 @@ def test_content_type_without_a_slash_reads_as_octet_stream(ctype: str) -> None:
         return resp.content_type, resp.headers["Content-Type"]
 
     assert read(web) == read(aiohttp.web)
+
+
+# -- deprecations aiohttp warns about --------------------------------------------------------
+
+
+def test_http_exception_body_is_deprecated_as_in_aiohttp() -> None:
+    for module in (aiohttp.web, web):
+        with pytest.warns(DeprecationWarning, match="^body argument is deprecated for http web"):
+            resp = module.HTTPNotFound(body=b"<p>gone</p>", content_type="text/html")
+        assert (resp.status, resp.body, resp.content_type) == (404, b"<p>gone</p>", "text/html")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert module.HTTPNotFound(text="gone").text == "gone"  # text= is not deprecated
+
+
+def test_chunk_size_is_deprecated_as_in_aiohttp() -> None:
+    for module in (aiohttp.web, web):
+        resp = module.StreamResponse()
+        with pytest.warns(DeprecationWarning, match="^Chunk size is deprecated #1615$"):
+            resp.enable_chunked_encoding(chunk_size=8192)
+        assert resp.chunked
+
+
+async def test_returning_an_http_exception_is_deprecated_raising_is_not(squall_loop: Any) -> None:
+    def build(w: Any) -> Any:
+        async def returned(request: Any) -> Any:
+            return w.HTTPForbidden()
+
+        async def raised(request: Any) -> Any:
+            raise w.HTTPForbidden()
+
+        app = w.Application()
+        app.router.add_get("/returned", returned)
+        app.router.add_get("/raised", raised)
+        return app
+
+    async def call(client: Any) -> list[tuple[int, list[str]]]:
+        out = []
+        for path in ("/returned", "/raised"):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                async with client.get(path) as resp:
+                    await resp.read()
+            messages = [str(c.message)[:40] for c in caught if c.category is DeprecationWarning]
+            out.append((resp.status, messages))
+        return out
+
+    theirs, ours = await on_both(build, call)
+    assert ours == theirs
+    assert ours == [(403, ["returning HTTPException object is deprec"]), (403, [])]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from logging import INFO
 from typing import TYPE_CHECKING, Final, cast
 
@@ -287,10 +288,15 @@ class AppHandler:
             if resp is None:
                 server_logger.error("Missing return statement on request handler")
             else:
-                server_logger.error(
-                    "Web-handler should return a response instance, got %r", resp
-                )
+                server_logger.error("Web-handler should return a response instance, got %r", resp)
             resp = HTTPInternalServerError()
+        elif isinstance(resp, HTTPException) and resp.__traceback__ is None:  # returned, not raised
+            warnings.warn(
+                "returning HTTPException object is deprecated (#2415) and will be removed, "
+                "please raise the exception instead",
+                DeprecationWarning,
+                stacklevel=1,
+            )
         if resp._req is not None:  # prepared by the handler
             if not resp._eof_sent:
                 await resp.write_eof()

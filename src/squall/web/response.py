@@ -144,7 +144,10 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
     def chunked(self) -> bool:
         return self._chunked
 
-    def enable_chunked_encoding(self) -> None:
+    def enable_chunked_encoding(self, chunk_size: int | None = None) -> None:
+        """Send the body chunked; ``chunk_size`` is deprecated and ignored, as in aiohttp."""
+        if chunk_size is not None:
+            warnings.warn("Chunk size is deprecated #1615", DeprecationWarning, stacklevel=2)
         if self._headers is not None and "Content-Length" in self._headers:
             raise RuntimeError("You can't enable chunked encoding when a content length is set")
         self._chunked = True

@@ -543,3 +543,108 @@ async def test_returning_an_http_exception_is_deprecated_raising_is_not(squall_l
     theirs, ours = await on_both(build, call)
     assert ours == theirs
     assert ours == [(403, ["returning HTTPException object is deprec"]), (403, [])]
+
+
+# -- small ones -------------------------------------------------------------------------------
+
+
+async def test_cleanup_after_a_failed_setup_exits_the_started_contexts(squall_loop: Any) -> None:
+    async def outcome(module: Any) -> list[str]:
+        events: list[str] = []
+
+        async def good(app: Any) -> Any:
+            events.append("enter")
+            yield
+            events.append("exit")
+
+        async def bad(app: Any) -> Any:
+            raise ValueError("startup failed")
+            yield  # pragma: no cover
+
+        async def on_shutdown(app: Any) -> None:
+            events.append("shutdown")
+
+        app = module.Application()
+        app.cleanup_ctx.extend([good, bad])
+        app.on_shutdown.append(on_shutdown)
+        runner = module.AppRunner(app)
+        with pytest.raises(ValueError):
+            await runner.setup()
+        await runner.cleanup()
+        return events
+
+    assert await outcome(web) == await outcome(aiohttp.web) == ["enter", "exit"]
+
+
+def test_typed_keys_sort_before_strings_as_in_aiohttp() -> None:
+    def order(module: Any) -> list[str]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            app = module.Application()
+            app["a"] = 0
+            app[module.AppKey("b", str)] = 1
+            app[module.AppKey("c", str)] = 2
+            app["d"] = 4
+        return [k if isinstance(k, str) else k._name for k in sorted(app)]
+
+    assert order(web) == order(aiohttp.web)
+    assert order(web)[2:] == ["a", "d"]
+
+
+async def test_clone_after_reading_the_body_raises(squall_loop: Any) -> None:
+    def build(w: Any) -> Any:
+        async def handler(request: Any) -> Any:
+            request.clone()  # before: fine
+            await request.read()
+            try:
+                request.clone()
+            except RuntimeError as exc:
+                return w.Response(text=str(exc))
+            return w.Response(text="cloned")
+
+        app = w.Application()
+        app.router.add_post("/", handler)
+        return app
+
+    async def call(client: Any) -> str:
+        async with client.post("/", data=b"data") as resp:
+            text: str = await resp.text()
+        return text
+
+    theirs, ours = await on_both(build, call)
+    assert ours == theirs == "Cannot clone request after reading its content"
+
+
+async def test_chunked_prepare_for_http10_raises(squall_loop: Any) -> None:
+    def build(w: Any) -> Any:
+        async def handler(request: Any) -> Any:
+            resp = w.StreamResponse()
+            resp.enable_chunked_encoding()
+            try:
+                await resp.prepare(request)
+            except RuntimeError as exc:
+                return w.Response(text=str(exc))
+            await resp.write(b"chunked")
+            return resp
+
+        app = w.Application()
+        app.router.add_get("/", handler)
+        return app
+
+    async def call(client: Any) -> list[bytes]:
+        out = []
+        for version in (b"1.0", b"1.1"):
+            reader, writer = await asyncio.open_connection(client.host, client.port)
+            writer.write(b"GET / HTTP/%b\r\nHost: x\r\nConnection: close\r\n\r\n" % version)
+            data = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            status = data.split(b"\r\n", 1)[0].split(b" ", 1)[1]  # (squall answers HTTP/1.1)
+            out.append(status + b" " + data.split(b"\r\n\r\n", 1)[1])
+        return out
+
+    theirs, ours = await on_both(build, call)
+    assert ours == theirs
+    assert ours == [
+        b"200 OK Using chunked encoding is forbidden for HTTP/1.0",
+        b"200 OK 7\r\nchunked\r\n0\r\n\r\n",
+    ]

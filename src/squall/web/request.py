@@ -421,7 +421,10 @@ class BaseRequest(StateMapping):
         client_max_size: int | None = None,
         client_max_fields: int | None = None,
     ) -> BaseRequest:
-        """A copy with some parts replaced (the body stream is shared, as in aiohttp)."""
+        """A copy with some parts replaced (the body stream is shared, as in aiohttp);
+        ``RuntimeError`` once the body has been read."""
+        if self._read_bytes:
+            raise RuntimeError("Cannot clone request after reading its content")
         raw = self._raw
         target = raw.target if rel_url is None else str(URL(rel_url)).encode()
         raw_headers = raw.headers

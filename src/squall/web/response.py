@@ -64,6 +64,15 @@ _TEXT_CTYPES: dict[str, tuple[str | None, PlainHead | bool]] = {
 _NOT_USUAL: tuple[str | None, PlainHead | bool] = (None, False)
 
 
+def _no_chunks_before_http11(request: BaseRequest) -> None:
+    """``prepare()`` of a chunked response to an HTTP/1.0 request fails, as in aiohttp."""
+    version = request.version
+    if version < (1, 1):
+        raise RuntimeError(
+            f"Using chunked encoding is forbidden for HTTP/{version.major}.{version.minor}"
+        )
+
+
 class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
     """A response whose body is written piece by piece after :meth:`prepare`."""
 
@@ -188,6 +197,8 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         return None
 
     async def _start(self, request: BaseRequest) -> None:
+        if self._chunked:
+            _no_chunks_before_http11(request)
         # Compression is set up before the on_response_prepare signal, as in aiohttp.
         coding = self._select_coding(request) if self._compression else None
         await request._prepare_hook(self)
@@ -455,6 +466,8 @@ class Response(StreamResponse):
             return None
         self._async_send = True
         self._plain = False
+        if self._chunked:
+            _no_chunks_before_http11(request)
         payload = self._payload
         if payload is not None and payload.is_text_file:  # read whole: its encoded length
             self._body = await payload.read_text()

@@ -250,12 +250,13 @@ class BaseRunner:
         """Stop listening, finish requests in flight (graceful), then run the cleanup hooks."""
         for site in list(self._sites):
             await site.stop()
+        # After a failed setup() only the cleanup runs (as in aiohttp): the cleanup contexts
+        # that did start are exited, and on_shutdown, never frozen, is not sent.
         if self._server is not None:
             self._server.closing = True
             for conn in list(self._server.connections):
                 conn.shutdown()
-        await self.shutdown()
-        if self._server is not None:
+            await self.shutdown()
             await self._server.shutdown(self._shutdown_timeout)
         await self._cleanup_server()
         self._server = None

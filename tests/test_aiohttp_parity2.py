@@ -648,3 +648,34 @@ async def test_chunked_prepare_for_http10_raises(squall_loop: Any) -> None:
         b"200 OK Using chunked encoding is forbidden for HTTP/1.0",
         b"200 OK 7\r\nchunked\r\n0\r\n\r\n",
     ]
+
+
+async def test_an_absolute_form_target_gives_the_host(squall_loop: Any) -> None:
+    """RFC 9112 3.2.2: with an absolute-form target the Host header is ignored; the host (and
+    ``url``) come from the target, as aiohttp does; the scheme stays the connection's."""
+
+    def build(w: Any) -> Any:
+        async def handler(request: Any) -> Any:
+            cloned = request.clone(host="foo.test")
+            return w.Response(
+                text=f"{request.host} {request.url} {request.rel_url} {cloned.host} {cloned.url}"
+            )
+
+        app = w.Application()
+        app.router.add_get("/path/to", handler)
+        return app
+
+    async def call(client: Any) -> bytes:
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(
+            b"GET https://example.com:8443/path/to?a=1 HTTP/1.1\r\nHost: other\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        data = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        body: bytes = data.split(b"\r\n\r\n", 1)[1]
+        return body
+
+    theirs, ours = await on_both(build, call)
+    assert ours == theirs
+    assert ours.startswith(b"example.com http://example.com:8443/path/to?a=1 /path/to?a=1 foo.test")

@@ -267,7 +267,15 @@ class BaseRequest(StateMapping):
         rel_url = self.rel_url
         url = self._url
         if url is None:
-            url = self._url = URL.build(scheme=self.scheme, authority=self.host).join(rel_url)
+            target = self._raw.target
+            if target[:1] != b"/" and b"://" in target:  # absolute-form: the target, as aiohttp
+                url = URL(_decode(target)).with_scheme(self.scheme)
+                overrides = self._overrides
+                if overrides is not None and overrides[2] is not None:
+                    url = url.with_host(overrides[2])
+            else:
+                url = URL.build(scheme=self.scheme, authority=self.host).join(rel_url)
+            self._url = url
         return url
 
     # -- headers --------------------------------------------------------------------------
@@ -297,6 +305,10 @@ class BaseRequest(StateMapping):
         overrides = self._overrides
         if overrides is not None and overrides[2] is not None:
             return overrides[2]
+        target = self._raw.target
+        if target[:1] != b"/" and b"://" in target:
+            # absolute-form: its authority, not the Host header (RFC 9112 3.2.2), as aiohttp
+            return URL(_decode(target)).host or ""
         host = self.headers.get("Host")
         if host is not None:
             return host

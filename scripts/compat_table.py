@@ -33,8 +33,10 @@ DIFFERS: dict[str, str] = {
     "(on demand, 64 KiB per step, so `client_max_size` stops a bomb); `br` and `zstd` bodies, "
     "which aiohttp decodes when their packages are installed, reach the handler as sent (their "
     "streaming decoders cannot bound one step's output). `request.task` is the connection's "
-    "task, as in aiohttp. `request.writer` is None for a served request (squall's connection "
-    "frames the response; aiohttp's `StreamWriter` is internal to its server); a request from "
+    "task, as in aiohttp. `request.writer` of a served request takes only the "
+    "`HTTP/1.1 100 Continue` line a custom `expect_handler` writes (sent then, over HTTP/2 "
+    "as its frame) and raises `RuntimeError` for other bytes (squall's connection frames the "
+    "response; aiohttp's `StreamWriter` is internal to its server); a request from "
     "`make_mocked_request(writer=...)` has that writer, which gets the response.",
     "BaseRequest": "as `Request`.",
     "StreamResponse": "`enable_compression()` without force adds Accept-Encoding to `Vary` "
@@ -42,7 +44,12 @@ DIFFERS: dict[str, str] = {
     "matches the name only); a response without a body (`body=None`, 1xx, 204, 304) is not "
     "compressed (aiohttp fails on a `Response` without a body and drops the connection). "
     "Responses always carry `HTTP/1.1` in the status line, also to HTTP/1.0 clients "
-    "(RFC 9110 2.5); aiohttp echoes `HTTP/1.0`.",
+    "(RFC 9110 2.5); aiohttp echoes `HTTP/1.0`. After an explicit `prepare()`, `headers` are "
+    "the head as sent, as in aiohttp (Content-Length or Transfer-Encoding as framed, Date, "
+    "Server, Connection, Set-Cookie); a response returned from a handler and sent whole keeps "
+    "the headers it was given (nothing is spent rewriting them), and `on_response_prepare` "
+    "receivers see the headers before Date and Server are added (aiohttp 3.14 adds them first);"
+    " the chunked-over-HTTP/1.0 `RuntimeError` is raised by `prepare()` only.",
     "json_response": "the keyword arguments are keyword-only as in aiohttp (a second "
     "positional argument is a TypeError), but declared as positional-or-keyword behind a "
     "guard parameter `_positional`, so `inspect.signature` shows them so: Python fills "

@@ -158,7 +158,8 @@ async def _probe(request: web.Request) -> web.Response:
 
 async def test_absolute_form_target_does_not_spoof_scheme_or_host(squall_loop: Any) -> None:
     """`GET https://trusted.example/...` on a plain connection is not secure: the scheme comes
-    from the connection and the host from the Host field, as aiohttp 3.14 decides."""
+    from the connection; the host from the target, the Host field ignored (RFC 9112 3.2.2), as
+    aiohttp 3.14 decides (checked side by side in test_aiohttp_parity2)."""
     app = web.Application()
     app.router.add_get("/probe", _probe)
     runner = web.AppRunner(app)
@@ -180,7 +181,7 @@ async def test_absolute_form_target_does_not_spoof_scheme_or_host(squall_loop: A
     assert json.loads(raw.split(b"\r\n\r\n", 1)[1]) == {
         "scheme": "http",
         "secure": False,
-        "url": "http://other.example/probe?x=1",
+        "url": "http://trusted.example/probe?x=1",
     }
 
 
@@ -327,15 +328,20 @@ async def test_mocked_request_writer_gets_the_response_as_aiohttp_gives_it() -> 
     assert spec.write_headers.call_args.args[1]["Content-Length"] == "6"
 
 
-async def test_a_served_request_has_no_writer(squall_client: Any) -> None:
+async def test_a_served_request_writer_takes_only_an_interim_continue(squall_client: Any) -> None:
+    """A served request's ``writer`` frames nothing itself: it takes the 100 Continue that
+    aiohttp's custom expect handlers write (test_aiohttp_parity2 covers that), nothing else."""
+
     async def handler(request: web.Request) -> web.Response:
-        return web.Response(text=repr(request.writer))
+        with pytest.raises(RuntimeError, match="100 Continue"):
+            await request.writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        return web.Response(text=type(request.writer).__name__)
 
     app = web.Application()
     app.router.add_get("/", handler)
     client = await squall_client(app)
     async with client.get("/") as resp:
-        assert await resp.text() == "None"
+        assert await resp.text() == "InterimWriter"
 
 
 def test_web_main_finds_its_helpers_in_the_web_module() -> None:

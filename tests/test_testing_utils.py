@@ -480,7 +480,8 @@ async def test_mocked_request_body() -> None:
 
 async def test_mocked_request_responses_are_written_to_the_transport() -> None:
     request = make_mocked_request("GET", "/", {"Host": "h"})
-    assert request.loop is asyncio.get_running_loop()
+    with pytest.deprecated_call():
+        assert request.loop is asyncio.get_running_loop()
     resp = web.StreamResponse(headers={"X-Test": "1"})
     await resp.prepare(request)
     await resp.write(b"chunk")
@@ -509,11 +510,12 @@ async def test_mocked_request_calls_a_handler_with_middlewares() -> None:
 
 def test_mocked_request_outside_a_loop() -> None:
     request = make_mocked_request("GET", "/")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError), pytest.deprecated_call():
         request.loop  # noqa: B018
     loop = asyncio.new_event_loop()
     try:
-        assert make_mocked_request("GET", "/", loop=loop).loop is loop
+        with pytest.deprecated_call():
+            assert make_mocked_request("GET", "/", loop=loop).loop is loop
     finally:
         loop.close()
 

@@ -176,6 +176,10 @@ def encode_fields(fields: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]
     return [(name.encode("utf-8"), value.encode("utf-8")) for name, value in fields]
 
 
+def _decode(value: bytes) -> str:
+    return value.decode("utf-8", "surrogateescape")
+
+
 _CTYPE_LINES: Final[dict[str, bytes]] = {}
 
 
@@ -464,6 +468,17 @@ class Exchange:
         self.status = status
         self.held = b"".join(parts)
         self.state = HEAD_HELD
+
+    def head_fields(self) -> list[tuple[str, str]]:
+        """The header fields of the head :meth:`start` made, in order, as they will be sent
+        (empty once the head is on the wire)."""
+        fields = []
+        for line in self.held.split(b"\r\n")[1:]:
+            if not line:
+                break
+            name, _, value = line.partition(b":")
+            fields.append((_decode(name), _decode(value.strip())))
+        return fields
 
     def send_head(self) -> None:
         """Put a held head on the wire now, before any body (a streamed response's prepare())."""

@@ -325,6 +325,14 @@ class H2Exchange(Exchange):
         self.fields = head
         self.state = HEAD_HELD
 
+    def head_fields(self) -> list[tuple[str, str]]:
+        """As :meth:`Exchange.head_fields`: the HEADERS frame's fields, without ``:status``."""
+        return [
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+            for name, value in self.fields
+            if not name.startswith(b":")
+        ]
+
     def send_head(self) -> None:
         if self.state == HEAD_HELD:
             self._head_out(False)

@@ -82,6 +82,18 @@ class StreamReader:
         self._continue = None
         return pending
 
+    def get_read_buffer_limits(self) -> tuple[int, int]:
+        """(low, high) water marks in bytes: reading pauses past high, resumes at low."""
+        return (self._low_water, self._high_water)
+
+    def send_continue(self) -> None:
+        """Send a still-owed ``100 Continue`` now rather than at the first wait for data (an
+        application's expect handler that answers the expectation itself)."""
+        send = self._continue
+        if send is not None:
+            self._continue = None
+            send()
+
     def drop_unread(self) -> bool:
         """Forget what the reader left unread (its request is answered); True if the buffer
         had paused the connection's reading, which the caller then resumes."""

@@ -1,11 +1,13 @@
 """The HTTPException family: aiohttp's classes, statuses and constructor signatures.
 
 As in aiohttp, each exception is also a :class:`Response`, so a handler may raise it (the usual
-way) or return it.
+way) or return it (deprecated: a DeprecationWarning, as aiohttp's). ``body=`` is deprecated too
+(``text=`` is not).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +32,10 @@ class HTTPException(Response, Exception):
         text: str | None = None,
         content_type: str | None = None,
     ) -> None:
+        if body is not None:
+            warnings.warn(
+                "body argument is deprecated for http web exceptions", DeprecationWarning, 2
+            )
         if reason is not None and ("\r" in reason or "\n" in reason):
             raise ValueError("Reason cannot contain \\r or \\n")
         Response.__init__(

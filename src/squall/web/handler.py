@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from logging import INFO
 from typing import TYPE_CHECKING, Final, cast
 
@@ -290,6 +291,13 @@ class AppHandler:
             else:
                 server_logger.error("Web-handler should return a response instance, got %r", resp)
             resp = HTTPInternalServerError()
+        elif isinstance(resp, HTTPException) and resp.__traceback__ is None:  # returned, not raised
+            warnings.warn(
+                "returning HTTPException object is deprecated (#2415) and will be removed, "
+                "please raise the exception instead",
+                DeprecationWarning,
+                stacklevel=1,
+            )
         if resp._req is not None:  # prepared by the handler
             if not resp._eof_sent:
                 await resp.write_eof()

@@ -22,12 +22,34 @@ __all__ = (
 ETAG_ANY = "*"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ETag:
-    """An entity tag from If-Match / If-None-Match (aiohttp's ``ETag``)."""
+    """An entity tag from If-Match / If-None-Match (aiohttp's ``ETag``).
+
+    Equal to any entity tag with the same ``value`` and ``is_weak``, aiohttp's own included
+    (``aiohttp.helpers.ETag``, which an application under ``install_as_aiohttp()`` may use).
+    """
 
     value: str
     is_weak: bool = False
+
+    def __eq__(self, other: object) -> bool:
+        try:
+            return bool(self.value == other.value and self.is_weak == other.is_weak)  # type: ignore[attr-defined]
+        except AttributeError:
+            return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.value, self.is_weak))
+
+
+_ETAG_CHARS = re.compile(r"[!\x23-\x7E\x80-\xff]+")
+
+
+def validate_etag_value(value: str) -> None:
+    """Raise ``ValueError`` unless ``value`` can stand between an entity tag's quotes."""
+    if value != ETAG_ANY and not _ETAG_CHARS.fullmatch(value):
+        raise ValueError(f"Value {value!r} is not a valid etag. Maybe it contains '\"'?")
 
 
 # RFC 6265 5.4 pairs, lenient as browsers and aiohttp are: a malformed pair is skipped, never the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Generic, TypeVar, get_args
 
@@ -14,6 +15,7 @@ class NotAppKeyWarning(UserWarning):
     """A plain string was used as a state key (a typed key gives type safety)."""
 
 
+@functools.total_ordering  # (keys sort before strings from either side, as aiohttp's)
 class BaseKey(Generic[_T]):
     """A typed key; its name is prefixed with the module that made it, as in aiohttp."""
 

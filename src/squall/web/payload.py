@@ -12,12 +12,17 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
 import mimetypes
 import os
 import stat
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
+
+from .multipart import BodyPartReader
 
 __all__ = ("Payload", "to_payload")
 
@@ -50,6 +55,30 @@ class Payload:
             source.close()
         return str(text).encode(getattr(source, "encoding", None) or "utf-8")
 
+    @property
+    def writes_itself(self) -> bool:
+        """An aiohttp payload object: sent by its own ``write(writer)``."""
+        return hasattr(self.source, "write_with_length")
+
+    async def send(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        """Send the body's bytes through ``write``; the source is closed at the end."""
+        if not self.writes_itself:
+            async for chunk in self.chunks():
+                await write(chunk)
+            return
+        try:
+            await self.source.write(_Writer(write))
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Close the source unread (a response without a body: HEAD, 204, 304)."""
+        close = getattr(self.source, "close", None)
+        if close is not None and not hasattr(self.source, "__aiter__"):
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body's bytes, piece by piece; a file is closed at the end (or on an error)."""
         source = self.source
@@ -70,29 +99,33 @@ class Payload:
             source.close()
 
 
+def _registered(body: Any) -> Any:
+    """What aiohttp's payload registry makes of ``body`` when the application has imported
+    aiohttp (a ``@aiohttp.streamer`` body, say), else None; squall never imports aiohttp."""
+    registry = getattr(sys.modules.get("aiohttp.payload"), "PAYLOAD_REGISTRY", None)
+    if registry is None:
+        return None
+    try:
+        return registry.get(body)
+    except Exception:  # aiohttp.payload.LookupError: a body aiohttp does not take either
+        return None
+
+
 def to_payload(body: Any) -> Payload | bytes | None:
     """The payload for ``body`` (bytes for what can be read on the spot), None if unsupported."""
-    value = getattr(body, "value", None)
-    if value is not None and hasattr(body, "content_type") and hasattr(body, "headers"):
-        # aiohttp's own payload objects (aiohttp.payload.get_payload(...)): their value, with
-        # the type and disposition they were given
-        inner = to_payload(value) if not isinstance(value, (bytes, bytearray, str)) else None
-        if inner is None:
-            data = (
-                value.encode(getattr(body, "encoding", None) or "utf-8")
-                if isinstance(value, str)
-                else bytes(value)
-            )
-            inner = Payload(io.BytesIO(data), len(data), None)
-        elif isinstance(inner, bytes):
-            inner = Payload(io.BytesIO(inner), len(inner), None)
+    if hasattr(body, "write_with_length") and hasattr(body, "headers"):
+        # aiohttp's own payload objects (aiohttp.get_payload(...), MultipartWriter, ...): they
+        # write themselves (send()), with the size, type and disposition they were given
+        size = body.size
         headers = body.headers
         return Payload(
-            inner.source,
-            inner.size,
-            headers.get("Content-Type") or inner.ctype,
-            headers.get("Content-Disposition") or inner.disposition,
+            body,
+            -1 if size is None else int(size),
+            headers.get("Content-Type") or body.content_type,
+            headers.get("Content-Disposition"),
         )
+    if isinstance(body, BodyPartReader):
+        return Payload(_part_chunks(body), -1, None, _part_disposition(body))
     if isinstance(body, io.StringIO):
         return body.read().encode("utf-8")
     if isinstance(body, io.BytesIO):
@@ -100,7 +133,8 @@ def to_payload(body: Any) -> Payload | bytes | None:
     if hasattr(body, "__aiter__"):
         return Payload(body, -1, None)
     if not (hasattr(body, "read") and hasattr(body, "close")):
-        return None
+        registered = _registered(body)
+        return None if registered is None else to_payload(registered)
     name = getattr(body, "name", None)
     filename = os.path.basename(name) if isinstance(name, str) else None
     disposition = f'attachment; filename="{filename}"' if filename else None
@@ -110,6 +144,47 @@ def to_payload(body: Any) -> Payload | bytes | None:
         ctype = f"{guessed or 'text/plain'}; charset={encoding.lower()}"
         return Payload(body, -1, ctype, disposition)
     return Payload(body, _remaining(body), guessed, disposition)
+
+
+async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    """A multipart part's content, decoded, streamed as it arrives (never read whole)."""
+    while chunk := await part.read_chunk(CHUNK):
+        yield part.decode(chunk)
+
+
+def _part_disposition(part: BodyPartReader) -> str | None:
+    """``attachment`` with the part's name and filename, as aiohttp's BodyPartReaderPayload."""
+    params = [(key, value) for key in ("name", "filename") if (value := getattr(part, key))]
+    if not params:
+        return None
+    fields = []
+    for key, value in params:
+        if key == "filename":
+            fields.append(f'filename="{quote(value, "")}"')
+        elif value.isascii() and value.isprintable():
+            escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+            fields.append(f'{key}="{escaped}"')
+        else:
+            fields.append(f"{key}*=utf-8''{quote(value, '')}")
+    return "; ".join(["attachment", *fields])
+
+
+class _Writer:
+    """The ``AbstractStreamWriter`` an aiohttp payload object writes itself to."""
+
+    __slots__ = ("_write", "buffer_size", "output_size")
+
+    def __init__(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        self._write = write
+        self.buffer_size = 0
+        self.output_size = 0
+
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        self.output_size += len(chunk)
+        await self._write(bytes(chunk))
+
+    async def drain(self) -> None:
+        """Each write has already waited for the connection."""
 
 
 def _remaining(file: Any) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import re
 import sys
+import warnings
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
@@ -66,6 +68,34 @@ _HEADER_NAMES: Final[dict[bytes, istr]] = {}
 
 def _decode(value: bytes) -> str:
     return value.decode("utf-8", "surrogateescape")
+
+
+_INTERIM_CONTINUE: Final = re.compile(rb"HTTP/1\.[01] 100 [^\r\n]*\r\n\r\n")
+
+
+class InterimWriter:
+    """``request.writer`` of a served request: what aiohttp's custom expect handlers use.
+
+    ``await request.writer.write(b"HTTP/1.1 100 Continue\\r\\n\\r\\n")`` sends the
+    interim response now (over HTTP/2 as its frame). Other bytes raise ``RuntimeError``: squall
+    frames responses itself (``StreamResponse.prepare()`` and ``write()``).
+    """
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: StreamReader) -> None:
+        self._body = body
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        if _INTERIM_CONTINUE.fullmatch(bytes(data)) is None:
+            raise RuntimeError(
+                "request.writer takes only a 100 Continue interim response: squall frames "
+                "the response itself (use StreamResponse.prepare() and write())"
+            )
+        self._body.send_continue()
+
+    async def drain(self) -> None:
+        """Nothing to wait for."""
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -133,7 +163,8 @@ class BaseRequest(StateMapping):
         self._overrides: tuple[str | None, str | None, str | None] | None = None
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.method} {self.path} >"
+        path = self.path.encode("ascii", "backslashreplace").decode("ascii")  # as aiohttp
+        return f"<{type(self).__name__} {self.method} {path} >"
 
     # -- the request line -----------------------------------------------------------------
 
@@ -236,7 +267,15 @@ class BaseRequest(StateMapping):
         rel_url = self.rel_url
         url = self._url
         if url is None:
-            url = self._url = URL.build(scheme=self.scheme, authority=self.host).join(rel_url)
+            target = self._raw.target
+            if target[:1] != b"/" and b"://" in target:  # absolute-form: the target, as aiohttp
+                url = URL(_decode(target)).with_scheme(self.scheme)
+                overrides = self._overrides
+                if overrides is not None and overrides[2] is not None:
+                    url = url.with_host(overrides[2])
+            else:
+                url = URL.build(scheme=self.scheme, authority=self.host).join(rel_url)
+            self._url = url
         return url
 
     # -- headers --------------------------------------------------------------------------
@@ -266,6 +305,10 @@ class BaseRequest(StateMapping):
         overrides = self._overrides
         if overrides is not None and overrides[2] is not None:
             return overrides[2]
+        target = self._raw.target
+        if target[:1] != b"/" and b"://" in target:
+            # absolute-form: its authority, not the Host header (RFC 9112 3.2.2), as aiohttp
+            return URL(_decode(target)).host or ""
         host = self.headers.get("Host")
         if host is not None:
             return host
@@ -318,9 +361,10 @@ class BaseRequest(StateMapping):
     @property
     def writer(self) -> Any:
         """aiohttp's ``AbstractStreamWriter`` of a request made by ``make_mocked_request(writer=)``;
-        None for a served request (its response is framed by squall's connection, which has no
-        such writer)."""
-        return getattr(self._conn, "writer", None)
+        for a served request, a :class:`InterimWriter` that takes only the ``100 Continue`` an
+        aiohttp expect handler writes (squall's connection frames the response itself)."""
+        writer = getattr(self._conn, "writer", None)
+        return InterimWriter(self._raw.body) if writer is None else writer
 
     @property
     def task(self) -> asyncio.Task[Any] | None:
@@ -328,6 +372,8 @@ class BaseRequest(StateMapping):
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
+        """The connection's event loop; deprecated, as in aiohttp (warns)."""
+        warnings.warn("request.loop property is deprecated", DeprecationWarning, stacklevel=2)
         return self._conn.loop
 
     @property
@@ -387,7 +433,10 @@ class BaseRequest(StateMapping):
         client_max_size: int | None = None,
         client_max_fields: int | None = None,
     ) -> BaseRequest:
-        """A copy with some parts replaced (the body stream is shared, as in aiohttp)."""
+        """A copy with some parts replaced (the body stream is shared, as in aiohttp);
+        ``RuntimeError`` once the body has been read."""
+        if self._read_bytes:
+            raise RuntimeError("Cannot clone request after reading its content")
         raw = self._raw
         target = raw.target if rel_url is None else str(URL(rel_url)).encode()
         raw_headers = raw.headers
@@ -504,7 +553,8 @@ class BaseRequest(StateMapping):
 
     @property
     def has_body(self) -> bool:
-        """Deprecated alias of :attr:`can_read_body` (as in aiohttp)."""
+        """Deprecated alias of :attr:`can_read_body`: warns, as aiohttp does."""
+        warnings.warn("Deprecated, use .can_read_body #2005", DeprecationWarning, stacklevel=2)
         return self.can_read_body
 
     async def read(self) -> bytes:

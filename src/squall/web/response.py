@@ -14,6 +14,7 @@ are made in ``jsonresponse.py``.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -61,6 +62,15 @@ _TEXT_CTYPES: dict[str, tuple[str | None, PlainHead | bool]] = {
     )
 }
 _NOT_USUAL: tuple[str | None, PlainHead | bool] = (None, False)
+
+
+def _no_chunks_before_http11(request: BaseRequest) -> None:
+    """``prepare()`` of a chunked response to an HTTP/1.0 request fails, as in aiohttp."""
+    version = request.version
+    if version < (1, 1):
+        raise RuntimeError(
+            f"Using chunked encoding is forbidden for HTTP/{version.major}.{version.minor}"
+        )
 
 
 class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
@@ -143,7 +153,10 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
     def chunked(self) -> bool:
         return self._chunked
 
-    def enable_chunked_encoding(self) -> None:
+    def enable_chunked_encoding(self, chunk_size: int | None = None) -> None:
+        """Send the body chunked; ``chunk_size`` is deprecated and ignored, as in aiohttp."""
+        if chunk_size is not None:
+            warnings.warn("Chunk size is deprecated #1615", DeprecationWarning, stacklevel=2)
         if self._headers is not None and "Content-Length" in self._headers:
             raise RuntimeError("You can't enable chunked encoding when a content length is set")
         self._chunked = True
@@ -162,8 +175,15 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         return self._req.task if self._req is not None else None
 
     def __repr__(self) -> str:
-        info = f"{self.status} {self.reason}"
-        return f"<{type(self).__name__} {info}{' eof' if self._eof_sent else ''}>"
+        """aiohttp's: ``<Response OK not prepared>``, ``<Response OK GET /path >``, ``... eof>``."""
+        req = self._req
+        if self._eof_sent:
+            info = "eof"
+        elif req is not None:
+            info = f"{req.method} {req.path} "
+        else:
+            info = "not prepared"
+        return f"<{type(self).__name__} {self.reason} {info}>"
 
     # -- writing --------------------------------------------------------------------------
 
@@ -177,6 +197,8 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         return None
 
     async def _start(self, request: BaseRequest) -> None:
+        if self._chunked:
+            _no_chunks_before_http11(request)
         # Compression is set up before the on_response_prepare signal, as in aiohttp.
         coding = self._select_coding(request) if self._compression else None
         await request._prepare_hook(self)
@@ -184,9 +206,19 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         self._begin(exchange, -1)
         self._req = request
         self._exchange = exchange
+        self._keep_head(exchange)
         exchange.send_head()
         if coding is not None:
             self._start_compressor(coding)
+
+    def _keep_head(self, exchange: Exchange) -> None:
+        """After an explicit prepare(), ``headers`` are the fields of the head as sent, as
+        aiohttp rewrites them: Content-Length or Transfer-Encoding as framed (neither for 1xx,
+        204, 304), Date, Server, Connection, Set-Cookie. (A response returned from a handler
+        and sent whole keeps the headers it was given: nothing is spent on them.)"""
+        headers = self.headers
+        headers.clear()
+        headers.extend(exchange.head_fields())
 
     def _begin(self, exchange: Exchange, length: int) -> None:
         """Hand this response's head to ``exchange``, which frames it (``length``: the body's
@@ -232,6 +264,10 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         await exchange.out.drain()
 
     async def drain(self) -> None:
+        """Deprecated, as in aiohttp (warns): ``write()`` already waits for the connection."""
+        warnings.warn(
+            "drain method is deprecated, use await resp.write()", DeprecationWarning, stacklevel=2
+        )
         if self._exchange is not None:
             await self._exchange.out.drain()
 
@@ -411,13 +447,17 @@ class Response(StreamResponse):
 
     @property
     def content_length(self) -> int | None:
+        # aiohttp's order: the header (after prepare(), what was sent), a compressed body's
+        # length, a payload's (None once prepared: the header said it), the body's
         if self._chunked:
             return None
-        if self._payload is not None:
-            size = self._payload.size
-            return size if size >= 0 else None
         if self._headers is not None and "Content-Length" in self._headers:
             return int(self._headers["Content-Length"])
+        if self._compressed_body is not None:
+            return len(self._compressed_body)
+        if self._payload is not None:
+            size = self._payload.size
+            return size if size >= 0 and self._exchange is None else None
         return len(self._body) if self._body is not None else 0
 
     @content_length.setter
@@ -429,6 +469,8 @@ class Response(StreamResponse):
             return None
         self._async_send = True
         self._plain = False
+        if self._chunked:
+            _no_chunks_before_http11(request)
         payload = self._payload
         if payload is not None and payload.is_text_file:  # read whole: its encoded length
             self._body = await payload.read_text()
@@ -442,6 +484,7 @@ class Response(StreamResponse):
         exchange = self._exchange = request._exchange
         body = self._body if self._compressed_body is None else self._compressed_body
         self._begin(exchange, -1 if self._chunked else (len(body) if body is not None else 0))
+        self._keep_head(exchange)
         exchange.send_head()
         if coding is not None:
             self._start_compressor(coding)
@@ -455,6 +498,7 @@ class Response(StreamResponse):
         exchange = self._exchange = request._exchange
         size = -1 if self._chunked or coding is not None else payload.size
         self._begin(exchange, size)
+        self._keep_head(exchange)
         exchange.send_head()
         if coding is not None:
             self._start_compressor(coding)
@@ -483,10 +527,9 @@ class Response(StreamResponse):
         if payload is not None and self._exchange is not None:
             self._payload = None  # (sent once)
             if self._send_body or self._compressor is not None:
-                async for chunk in payload.chunks():
-                    await StreamResponse.write(self, chunk)
-            elif not payload.is_text_file and not hasattr(payload.source, "__aiter__"):
-                payload.source.close()  # HEAD, 204, 304: nothing is read
+                await payload.send(self._write_chunk)
+            elif not payload.is_text_file:
+                await payload.close()  # HEAD, 204, 304: nothing is read
         body = self._body if self._compressed_body is None else self._compressed_body
         if self._compressor is not None and not data:  # chunked: the body goes through zlib
             data = body or b""
@@ -499,6 +542,9 @@ class Response(StreamResponse):
             self._eof_sent = True
             return
         await StreamResponse.write_eof(self, data, trailers=trailers)
+
+    async def _write_chunk(self, chunk: bytes) -> None:
+        await StreamResponse.write(self, chunk)
 
     def _send_whole(self, request: BaseRequest) -> None:
         """Head and body in one write: what the request handler does for unprepared responses."""

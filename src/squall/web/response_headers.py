@@ -7,20 +7,26 @@ touched ``.headers``, the only header a response has is its Content-Type, kept a
 
 from __future__ import annotations
 
+import calendar
 import datetime
 import math
+import re
 from email.utils import formatdate
 from typing import Any
 
 from multidict import CIMultiDict
 
-from .headers import ETAG_ANY, ETag, parse_etags
+from .headers import ETAG_ANY, ETag, validate_etag_value
+
+_QUOTED_ETAG = re.compile(r'(W/)?"([!\x23-\x7E\x80-\xff]+)"')
 
 
 def _parse_ctype(value: str | None) -> tuple[str, dict[str, str]]:
     if not value:
         return "application/octet-stream", {}
     mime, _, rest = value.partition(";")
+    if mime.count("/") != 1:  # not a media type: what aiohttp (and email) make of it
+        mime = "application/octet-stream"
     params: dict[str, str] = {}
     for item in rest.split(";"):
         key, sep, val = item.partition("=")
@@ -112,33 +118,46 @@ class HeadersMixin:
 
     @last_modified.setter
     def last_modified(self, value: int | float | datetime.datetime | str | None) -> None:
+        # Rounded up to the second, as aiohttp does: Last-Modified is never earlier than the
+        # file's true modification time, which would defeat revalidation.
         if value is None:
             self.headers.pop("Last-Modified", None)
         elif isinstance(value, (int, float)):
             self.headers["Last-Modified"] = formatdate(math.ceil(value), usegmt=True)
         elif isinstance(value, datetime.datetime):
-            self.headers["Last-Modified"] = formatdate(value.timestamp(), usegmt=True)
-        else:
+            seconds = calendar.timegm(value.utctimetuple()) + (1 if value.microsecond else 0)
+            self.headers["Last-Modified"] = formatdate(seconds, usegmt=True)
+        elif isinstance(value, str):
             self.headers["Last-Modified"] = value
+        else:
+            raise TypeError(f"Unsupported type for last_modified: {type(value).__name__}")
 
     @property
     def etag(self) -> ETag | None:
         """The ETag header as an :class:`ETag` (``W/`` prefix for weak tags)."""
         value = self._headers.get("ETag") if self._headers is not None else None
-        if value is None:
+        if not value:
             return None
-        tags = parse_etags(value)
-        return tags[0] if tags else None
+        if value == ETAG_ANY:
+            return ETag(value=ETAG_ANY)
+        match = _QUOTED_ETAG.fullmatch(value)  # one tag, as aiohttp reads it (else None)
+        return None if match is None else ETag(value=match.group(2), is_weak=bool(match.group(1)))
 
     @etag.setter
     def etag(self, value: ETag | str | None) -> None:
+        """Set from a tag's value (quoted here) or an :class:`ETag` (aiohttp's too); a value
+        outside RFC 9110's etagc characters raises ``ValueError``."""
         if value is None:
             self.headers.pop("ETag", None)
-        elif isinstance(value, str) and value == ETAG_ANY:
+            return
+        tag = getattr(value, "value", None) if not isinstance(value, str) else value
+        if not isinstance(tag, str):
+            raise ValueError(
+                f"Unsupported etag type: {type(value)}. etag must be str, ETag or None"
+            )
+        if tag == ETAG_ANY:
             self.headers["ETag"] = ETAG_ANY
-        elif isinstance(value, str):
-            self.headers["ETag"] = f'"{value}"'
-        elif isinstance(value, ETag):
-            self.headers["ETag"] = f'{"W/" if value.is_weak else ""}"{value.value}"'
-        else:
-            raise ValueError(f"Unsupported etag type: {type(value)}; str, ETag or None")
+            return
+        validate_etag_value(tag)
+        weak = not isinstance(value, str) and bool(getattr(value, "is_weak", False))
+        self.headers["ETag"] = f'W/"{tag}"' if weak else f'"{tag}"'

@@ -251,12 +251,13 @@ class BaseRunner:
         """Stop listening, finish requests in flight (graceful), then run the cleanup hooks."""
         for site in list(self._sites):
             await site.stop()
+        # After a failed setup() only the cleanup runs (as in aiohttp): the cleanup contexts
+        # that did start are exited, and on_shutdown, never frozen, is not sent.
         if self._server is not None:
             self._server.closing = True
             for conn in list(self._server.connections):
                 conn.shutdown()
-        await self.shutdown()
-        if self._server is not None:
+            await self.shutdown()
             await self._server.shutdown(self._shutdown_timeout)
         await self._cleanup_server()
         self._server = None
@@ -345,6 +346,9 @@ class AppRunner(BaseRunner):
             if key in kwargs:
                 setattr(limits, key, kwargs.pop(key))
         limits.max_connections = kwargs.pop("limit_concurrency", None) or 0
+        bufsize = kwargs.pop("read_bufsize", None)
+        if bufsize:  # aiohttp's: the body buffer's low-water mark; reading pauses past twice it
+            limits.read_high_water = 2 * bufsize
         limits.shutdown_timeout = self._shutdown_timeout
         access_log = kwargs.pop("access_log", access_logger)
         log_format = kwargs.pop("access_log_format", AccessLogger.LOG_FORMAT)

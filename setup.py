@@ -41,13 +41,17 @@ COMPILED = (
     "http/server.py",
     "http/shared.py",
     "http/streams.py",
+    "http/websocket.py",
+    "http/ws_channel.py",
     "asgi/cycle.py",
     "asgi/handler.py",
+    "asgi/websocket.py",
     "web/handler.py",
     "web/jsondumps.py",
     "web/request.py",
     "web/resources.py",
     "web/routing.py",
+    "web/websocket.py",
 )
 
 

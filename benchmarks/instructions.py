@@ -147,7 +147,7 @@ async def main(which, count):
         await runner.setup()
         proto = runner.server()
     proto.connection_made(transport)
-    proto.data_received(HANDSHAKE)
+    loop.call_soon(proto.data_received, HANDSHAKE)  # from the loop, as a read: not in a task
     for _ in range(5):
         await asyncio.sleep(0)
     transport.proto = proto

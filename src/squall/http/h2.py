@@ -371,6 +371,9 @@ class H2Protocol(asyncio.Protocol):
     def upgrade(self, sink: UpgradeSink) -> None:
         raise RuntimeError("Protocol upgrades do not exist in HTTP/2")
 
+    def run_parked(self, parked: asyncio.Future[None]) -> bool:
+        return False
+
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -542,9 +542,8 @@ class WebSocketResponse(StreamResponse):
                 # channel.receive() inlined for a message handed over by data_received(): one
                 # coroutine less per message. Anything else (queued, EOF) goes through it.
                 if channel.handed is None and not channel.queue and not channel.ended:
-                    waiter = channel.waiter = channel.loop.create_future()
                     try:
-                        await waiter
+                        await channel.wait()
                     finally:
                         channel.waiter = None
                 item = channel.handed

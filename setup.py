@@ -51,7 +51,6 @@ COMPILED = (
     "web/request.py",
     "web/resources.py",
     "web/routing.py",
-    "web/websocket.py",
 )
 
 

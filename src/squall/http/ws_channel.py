@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .eager import Park
@@ -251,6 +252,29 @@ class WebSocketChannel:
                 self._paused = False
                 self.conn.resume_reading_body()
         return msg
+
+    async def next_message(
+        self, rest: Callable[[], Awaitable[Any]], cancelled: Callable[[], None]
+    ) -> Any:
+        """The next message data_received() hands over, returned as it is; anything else is
+        what ``await rest()`` makes of it. ``cancelled()`` is called if the wait is cancelled.
+
+        The web layer's ``async for`` without a coroutine of its own per message (this one is
+        compiled): it waits as :meth:`receive` does.
+        """
+        if self.handed is None and not self.queue and not self.ended:
+            try:
+                await self.wait()
+            except BaseException:
+                self.waiter = None
+                cancelled()
+                raise
+            self.waiter = None
+        msg = self.handed
+        if msg is not None:
+            self.handed = None
+            return msg
+        return await rest()
 
     def wait(self) -> Park:
         """What a receive awaits while nothing is there: sets ``waiter`` (see the class)."""

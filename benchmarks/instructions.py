@@ -4,8 +4,8 @@ Wall-clock timings on a shared virtual machine move by 10-20% from minute to min
 of instructions a request executes does not (with a fixed hash seed, it repeats to within a few
 instructions). So a hot-path change of 1-2% shows here where ``inprocess.py`` cannot see it:
 
-    python benchmarks/instructions.py [seed|names|json|browser|floor] [--python PY] [--path DIR]
-                                      [--access-log] [--metrics]
+    python benchmarks/instructions.py [seed|names|json|browser|floor|ws|ws-asgi|ws-floor]
+                                      [--python PY] [--path DIR] [--access-log] [--metrics]
 
 It runs ``inprocess.py``'s requests through ``HttpProtocol.data_received`` twice under
 callgrind, N1 and N2 times, and prints (I(N2) - I(N1)) / (N2 - N1): start-up cancels out.
@@ -15,6 +15,12 @@ floor server's Protocol (``servers/floor.py``): the user-space budget squall's r
 measured against.
 ``--access-log`` turns the default access log on (the default line, written to /dev/null, as
 the command line configures it); ``--metrics`` turns Prometheus metrics on (``metrics_port=0``).
+``ws``, ``ws-asgi`` and ``ws-floor`` count one WebSocket echo instead (a masked 32-byte binary
+frame in, the echo out; ``run.py``'s ``ws_32b_64`` per message): through a handshaken
+``WebSocketResponse`` (``servers/ws_squall.py``'s handler), the ASGI app of ``servers/ws_asgi.py``,
+or the bare floor Protocol (``servers/ws_floor.py``), on uvloop. Each echo's write schedules the
+next frame's ``data_received`` with ``call_soon``, as the loop calls it on a read; so a message
+costs the floor one loop callback, and squall that and the wake-up of the handler's task.
 ``--path`` puts a directory first on PYTHONPATH (``src`` for the pure-Python build, or another
 install to compare). Needs valgrind (Debian: ``apt-get install valgrind``); ~30 s a run.
 """
@@ -96,6 +102,77 @@ for _ in range(int(sys.argv[2])):
 """
 
 
+WS_DRIVER = """
+import asyncio, sys
+sys.path[:0] = [{here!r}, {servers!r}]
+import uvloop
+from inprocess import FakeTransport
+
+HANDSHAKE = (
+    b"GET / HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n"
+)
+KEY = b"\\x37\\xfa\\x21\\x3d"
+PAYLOAD = bytes(range(32))
+FRAME = bytes((0x82, 0x80 | 32)) + KEY + bytes(b ^ KEY[i % 4] for i, b in enumerate(PAYLOAD))
+ECHO = bytes((0x82, 32)) + PAYLOAD
+
+
+class Chain(FakeTransport):
+    \"\"\"Each echo written schedules the next frame, as the loop would on the next read.\"\"\"
+
+    def __init__(self, loop, left):
+        super().__init__()
+        self.loop = loop
+        self.left = left
+        self.proto = None  # set once the handshake is answered: from then on, echoes
+        self.done = loop.create_future()
+
+    def write(self, data):
+        if self.proto is None:
+            return
+        if data != ECHO:
+            raise SystemExit(f"unexpected write {{data!r}}")
+        self.left -= 1
+        if self.left:
+            self.loop.call_soon(self.proto.data_received, FRAME)
+        else:
+            self.done.set_result(None)
+
+
+async def main(which, count):
+    loop = asyncio.get_running_loop()
+    transport = Chain(loop, count)
+    runner = None
+    if which == "ws-floor":
+        import ws_floor
+        proto = ws_floor.Floor()
+    elif which == "ws-asgi":
+        import ws_asgi
+        from squall.asgi import ASGIHandler
+        from squall.http import HttpServer
+        proto = HttpServer(ASGIHandler(ws_asgi.app))()
+    else:
+        import ws_squall
+        from squall import web
+        runner = web.AppRunner(ws_squall.make_app(), access_log=None)
+        await runner.setup()
+        proto = runner.server()
+    proto.connection_made(transport)
+    loop.call_soon(proto.data_received, HANDSHAKE)  # from the loop, as a read: not in a task
+    for _ in range(5):
+        await asyncio.sleep(0)
+    transport.proto = proto
+    loop.call_soon(proto.data_received, FRAME)
+    await transport.done
+    if runner is not None:
+        proto.connection_lost(None)
+        await runner.cleanup()
+
+uvloop.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
 def count(python: str, driver: Path, which: str, n: int, path: str | None, flags: list[str]) -> int:
     env = dict(os.environ, PYTHONHASHSEED="0")
     if path:
@@ -126,7 +203,10 @@ def count(python: str, driver: Path, which: str, n: int, path: str | None, flags
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "which", nargs="?", default="seed", choices=("seed", "names", "json", "browser", "floor")
+        "which",
+        nargs="?",
+        default="seed",
+        choices=("seed", "names", "json", "browser", "floor", "ws", "ws-asgi", "ws-floor"),
     )
     parser.add_argument("--python", default=sys.executable, help="the Python to measure")
     parser.add_argument("--path", help="a directory to put first on PYTHONPATH")
@@ -137,14 +217,18 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         driver = Path(tmp) / "driver.py"
-        source = FLOOR_DRIVER if args.which == "floor" else DRIVER
+        if args.which.startswith("ws"):
+            source = WS_DRIVER
+        else:
+            source = FLOOR_DRIVER if args.which == "floor" else DRIVER
         driver.write_text(source.format(here=str(HERE), servers=str(HERE / "servers")))
         flags = ["log"] * args.access_log + ["metrics"] * args.metrics
         low = count(args.python, driver, args.which, args.n1, args.path, flags)
         high = count(args.python, driver, args.which, args.n2, args.path, flags)
     per = (high - low) / (args.n2 - args.n1)
+    unit = "message echoed" if args.which.startswith("ws") else "request"
     extra = "".join(f", {flag}" for flag in flags)
-    print(f"{per:,.0f} instructions per request, {args.which}{extra}")
+    print(f"{per:,.0f} instructions per {unit}, {args.which}{extra}")
 
 
 if __name__ == "__main__":

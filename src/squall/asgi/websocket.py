@@ -108,8 +108,24 @@ class WebSocketSession:
     async def receive(self) -> Message:
         state = self.state
         if state == _OPEN:
-            assert self.channel is not None
-            op, data, extra = await self.channel.receive()
+            channel = self.channel
+            assert channel is not None
+            if (  # channel.receive() inlined for a message handed over: one coroutine less
+                channel.handed is None
+                and not channel.queue
+                and not channel.ended
+                and channel.waiter is None
+            ):
+                try:
+                    await channel.wait()
+                finally:
+                    channel.waiter = None
+            msg = channel.handed
+            if msg is not None:
+                channel.handed = None
+                op, data, extra = msg[0], msg[1], None
+            else:
+                op, data, extra = await channel.receive()
             if op == OP_TEXT:
                 return {"type": "websocket.receive", "text": data}
             if op == OP_BINARY:

@@ -21,6 +21,7 @@ __all__ = (
     "NOT_STARTED",
     "SELF_AWAITING",
     "Awaiting",
+    "Park",
     "Resume",
     "enter_task",
     "leave_task",
@@ -79,12 +80,15 @@ class Awaiting:
 
 
 class Resume:
-    """Await a coroutine that was started elsewhere and is suspended on ``waiting``.
+    """Await a coroutine that was started elsewhere and is suspended on ``waiting``, or not
+    started yet (``waiting`` NOT_STARTED).
 
     ``throw`` delivers an exception (a cancellation that arrived before the hand-over) first.
+    While the task waits on a :class:`Park`'s future, :meth:`step` may run the coroutine on in
+    place of the task (``Runner.run_parked()``); ``waiting`` is always what it waits on now.
     """
 
-    __slots__ = ("coro", "throw", "waiting")
+    __slots__ = ("coro", "ended", "error", "stepped", "throw", "waiting")
 
     def __init__(
         self,
@@ -95,26 +99,85 @@ class Resume:
         self.coro = coro
         self.waiting = waiting
         self.throw = throw
+        self.stepped = False  # step() ran the coroutine on while the task waited
+        self.ended = False  # ... and it ended there (with ``error``, if it raised)
+        self.error: BaseException | None = None
 
     def __await__(self) -> Generator[Any, None, None]:
         coro = self.coro
-        waiting = self.waiting
         pending = self.throw
-        self.waiting = self.throw = None
+        self.throw = None
+        if self.waiting is NOT_STARTED and pending is None:
+            try:
+                self.waiting = coro.send(None)
+            except StopIteration:
+                return
         while True:
             if pending is None:
                 try:
-                    yield waiting
+                    yield self.waiting
                 except BaseException as exc:  # cancellation or a throw(): forward it
                     pending = exc
+                if self.stepped:  # step() took the coroutine on meanwhile
+                    self.stepped = False
+                    if self.ended:
+                        error, self.error = self.error, None
+                        if pending is not None:  # (a cancellation is never swallowed)
+                            raise pending
+                        if error is not None:
+                            raise error
+                        return
+                    if pending is None:
+                        continue  # it waits on something else now: so does the task
+                if pending is None:
+                    try:
+                        self.waiting = coro.send(None)
+                    except StopIteration:
+                        return
                     continue
-                try:
-                    waiting = coro.send(None)
-                except StopIteration:
-                    return
-            else:
-                error, pending = pending, None
-                try:
-                    waiting = coro.throw(error)
-                except StopIteration:
-                    return
+            error, pending = pending, None
+            try:
+                self.waiting = coro.throw(error)
+            except StopIteration:
+                return
+
+    def step(self) -> None:
+        """Run the coroutine on now, while the task still waits on the pending future it is
+        parked on (:class:`Park`). If it parks on that future again, the task goes on waiting
+        on it, none the wiser; otherwise the future is completed, and the task then waits on
+        what the coroutine waits on now (or ends as the coroutine did)."""
+        parked = self.waiting
+        try:
+            waiting = self.coro.send(None)
+        except StopIteration:
+            waiting = None
+            self.ended = True
+        except BaseException as exc:  # (the task raises it, as if it had stepped itself)
+            waiting = None
+            self.ended = True
+            self.error = exc
+        if waiting is parked:
+            return
+        self.waiting = waiting
+        self.stepped = True
+        if not parked.done():  # (a cancel() in the step may have cancelled it)
+            parked.set_result(None)
+
+
+class Park:
+    """``await park``: wait until ``future`` is done, or until the coroutine is run on in place
+    by :meth:`Resume.step` (the future then stays pending, for the next wait to reuse).
+
+    Made once, awaited many times: each ``await`` waits on ``future`` as it is then. Its result
+    is not read (it only ever gets None); a cancellation comes from the task, as always.
+    """
+
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: Any = None
+
+    def __await__(self) -> Generator[Any, None, None]:
+        future = self.future
+        future._asyncio_future_blocking = True  # as Future.__await__ does: the task checks it
+        yield future

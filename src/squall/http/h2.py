@@ -412,6 +412,9 @@ class H2Protocol(asyncio.Protocol):
         """Never: an HTTP/2 connection does not switch protocols."""
         return False
 
+    def run_parked(self, parked: asyncio.Future[None]) -> bool:
+        return False
+
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

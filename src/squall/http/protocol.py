@@ -156,6 +156,11 @@ class HttpProtocol(asyncio.Protocol):
         """Wait until the transport's write buffer is below its high-water mark."""
         await self._output.drain()
 
+    def run_parked(self, parked: asyncio.Future[None]) -> bool:
+        """Run the upgraded protocol's handler on in place if it waits on ``parked``
+        (``Runner.run_parked()``); False if it does not."""
+        return self._runner.run_parked(parked)
+
     @property
     def write_paused(self) -> bool:
         """Whether the transport's write buffer is over its high-water mark."""

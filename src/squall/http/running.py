@@ -56,6 +56,7 @@ class Runner:
         "_cancel_first",
         "_handoff",
         "_in_context",
+        "_resume",
         "_running",
         "_wakeup",
         "active",
@@ -91,6 +92,8 @@ class Runner:
         self._in_context: Callable[..., Any] | None = None
         self._handoff: tuple[Coroutine[Any, Any, None], Any] | None = None
         self._wakeup: asyncio.Future[None] | None = None
+        # How the worker carries on the suspended handler in progress (run_parked()).
+        self._resume: Resume | None = None
         self._running = False  # the worker task has taken its first step
         self._cancel_first = False  # cancel() came before it did
 
@@ -252,16 +255,16 @@ class Runner:
                 self._handoff = None
                 req = self.active
                 coro, waiting = handoff
-                awaitable: Any = coro
-                if waiting is not NOT_STARTED:
-                    awaitable = Resume(coro, waiting, throw)
-                elif throw is not None:  # cancelled before the handler's first step
+                if waiting is NOT_STARTED and throw is not None:  # cancelled before it began
                     coro.close()
                     self.active = None
                     self.host.handler_cancelled()
                     raise throw
+                awaitable: Any = Resume(coro, waiting, throw)
+                self._resume = awaitable
                 while True:
                     await self._await_handler(awaitable)
+                    self._resume = None
                     if req is None or self.output.transport is None:
                         self.active = None
                         break
@@ -277,7 +280,30 @@ class Runner:
                     awaitable = self.handler(req, self.conn)
         finally:
             self.worker = None  # a later request starts a new one
+            self._resume = None
             self._running = False
+
+    def run_parked(self, parked: asyncio.Future[None]) -> bool:
+        """Run the handler on here and now if the worker waits for it on ``parked`` (the
+        pending future of an :class:`~.eager.Park`): a WebSocket message is handed to its
+        ``receive()`` without a future completed, a callback scheduled and a task step per
+        message. As the eager step, it runs with the worker entered as the current task and
+        in its context. False if the handler is not parked there (the caller then completes
+        ``parked``, and the worker wakes as usual)."""
+        resume = self._resume
+        if resume is None or resume.waiting is not parked or not EAGER:
+            return False
+        loop = self.loop
+        worker = self.worker
+        try:
+            enter_task(loop, worker)
+        except RuntimeError:  # called from inside a task: leave it to the worker
+            return False
+        try:
+            self._in_context(resume.step)  # type: ignore[misc]
+        finally:
+            leave_task(loop, worker)
+        return True
 
     async def _await_handler(self, awaitable: Any) -> None:
         try:

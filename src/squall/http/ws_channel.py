@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final
 
+from .eager import Park
 from .websocket import (
     OP_BINARY,
     OP_CLOSE,
@@ -38,7 +40,7 @@ ERROR = -2  # a protocol violation (data: the WebSocketError)
 # Pre-built two-byte heads of small final frames, by opcode and length.
 SMALL_HEADS = {op: [bytes((0x80 | op, n)) for n in range(126)] for op in range(16)}
 
-_new = tuple.__new__
+_new: Final = tuple.__new__
 _COMPRESS_MIN = 128
 CLOSE_GOING_AWAY = 1001  # smaller messages go uncompressed (RFC 7692 allows it per message)
 
@@ -49,9 +51,15 @@ class WebSocketChannel:
     Besides its methods, what the application layers may read and use (web/websocket.py's
     receive and send fast paths read them instead of calling, one coroutine less per message):
     ``conn`` (the connection, to write small frames to), ``loop``, ``handed`` (the message
-    handed straight to a waiting receive(), to be taken by setting it to None), ``queue`` (the
-    messages waiting), ``waiter`` (the future a receive waits on while nothing is there; set it
-    and clear it after the wait, as :meth:`receive` does).
+    data_received handed straight to a waiting receive(), to be taken by setting it to None),
+    ``queue`` (the messages waiting), ``waiter`` (the future a receive waits on while nothing is
+    there: ``await channel.wait()`` sets it; clear it after the wait, as :meth:`receive` does).
+
+    The waiting receive is woken without a new future per message: it parks on a pending future
+    (:class:`~.eager.Park`), and a message handed over runs the handler on in place
+    (``Connection.run_parked()``) while the worker task goes on waiting on that future; where
+    that cannot be (the receive runs in another task, or data_received is called from one), the
+    future is completed as usual.
     """
 
     __slots__ = (
@@ -60,6 +68,7 @@ class WebSocketChannel:
         "_hanging_up",
         "_limit",
         "_message",
+        "_park",
         "_paused",
         "_peer_eof",
         "_queued",
@@ -101,13 +110,16 @@ class WebSocketChannel:
         # The next item, handed to the waiting receive() ahead of the queue (see receive()),
         # built as ``cls.__new__(cls, (text or binary, data, None))`` from ``message``: the
         # web layer has its WSMessage built here, and returns it as it is.
-        self.handed: tuple[int, Any, Any] | None = None
+        # (Typed as any tuple: the compiled build would rebuild a fixed-length one as a plain
+        # tuple, and the web layer's WSMessage has to come out as it went in.)
+        self.handed: tuple[Any, ...] | None = None
         self._message = message
         self.queue: deque[tuple[int, Any, Any]] = deque()
         self._queued = 0
         self._limit = limit
         self._paused = False
         self.waiter: asyncio.Future[None] | None = None
+        self._park = Park()  # what a receive awaits; its future is reused until completed
         self.autoping = autoping
         self.close_received: tuple[int, str] | None = None
         self.close_sent = False
@@ -136,7 +148,7 @@ class WebSocketChannel:
             and not waiter.done()
         ):
             b0 = data[0]
-            msg: tuple[int, Any, Any] | None = None
+            msg: tuple[Any, ...] | None = None
             if b0 == 0x81:
                 payload = apply_mask(data[6:], data[2:6])
                 try:
@@ -151,7 +163,8 @@ class WebSocketChannel:
                 msg = _new(cls, (kind, apply_mask(data[6:], data[2:6]), None))
             if msg is not None:
                 self.handed = msg
-                waiter.set_result(None)
+                if not self.conn.run_parked(waiter):
+                    waiter.set_result(None)
                 return
         try:
             reader.feed(data)
@@ -232,9 +245,8 @@ class WebSocketChannel:
                 return (EOF, None, None)
             if self.waiter is not None:
                 raise RuntimeError("Concurrent call to receive() is not allowed")
-            waiter = self.waiter = self.loop.create_future()
             try:
-                await waiter
+                await self.wait()
             finally:
                 self.waiter = None
         msg = self.handed
@@ -252,6 +264,38 @@ class WebSocketChannel:
                 self._paused = False
                 self.conn.resume_reading_body()
         return msg
+
+    async def next_message(
+        self, rest: Callable[[], Awaitable[Any]], cancelled: Callable[[], None]
+    ) -> Any:
+        """The next message data_received() hands over, returned as it is; anything else is
+        what ``await rest()`` makes of it. ``cancelled()`` is called if the wait is cancelled.
+
+        The web layer's ``async for`` without a coroutine of its own per message (this one is
+        compiled): it waits as :meth:`receive` does.
+        """
+        if self.handed is None and not self.queue and not self.ended:
+            try:
+                await self.wait()
+            except BaseException:
+                self.waiter = None
+                cancelled()
+                raise
+            self.waiter = None
+        msg = self.handed
+        if msg is not None:
+            self.handed = None
+            return msg
+        return await rest()
+
+    def wait(self) -> Park:
+        """What a receive awaits while nothing is there: sets ``waiter`` (see the class)."""
+        park = self._park
+        future = park.future
+        if future is None or future.done():
+            future = park.future = self.loop.create_future()
+        self.waiter = future
+        return park
 
     @property
     def waiting(self) -> bool:

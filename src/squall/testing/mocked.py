@@ -219,6 +219,9 @@ class MockedConnection:
     def upgrade(self, sink: Any) -> None:
         raise RuntimeError("a mocked request has no connection to switch protocols on")
 
+    def run_parked(self, parked: asyncio.Future[None]) -> bool:
+        return False
+
     def close(self) -> None:
         self.transport.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -529,39 +529,41 @@ class WebSocketResponse(StreamResponse):
     def __aiter__(self) -> WebSocketResponse:
         return self
 
-    async def __anext__(self) -> WSMessage:
+    def __anext__(self) -> Awaitable[WSMessage]:
         channel = self._channel
-        if (  # the common case, without receive()'s own coroutine: an open WebSocket
-            channel is not None
-            and channel.waiter is None
+        if (  # the common case, an open WebSocket: a message handed over by data_received()
+            channel is not None  # is returned as it is (a WSMessage, see prepare()) by the
+            and channel.waiter is None  # channel's compiled coroutine, without one of ours
             and not self._closed
             and not self._closing
             and not self._receive_timeout
         ):
-            try:
-                # channel.receive() inlined for a message handed over by data_received(): one
-                # coroutine less per message. Anything else (queued, EOF) goes through it.
-                if channel.handed is None and not channel.queue and not channel.ended:
-                    waiter = channel.waiter = channel.loop.create_future()
-                    try:
-                        await waiter
-                    finally:
-                        channel.waiter = None
-                item = channel.handed
-                if item is not None:
-                    channel.handed = None
-                    return item  # type: ignore[return-value]  # a WSMessage (see prepare())
-                item = await channel.receive()
-            finally:
-                close_wait = self._close_wait
-                if close_wait is not None and not close_wait.done():
-                    close_wait.set_result(None)
-            op, data, extra = item
-            if 0 < op <= OP_BINARY:
-                return _new(WSMessage, (_TYPES[op], data, extra))
-            msg = await self._control(op, data, extra)
-        else:
-            msg = await self.receive()
+            return channel.next_message(self._next_queued, self._receive_over)
+        return self._next_received()
+
+    def _receive_over(self) -> None:
+        """A receive is over: a close() waiting for it to see CLOSING may go on."""
+        close_wait = self._close_wait
+        if close_wait is not None and not close_wait.done():
+            close_wait.set_result(None)
+
+    async def _next_queued(self) -> WSMessage:
+        """__anext__ for anything but a message handed over (queued, control, the end)."""
+        channel = self._channel
+        assert channel is not None
+        try:
+            op, data, extra = await channel.receive()
+        finally:
+            self._receive_over()
+        if 0 < op <= OP_BINARY:
+            return _new(WSMessage, (_TYPES[op], data, extra))
+        msg = await self._control(op, data, extra)
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+            raise StopAsyncIteration
+        return msg
+
+    async def _next_received(self) -> WSMessage:
+        msg = await self.receive()
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
             raise StopAsyncIteration
         return msg

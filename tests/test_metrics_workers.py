@@ -108,7 +108,11 @@ def test_workers_summed_and_never_backwards(tmp_path: Path) -> None:
         rss = [v for k, v in found.items() if k[0] == "squall_worker_resident_memory_bytes"]
         assert len(rss) >= 2 and all(v > 1_000_000 for v in rss)
 
-        # SIGHUP: every worker replaced, one by one; nothing of their counts lost
+        # SIGHUP: every worker replaced, one by one; nothing of their counts lost. Once the
+        # --max-requests rotation above has settled (two workers, no replacement starting or
+        # retiring), so that SIGHUP queues exactly those two.
+        pids = proc.wait_workers(2)
+        until(metrics, lambda f: value(f, "squall_workers") == 2)
         proc.send_signal(signal.SIGHUP)
         found = until(
             metrics,
@@ -119,9 +123,10 @@ def test_workers_summed_and_never_backwards(tmp_path: Path) -> None:
         )
         assert value(found, TOTAL, **LABELS) == sent
 
-        # a crash: what the worker reported last (this scrape) stays in the sums
+        # a crash: what the worker reported last (this scrape) stays in the sums; the victim is
+        # a serving worker (a retiring one killed is a stop, not a crash)
+        victim = proc.wait_workers(2)[0]
         scrape(metrics)
-        victim = proc.workers()[0]
         os.kill(victim, signal.SIGKILL)
         found = until(
             metrics, lambda f: value(f, "squall_worker_restarts_total", reason="crash") == 1

@@ -66,7 +66,7 @@ DIFFERS: dict[str, str] = {
     "match info is an instance of a subclass (for a remembered target, one made for its "
     'route: see the guide, "Sub-applications and URL building"), so `isinstance` holds but '
     "`type(match_info) is UrlMappingMatchInfo` does not.",
-    "AppRunner": "also takes `header_timeout` (seconds to receive a request head, 20 by "
+    "AppRunner": "also takes `header_timeout` (seconds to receive a request head, 10 by "
     "default; aiohttp has no such timeout) and `forwarded_allow_ips` (trusted proxies whose "
     "`Forwarded`/`X-Forwarded-*` headers set `request.remote`, `scheme` and `host`; off by "
     "default, as aiohttp, which leaves this to aiohttp-remotes).",
@@ -237,7 +237,7 @@ def main() -> int:
             "connection closes. aiohttp answers most of them 400.",
             "- Default limits: request line and each header field 8190 bytes (as aiohttp), at "
             "most 128 header fields (aiohttp: 32768) and 64 KiB of head in total.",
-            "- A request head must arrive within `header_timeout` (20 s); aiohttp waits forever.",
+            "- A request head must arrive within `header_timeout` (10 s); aiohttp waits forever.",
             "- A header value set by a handler that contains CR, LF or NUL is an error: the "
             "client gets a 500 (aiohttp drops the connection).",
             "- HEAD responses never carry a body, also from a `StreamResponse` that writes one.",

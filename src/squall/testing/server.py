@@ -200,9 +200,9 @@ class TestServer(BaseTestServer):
 class RawTestServer(BaseTestServer):
     """Serves one handler for every method and path: ``async def handler(request)``.
 
-    aiohttp runs it on its low-level ``web.Server``; squall has no such server, so the handler
-    is the only route of an application (``match_info`` is empty, ``request.app`` that
-    application), and middlewares and signals do not apply.
+    aiohttp runs it on its low-level ``web.Server``; here the handler is the only route of an
+    application (``match_info`` is empty, ``request.app`` that application), and middlewares
+    and signals do not apply.
     """
 
     def __init__(

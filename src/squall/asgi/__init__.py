@@ -4,8 +4,8 @@
 - :class:`Lifespan` runs the application's ``lifespan`` scope;
 - :func:`serve` does both and listens, as an async context manager or start/stop object.
 
-Only the ``http`` and ``lifespan`` scopes are served so far (WebSocket upgrades are answered over
-HTTP/1.1 and closed by the wire layer).
+The ``http`` (HTTP/1.1 and HTTP/2), ``websocket`` and ``lifespan`` scopes are served; docs/asgi.md
+is the API at a glance.
 """
 
 from .handler import ASGIHandler

@@ -267,9 +267,9 @@ class BaseRequest(StateMapping):
         rel_url = self.rel_url
         url = self._url
         if url is None:
-            target = self._raw.target
-            if target[:1] != b"/" and b"://" in target:  # absolute-form: the target, as aiohttp
-                url = URL(_decode(target)).with_scheme(self.scheme)
+            absolute = self._absolute_target()
+            if absolute is not None:  # absolute-form: the target, as aiohttp
+                url = absolute.with_scheme(self.scheme)
                 overrides = self._overrides
                 if overrides is not None and overrides[2] is not None:
                     url = url.with_host(overrides[2])
@@ -300,15 +300,22 @@ class BaseRequest(StateMapping):
     def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
         return tuple(self._raw.headers)
 
+    def _absolute_target(self) -> URL | None:
+        """The request target as a URL when it is in absolute form (``GET http://h/p``)."""
+        target = self._raw.target
+        if target[:1] != b"/" and b"://" in target:
+            return URL(_decode(target))
+        return None
+
     @property
     def host(self) -> str:
         overrides = self._overrides
         if overrides is not None and overrides[2] is not None:
             return overrides[2]
-        target = self._raw.target
-        if target[:1] != b"/" and b"://" in target:
+        absolute = self._absolute_target()
+        if absolute is not None:
             # absolute-form: its authority, not the Host header (RFC 9112 3.2.2), as aiohttp
-            return URL(_decode(target)).host or ""
+            return absolute.host or ""
         host = self.headers.get("Host")
         if host is not None:
             return host

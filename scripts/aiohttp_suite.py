@@ -9,7 +9,11 @@ files import at module level that squall has no equivalent of). Prints per file 
 on each, and writes every test that passes on aiohttp and fails on squall, grouped by cause, to
 build/aiohttp-suite/report.md. Nothing of aiohttp's is committed.
 
-    python scripts/aiohttp_suite.py [--squall-only] [--files test_web_app.py ...] [-k EXPR]
+    python scripts/aiohttp_suite.py [--squall-only] [--check] [--files FILE ...] [-k EXPR]
+
+``--check`` (what CI runs, with ``--squall-only``) fails when a test fails on squall that
+scripts/aiohttp_suite_known.txt does not list: the tests known to fail, each under the cause
+docs/compat.md gives. A listed test that now passes is reported, to be taken off the list.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "aiohttp-suite"
+KNOWN = Path(__file__).resolve().parent / "aiohttp_suite_known.txt"
 VERSION = aiohttp.__version__
 
 # Issue 22's files: aiohttp's server-side behaviour, plus test_multipart (shared with the client).
@@ -204,9 +209,39 @@ def report(
     return "\n".join(lines)
 
 
+def known_failures() -> set[str]:
+    """The test ids of KNOWN (one per line; ``#`` starts a comment, a heading names a cause)."""
+    ids = (line.split("#")[0].strip() for line in KNOWN.read_text().splitlines())
+    return {test_id for test_id in ids if test_id}
+
+
+def check(on_squall: dict[str, tuple[str, str]], files: list[str], k: str | None) -> int:
+    """0 if every test that fails on squall is a known failure; prints what is not."""
+    known = known_failures()
+    failing = {t for t, (outcome, _) in on_squall.items() if outcome in ("failed", "error")}
+    new = sorted(failing - known)
+    ran = {module_of(t) + ".py" for t in on_squall}
+    fixed = sorted(t for t in known - failing if t in on_squall)
+    missing = sorted(t for t in known if t not in on_squall and module_of(t) + ".py" in ran)
+    for test_id in new:
+        print(f"NEW FAILURE on squall: {test_id}: {on_squall[test_id][1]}")
+    for test_id in fixed:
+        print(f"now passes on squall (take it off {KNOWN.name}): {test_id}")
+    if missing and not k and sorted(ran) == sorted(files):
+        print(f"{len(missing)} known failures did not run (renamed?): {', '.join(missing[:5])}")
+    print(
+        f"check: {len(failing)} tests fail on squall, {len(failing & known)} of them known;"
+        f" {len(new)} new"
+    )
+    return 1 if new else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--squall-only", action="store_true", help="skip the run on aiohttp")
+    parser.add_argument(
+        "--check", action="store_true", help=f"fail on a squall failure {KNOWN.name} lacks"
+    )
     parser.add_argument("--files", nargs="+", default=list(FILES), metavar="FILE")
     parser.add_argument("-k", help="pytest's -k expression")
     args = parser.parse_args()
@@ -224,7 +259,7 @@ def main() -> int:
     stand_ins = (WORK / "stand-ins.txt").read_text().split()
     print(f"stand-ins for aiohttp internals the files import: {', '.join(stand_ins) or 'none'}")
     print(f"every failure, grouped by cause: {WORK / 'report.md'}")
-    return 0
+    return check(on_squall, args.files, args.k) if args.check else 0
 
 
 if __name__ == "__main__":

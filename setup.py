@@ -5,8 +5,9 @@ compiles the modules below with mypyc (the compiler that comes with mypy) into C
 sit beside their .py files and take precedence on import: squall's own work per request costs
 15-30% less (docs/design.md, "The compiled build"). Any failure (no C compiler, no Python
 headers, mypyc refusing a module) installs the pure-Python package instead, with a warning in the
-build's output (pip shows it with ``pip install -v``). ``SQUALL_NO_COMPILE=1`` asks for pure Python
-outright; ``SQUALL_EXPECT_COMPILED=1`` turns any fallback into a failed build that says why (CI
+build's output (pip shows it with ``pip install -v``) and a note in the package, FALLBACK_NOTE,
+that the server prints as it starts. ``SQUALL_NO_COMPILE=1`` asks for pure Python outright (no
+note); ``SQUALL_EXPECT_COMPILED=1`` turns any fallback into a failed build that says why (CI
 sets it). ``squall.COMPILED`` says which build runs, and so does ``squall``'s start-up line. Only
 the request path is compiled, and none of the modules whose classes cannot be native (see
 docs/design.md).
@@ -24,6 +25,7 @@ from typing import Any
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 COMPILED = (
     "http/clock.py",
@@ -57,6 +59,20 @@ COMPILED = (
 
 EXPECT_COMPILED = bool(os.environ.get("SQUALL_EXPECT_COMPILED"))
 
+# Written into the package when the build meant to compile and fell back: the reason, which the
+# server's start-up prints (squall.server.run.fallback_line), since pip hides the build's output.
+FALLBACK_NOTE = "_build_fallback.txt"
+FALLBACKS: list[str] = []
+
+
+def write_note(build_lib: str) -> None:
+    path = os.path.join(build_lib, "squall", FALLBACK_NOTE)
+    if FALLBACKS:
+        with open(path, "w") as note:
+            note.write(FALLBACKS[-1] + "\n")
+    elif os.path.exists(path):  # left in a reused build directory by an earlier build
+        os.remove(path)
+
 
 def fall_back(reason: str) -> None:
     """Install pure Python, saying why; or fail the build under SQUALL_EXPECT_COMPILED=1."""
@@ -71,6 +87,15 @@ def fall_back(reason: str) -> None:
     )
     warnings.warn(message, stacklevel=2)
     print(message, file=sys.stderr, flush=True)
+    FALLBACKS.append(reason)
+
+
+class NotingBuildPy(build_py):
+    """build_py that also leaves FALLBACK_NOTE in the package when compiling was given up."""
+
+    def run(self) -> None:
+        super().run()
+        write_note(self.build_lib)
 
 
 class OptionalBuildExt(build_ext):
@@ -81,6 +106,7 @@ class OptionalBuildExt(build_ext):
             super().run()
         except Exception as exc:  # no compiler, missing headers...
             fall_back(f"compiling failed ({exc})")
+        write_note(self.build_lib)
 
     def build_extension(self, ext: Any) -> None:
         try:
@@ -108,4 +134,6 @@ def ext_modules() -> list[Any]:
         return []
 
 
-setup(ext_modules=ext_modules(), cmdclass={"build_ext": OptionalBuildExt})
+setup(
+    ext_modules=ext_modules(), cmdclass={"build_ext": OptionalBuildExt, "build_py": NotingBuildPy}
+)

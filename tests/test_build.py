@@ -12,10 +12,12 @@ import os
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import squall
 
 from .conftest import SRC, UNDER_TEST
+from .server_process import SquallProcess
 
 ROOT = SRC.parent.parent
 
@@ -84,3 +86,42 @@ def test_expect_compiled_fails_the_build_instead() -> None:
     assert result.returncode != 0
     assert "SQUALL_EXPECT_COMPILED=1 is set, so the build fails" in result.stderr
     assert "ext_modules" not in result.stdout
+
+
+def test_a_fallback_build_says_so_when_the_server_starts(tmp_path: Path) -> None:
+    """pip hides a build's output unless run with -v, so the warning alone is easy to miss: a
+    build that meant to compile and fell back leaves the reason in the package, and the server
+    prints it as it starts (a pure-Python build asked for with SQUALL_NO_COMPILE leaves none)."""
+    lib = tmp_path / "lib"
+    script = (
+        "import runpy, sys\n"
+        "sys.modules['mypyc'] = sys.modules['mypyc.build'] = None  # not installed\n"
+        f"sys.argv = ['setup.py', '-q', 'build', '--build-base', {str(tmp_path / 'b')!r},"
+        f" '--build-lib', {str(lib)!r}]\n"
+        "runpy.run_path('setup.py', run_name='__main__')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQUALL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    note = (lib / "squall" / "_build_fallback.txt").read_text()
+    assert "mypyc (from mypy) is not installed" in note
+    (tmp_path / "app.py").write_text("async def app(scope, receive, send):\n    pass\n")
+    with SquallProcess(tmp_path, "app:app", "--port", "0", env={"PYTHONPATH": str(lib)}) as proc:
+        proc.wait_ready()
+        proc.stop()
+        stderr = proc.stderr()
+    assert "this squall is pure Python" in stderr
+    assert "mypyc (from mypy) is not installed" in stderr
+    assert "docs/install.md ('Which build you got')" in stderr
+
+    rebuilt = subprocess.run(  # the same build directory, pure Python on purpose: no note
+        [sys.executable, "-c", script.replace("sys.modules['mypyc'] = ", "_ = ")],
+        cwd=ROOT,
+        env=env | {"SQUALL_NO_COMPILE": "1"},
+        capture_output=True,
+        text=True,
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert not (lib / "squall" / "_build_fallback.txt").exists()

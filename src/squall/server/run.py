@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TextIO
 
 from .. import COMPILED
@@ -25,7 +26,7 @@ from .loading import AppLoadError, ServerError, load_app
 from .serve import Hooks, StopSignals, remove_uds, serve, ssl_context
 from .sockets import address_text, listen_sockets
 
-__all__ = ("AppLoadError", "Config", "load_app", "ready_line", "run")
+__all__ = ("AppLoadError", "Config", "fallback_note", "load_app", "ready_line", "run")
 
 log = logging.getLogger("squall.server")
 
@@ -44,6 +45,26 @@ def ready_line(url: str, interface: str, workers: int = 0) -> str:
     many = f", {workers} workers" if workers > 1 else ""
     build = "compiled" if COMPILED else "pure Python"
     return f"squall: serving {url} ({interface} interface{many}, {build}), Ctrl-C to stop"
+
+
+# setup.py's FALLBACK_NOTE: the reason a build that meant to compile installed pure Python.
+FALLBACK_NOTE = Path(__file__).resolve().parents[1] / "_build_fallback.txt"
+
+
+def fallback_note() -> str | None:
+    """What to log at start-up when compiling failed as squall was built (pip hides the build's
+    own warning unless run with -v), else None: a pure-Python build asked for, or compiled."""
+    if COMPILED:
+        return None
+    try:
+        reason = FALLBACK_NOTE.read_text().strip()
+    except OSError:
+        return None
+    return (
+        f"this squall is pure Python, about 25% slower, because compiling failed when it was"
+        f" built: {reason}. docs/install.md ('Which build you got') says how to get the"
+        " compiled build"
+    )
 
 
 def error(message: str) -> None:
@@ -66,6 +87,8 @@ async def _serve_here(config: Config, out: TextIO) -> int:
 
         def ready(interface: str) -> None:
             print(ready_line(address_text(sockets, tls), interface), file=out, flush=True)
+            if note := fallback_note():
+                log.warning(note)
 
         try:
             return await serve(config, sockets, Hooks(stop.event, ready))

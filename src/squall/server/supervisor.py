@@ -42,7 +42,7 @@ from typing import TextIO
 from .aggregate import Aggregator
 from .config import EXIT_ERROR, EXIT_OK, Config
 from .loading import ServerError
-from .run import error, ready_line
+from .run import error, fallback_note, ready_line
 from .serve import remove_uds
 from .sockets import address_text, check_reuse_port, listen_sockets
 from .worker import WorkerSpec
@@ -415,6 +415,8 @@ class Supervisor:
         self._announced = True
         url = address_text(self._sockets, self.config.ssl_certfile is not None)
         print(ready_line(url, self._interface, self.config.workers), file=self.out, flush=True)
+        if note := fallback_note():
+            log.warning(note)
 
     def _retire(self, worker: _Worker) -> None:
         """Stop ``worker`` gracefully (its replacement is ready)."""

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import subprocess
+import sys
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -327,3 +331,40 @@ def test_mocked_aiohttp_request_content_slicing_is_the_reference() -> None:
     assert request.content[request.http_range] == payload[-50:]
     ours = make_mocked_request("GET", "/", headers={"Range": "bytes=-50"}, payload=payload)
     assert ours.content[ours.http_range] == payload[-50:]  # type: ignore[index]
+
+
+# -- squall.testing.aiohttp_plugin ------------------------------------------------------------
+
+FAILING_THEN_PASSING = """
+import asyncio
+import gc
+
+
+async def test_fails():
+    raise AssertionError("on purpose")
+
+
+def test_after_it():
+    left = [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]
+    assert [loop for loop in left if not loop.is_closed()] == []
+"""
+
+
+def test_a_failing_coroutine_test_leaves_no_loop_for_the_next_to_fail_on(
+    tmp_path: Path,
+) -> None:
+    """aiohttp's plugin closes a coroutine test's loop only when the test passes; squall's
+    aiohttp plugin closes it after a failure too, so the next test does not fail on the
+    unclosed loop's ResourceWarning."""
+    (tmp_path / "test_loops.py").write_text(FAILING_THEN_PASSING)
+    env = {**os.environ, "PYTHONPATH": str(Path(web.__file__).parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "squall.testing.aiohttp_plugin",
+         "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert "1 failed, 1 passed" in done.stdout, done.stdout + done.stderr

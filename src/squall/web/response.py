@@ -546,11 +546,8 @@ class Response(StreamResponse):
     def content_length(self, value: int | None) -> None:
         raise RuntimeError("Content length is set automatically")
 
-    async def prepare(self, request: BaseRequest) -> Any:
-        if self._eof_sent:
-            return None
-        if self._req is not None:
-            return self._payload_writer()
+    async def _start(self, request: BaseRequest) -> None:
+        """prepare()'s work: the head out, the whole body's length declared (aiohttp's name)."""
         self._async_send = True
         self._plain = False
         if self._chunked:
@@ -561,7 +558,7 @@ class Response(StreamResponse):
             self._payload = payload = None
         if payload is not None:
             await self._prepare_stream(request, payload)
-            return self._payload_writer()
+            return
         # Compression is set up before the on_response_prepare signal, as in aiohttp.
         coding = await self._compress(request) if self._compression else None
         await request._prepare_hook(self)
@@ -573,7 +570,6 @@ class Response(StreamResponse):
         exchange.send_head()
         if coding is not None:
             self._start_compressor(coding)
-        return self._payload_writer()
 
     async def _prepare_stream(self, request: BaseRequest, payload: Payload) -> None:
         """prepare() for a body made while sending: its size, if known, declares the length."""

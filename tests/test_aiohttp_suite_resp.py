@@ -368,3 +368,59 @@ def test_a_failing_coroutine_test_leaves_no_loop_for_the_next_to_fail_on(
         timeout=120,
     )  # fmt: skip
     assert "1 failed, 1 passed" in done.stdout, done.stdout + done.stderr
+
+
+# -- on_response_prepare sees the head's Date and Server ---------------------------------------
+
+
+async def test_on_response_prepare_can_remove_or_replace_server_and_date(squall_loop: Any) -> None:
+    """aiohttp's handlers find Date and Server among the headers (the usual way to hide the
+    server's name is ``del response.headers["Server"]`` there)."""
+
+    def build(w: Any) -> Any:
+        async def strip(request: Any, response: Any) -> None:
+            assert "Date" in response.headers and "Server" in response.headers
+            if request.path == "/stream":
+                response.headers["Server"] = "custom"
+            else:
+                del response.headers["Server"]
+                if request.path == "/ws":
+                    del response.headers["Date"]
+
+        async def whole(request: Any) -> Any:
+            return w.Response(text="whole")
+
+        async def stream(request: Any) -> Any:
+            resp = w.StreamResponse()
+            await resp.prepare(request)
+            await resp.write(b"stream")
+            return resp
+
+        async def ws(request: Any) -> Any:
+            sock = w.WebSocketResponse()
+            await sock.prepare(request)
+            await sock.close()
+            return sock
+
+        app = w.Application()
+        app.on_response_prepare.append(strip)
+        app.router.add_get("/", whole)
+        app.router.add_get("/stream", stream)
+        app.router.add_get("/ws", ws)
+        return app
+
+    async def call(client: Any) -> list[Any]:
+        seen = []
+        for path in ("/", "/stream"):
+            async with client.get(path) as resp:
+                seen.append((await resp.text(), resp.headers.get("Server"), "Date" in resp.headers))
+        sock = await client.ws_connect("/ws")
+        headers = sock._response.headers
+        seen.append(("ws", headers.get("Server"), "Date" in headers))
+        await sock.close()
+        return seen
+
+    theirs, ours = await on_both(build, call)
+    assert (
+        ours == theirs == [("whole", None, True), ("stream", "custom", True), ("ws", None, False)]
+    )

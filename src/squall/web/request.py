@@ -735,9 +735,13 @@ class BaseRequest(StateMapping):
         match_info = self._match_info
         if match_info is None:
             return
+        shown = False
         for app in match_info.apps:
             signal = app.on_response_prepare
             if signal:
+                if not shown:  # the head's Date and Server, as aiohttp's handlers see them
+                    response._show_head_defaults()
+                    shown = True
                 await signal.send(self, response)
 
 

@@ -17,11 +17,12 @@ import io
 import warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from multidict import CIMultiDict
 
-from ..http.clock import REASONS
+from ..http.clock import REASONS, SERVER_SOFTWARE
 from ..http.exchange import PlainHead, encode_fields, plain_head
 from .compression import Compressor, ContentCoding
 from .keys import ResponseKey
@@ -139,6 +140,7 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
     _send_body = True
     _reason: str | None = None  # None: the standard phrase for the status
     _writer: Any = None  # what prepare() returned (_payload_writer())
+    _defaults_shown = False  # Date/Server were put in headers for on_response_prepare
     _body: bytes | None = None
     # Prepared, or compression pending: the request handler must finish it with awaits
     # (prepare/write_eof), not Response._send_whole.
@@ -279,6 +281,23 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         if coding is not None:
             self._start_compressor(coding)
 
+    def _show_head_defaults(self) -> None:
+        """Before on_response_prepare: ``Date`` and ``Server`` in :attr:`headers`, as aiohttp's
+        handlers find them; one that removes either sends the response without it."""
+        headers = self.headers
+        headers.setdefault("Date", formatdate(usegmt=True))
+        headers.setdefault("Server", SERVER_SOFTWARE)
+        self._defaults_shown = True
+        self._plain = False
+
+    def _removed_defaults(self) -> list[tuple[bytes, bytes]]:
+        """Empty ``Date``/``Server`` fields (the exchange then sends none) for those an
+        on_response_prepare handler removed."""
+        if not self._defaults_shown:
+            return []
+        headers = self.headers
+        return [(name, b"") for name in (b"Date", b"Server") if name.decode() not in headers]
+
     def _keep_head(self, exchange: Exchange) -> None:
         """After an explicit prepare(), ``headers`` are the fields of the head as sent, as
         aiohttp rewrites them: Content-Length or Transfer-Encoding as framed (neither for 1xx,
@@ -313,6 +332,8 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
             elif length >= 0 and exchange.allows_body(200):
                 headers["Content-Length"] = str(length)  # a whole body's own length stands
             fields = encode_fields(headers.items())
+            if self._defaults_shown:
+                fields += self._removed_defaults()
         elif ctype is None and may_have_body:
             ctype = "application/octet-stream"
         if self._cookies:

@@ -424,3 +424,28 @@ async def test_on_response_prepare_can_remove_or_replace_server_and_date(squall_
     assert (
         ours == theirs == [("whole", None, True), ("stream", "custom", True), ("ws", None, False)]
     )
+
+
+async def test_an_empty_file_keeps_its_content_length_on_head(
+    squall_loop: Any, tmp_path: Path
+) -> None:
+    """A FileResponse knows its length even when it is 0: HEAD says it, as aiohttp's."""
+    (tmp_path / "empty.txt").write_bytes(b"")
+
+    def build(w: Any) -> Any:
+        async def handler(request: Any) -> Any:
+            return w.FileResponse(tmp_path / "empty.txt")
+
+        app = w.Application()
+        app.router.add_route("*", "/", handler)
+        return app
+
+    async def call(client: Any) -> list[str | None]:
+        seen = []
+        for method in ("GET", "HEAD"):
+            async with client.request(method, "/") as resp:
+                seen.append(resp.headers.get("Content-Length"))
+        return seen
+
+    theirs, ours = await on_both(build, call)
+    assert ours == theirs == ["0", "0"]

@@ -313,10 +313,6 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         """Hand this response's head to ``exchange``, which frames it (``length``: the body's
         length if known, else -1; a Content-Length header set on a stream declares it)."""
         status = self._status
-        if length == 0 and (status == 304 or exchange.method == "HEAD"):
-            # An empty body says nothing of the length a GET's 200 would have: no
-            # Content-Length then (RFC 9110 8.6), as aiohttp.
-            length = -1
         send_body = self._send_body = exchange.allows_body(status)
         headers = self._headers
         ctype = self._ctype
@@ -586,7 +582,10 @@ class Response(StreamResponse):
         self._req = request
         exchange = self._exchange = request._exchange
         body = self._body if self._compressed_body is None else self._compressed_body
-        self._begin(exchange, -1 if self._chunked else (len(body) if body is not None else 0))
+        length = -1 if self._chunked else (len(body) if body is not None else 0)
+        if length == 0 and (self._status == 304 or exchange.method == "HEAD"):
+            length = -1  # (see _send_whole)
+        self._begin(exchange, length)
         self._keep_head(exchange)
         exchange.send_head()
         if coding is not None:
@@ -653,7 +652,12 @@ class Response(StreamResponse):
         self._req = request
         exchange = self._exchange = request._exchange
         body = self._body or b""
-        self._begin(exchange, -1 if self._chunked else len(body))
+        length = -1 if self._chunked else len(body)
+        if length == 0 and (self._status == 304 or exchange.method == "HEAD"):
+            # An empty body says nothing of the length a GET's 200 would have: no
+            # Content-Length then (RFC 9110 8.6), as aiohttp.
+            length = -1
+        self._begin(exchange, length)
         self._eof_sent = True
         if body and self._send_body:
             self._body_length = len(body)

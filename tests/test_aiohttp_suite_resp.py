@@ -449,3 +449,22 @@ async def test_an_empty_file_keeps_its_content_length_on_head(
 
     theirs, ours = await on_both(build, call)
     assert ours == theirs == ["0", "0"]
+
+
+async def test_on_response_prepare_removes_server_over_http2_too(squall_loop: Any) -> None:
+    httpx = pytest.importorskip("httpx")
+
+    async def strip(request: web.Request, response: web.StreamResponse) -> None:
+        del response.headers["Server"]
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="h2")
+
+    app = web.Application()
+    app.on_response_prepare.append(strip)
+    app.router.add_get("/", handler)
+    async with TestServer(app, http2=True) as server:
+        async with httpx.AsyncClient(http1=False, http2=True, timeout=10) as client:
+            resp = await client.get(str(server.make_url("/")))
+    assert resp.http_version == "HTTP/2" and resp.text == "h2"
+    assert "server" not in resp.headers and "date" in resp.headers

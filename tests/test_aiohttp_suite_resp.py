@@ -463,8 +463,10 @@ async def test_on_response_prepare_removes_server_over_http2_too(squall_loop: An
     app = web.Application()
     app.on_response_prepare.append(strip)
     app.router.add_get("/", handler)
-    async with TestServer(app, http2=True) as server:
-        async with httpx.AsyncClient(http1=False, http2=True, timeout=10) as client:
-            resp = await client.get(str(server.make_url("/")))
+    async with (
+        TestServer(app, http2=True) as server,
+        httpx.AsyncClient(http1=False, http2=True, timeout=10) as client,
+    ):
+        resp = await client.get(str(server.make_url("/")))
     assert resp.http_version == "HTTP/2" and resp.text == "h2"
     assert "server" not in resp.headers and "date" in resp.headers

@@ -470,3 +470,17 @@ async def test_on_response_prepare_removes_server_over_http2_too(squall_loop: An
         resp = await client.get(str(server.make_url("/")))
     assert resp.http_version == "HTTP/2" and resp.text == "h2"
     assert "server" not in resp.headers and "date" in resp.headers
+
+
+async def test_an_asgi_app_sends_no_server_with_an_empty_one(squall_loop: Any) -> None:
+    from squall.asgi import serve
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"server", b""), (b"content-type", b"text/plain")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"asgi"})
+
+    async with serve(app, "127.0.0.1", 0) as server, aiohttp.ClientSession() as session:
+        resp = await session.get(f"http://127.0.0.1:{server.port}/")
+        assert await resp.text() == "asgi"
+        assert "Server" not in resp.headers and "Date" in resp.headers

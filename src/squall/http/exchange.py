@@ -167,6 +167,8 @@ class _Fields:
                     self.date = True
                 else:
                     self.server = True
+                if not value.strip():
+                    continue  # an empty Date or Server: none (the application removed it)
             lines.append(line)
         self.lines = b"".join(lines)
 

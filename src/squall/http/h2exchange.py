@@ -307,6 +307,8 @@ class H2Exchange(Exchange):
                         server = True
                     else:
                         continue  # connection-specific: malformed in HTTP/2
+                    if not value.strip():
+                        continue  # an empty Date or Server: none (the application removed it)
                 head.append((lname, value))
             if given >= 0:
                 length = given

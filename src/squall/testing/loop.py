@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import weakref
 from collections.abc import Callable, Iterator
 
 from .._loop import new_event_loop
@@ -13,16 +14,25 @@ __all__ = ("loop_context", "setup_test_loop", "teardown_test_loop")
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
+_OPEN: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def open_test_loops() -> list[asyncio.AbstractEventLoop]:
+    """The loops :func:`setup_test_loop` made that :func:`teardown_test_loop` has not closed."""
+    return list(_OPEN)
+
 
 def setup_test_loop(loop_factory: LoopFactory = new_event_loop) -> asyncio.AbstractEventLoop:
     """A new loop (squall's choice: uvloop when installed), set as the current one."""
     loop = loop_factory()
     asyncio.set_event_loop(loop)
+    _OPEN.add(loop)
     return loop
 
 
 def teardown_test_loop(loop: asyncio.AbstractEventLoop, fast: bool = False) -> None:
     """Cancel what is left on ``loop``, close it and unset it; ``fast`` skips the gc pass."""
+    _OPEN.discard(loop)
     if not loop.is_closed():
         tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
         for task in tasks:

@@ -116,16 +116,25 @@ def _step(result: Any) -> None:
 
 
 class WriterTransport(asyncio.Transport):
-    """The transport of a mocked request made with aiohttp's ``writer=``: the response bytes
-    squall frames are handed to the writer as aiohttp's responses do, the head parsed into
-    ``writer.write_headers(status_line, headers)`` and the body to ``writer.write(data)``."""
+    """The transport of a mocked request's aiohttp writer: the response squall frames is
+    handed to the writer as aiohttp's responses hand it theirs. The head becomes
+    ``writer.write_headers(status_line, headers)`` (after ``writer.enable_chunking()`` for a
+    chunked body and ``writer.enable_compression(coding, None)`` for a compressed one), the
+    body's bytes, unframed, ``writer.write(data)``, and the write that completes the body
+    ``writer.write_eof(data)``. With ``record``, the bytes as framed also go to
+    ``transport`` (the stand-in transport's ``written``)."""
 
-    def __init__(self, writer: Any, transport: Any) -> None:
+    def __init__(self, writer: Any, transport: Any, method: str, record: bool = False) -> None:
         super().__init__()
         self.writer = writer
         self._transport = transport
+        self._record = record
+        self._no_body = method == "HEAD"
         self._head = bytearray()
         self._in_body = False
+        self._left = -1  # body bytes still owed (-1: until the connection closes)
+        self._chunked = False
+        self._chunks = bytearray()  # chunked framing not parsed yet
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if self._transport is None:
@@ -133,31 +142,97 @@ class WriterTransport(asyncio.Transport):
         return self._transport.get_extra_info(name, default)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._record and self._transport is not None:
+            self._transport.write(data)
         if not self._in_body:
             self._head += data
             end = self._head.find(b"\r\n\r\n")
             if end < 0:
                 return
             head, data = bytes(self._head[:end]), bytes(self._head[end + 4 :])
-            self._in_body = True
+            self._head = bytearray()
             if head.startswith(b"HTTP/1.1 100 "):  # a 100 Continue: not a response head
-                self._head = bytearray()
-                self._in_body = False
                 self.write(data)
                 return
-            status_line, *lines = head.decode("latin-1").split("\r\n")
-            headers: CIMultiDict[str] = CIMultiDict()
-            for line in lines:
-                name, _, value = line.partition(":")
-                headers.add(name, value.strip())
-            _step(self.writer.write_headers(status_line, headers))
-        if data:
-            _step(self.writer.write(bytes(data)))
+            if self._start(head):
+                return
+        self._body(bytes(data))
+
+    def _start(self, head: bytes) -> bool:
+        """Hand the head to the writer; True if the response is complete with it."""
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers: CIMultiDict[str] = CIMultiDict()
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers.add(name, value.strip())
+        status = int(status_line.split(" ", 2)[1])
+        self._chunked = headers.get("Transfer-Encoding", "").lower() == "chunked"
+        if self._chunked:
+            self._call("enable_chunking")
+        if "Content-Encoding" in headers:
+            self._call("enable_compression", headers["Content-Encoding"], None)
+        _step(self.writer.write_headers(status_line, headers))
+        self._in_body = True
+        if self._no_body or status < 200 or status in (204, 304):
+            self._left = 0
+        elif not self._chunked:
+            self._left = int(headers.get("Content-Length", -1))
+        if self._left == 0:
+            self._end(b"")
+            return True
+        return False
+
+    def _body(self, data: bytes) -> None:
+        if self._chunked:
+            self._chunks += data
+            pieces: list[bytes] = []
+            while True:
+                line_end = self._chunks.find(b"\r\n")
+                if line_end < 0:
+                    break
+                size = int(bytes(self._chunks[:line_end]).split(b";")[0], 16)
+                if size == 0:  # the last chunk (and any trailers): the body is complete
+                    self._end(b"".join(pieces))
+                    return
+                start = line_end + 2
+                if len(self._chunks) < start + size + 2:
+                    break
+                pieces.append(bytes(self._chunks[start : start + size]))
+                del self._chunks[: start + size + 2]
+            if pieces:
+                _step(self.writer.write(b"".join(pieces)))
+            return
+        if self._left < 0:
+            if data:
+                _step(self.writer.write(data))
+            return
+        data = data[: self._left]
+        self._left -= len(data)
+        if self._left == 0:
+            self._end(data)
+        elif data:
+            _step(self.writer.write(data))
+
+    def _end(self, data: bytes) -> None:
+        self._in_body = self._chunked = False
+        self._chunks = bytearray()
+        self._left = -1
+        _step(self.writer.write_eof(data))
+
+    def _call(self, name: str, *args: Any) -> None:
+        method = getattr(self.writer, name, None)
+        if method is not None:
+            method(*args)
+
+    def write_eof(self) -> None:
+        if self._in_body:  # a body that ends with the connection (HTTP/1.0, no length)
+            self._end(b"")
 
     def is_closing(self) -> bool:
         return self._transport is not None and bool(self._transport.is_closing())
 
     def close(self) -> None:
+        self.write_eof()
         if self._transport is not None:
             self._transport.close()
 
@@ -173,9 +248,13 @@ class MockedConnection:
         transport: Any,
         loop: asyncio.AbstractEventLoop | None = None,
         writer: Any = None,
+        method: str = "GET",
+        record: bool = False,
     ) -> None:
         self.transport = transport
         self.writer = writer  # aiohttp's (a mocked request's ``writer=``): responses go to it
+        self._method = method
+        self._record = record
         self.peername = transport.get_extra_info("peername")
         self.sockname = transport.get_extra_info("sockname")
         self._given_loop = loop
@@ -197,7 +276,7 @@ class MockedConnection:
             output.transport = (
                 self.transport
                 if self.writer is None
-                else WriterTransport(self.writer, self.transport)
+                else WriterTransport(self.writer, self.transport, self._method, self._record)
             )
         return output
 
@@ -252,24 +331,52 @@ class _MockedRoute(AbstractRoute):
         raise RuntimeError("a mocked request has no route to build URLs from")
 
 
+class BytesContent(StreamReader):
+    """``request.content`` of a mocked request made with bytes: a body to read, and those
+    bytes to index and slice (aiohttp's ``request.content`` is then the payload itself, so
+    ``request.content[request.http_range]`` is the range asked for)."""
+
+    def __init__(self, payload: bytes | bytearray | memoryview) -> None:
+        super().__init__(None)
+        self.payload = payload
+        self.feed_data(bytes(payload))
+        self.feed_eof()
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.payload[index]
+
+    def __len__(self) -> int:
+        return len(self.payload)
+
+
 def _as_stream(payload: StreamReader | bytes) -> StreamReader:
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         return payload
-    stream = StreamReader(None)
-    stream.feed_data(bytes(payload))
-    stream.feed_eof()
-    return stream
+    return BytesContent(payload)
 
 
-def _output_of(protocol: Any, writer: Any) -> Output:
+def _output_of(protocol: Any, writer: Any, method: str, record: bool) -> Output:
     """The output responses to a mocked request are written to."""
     output = getattr(protocol, "output", None)
     if isinstance(output, Output):
         return output
     output = Output(None)
     transport = getattr(protocol, "transport", None)
-    output.transport = transport if writer is None else WriterTransport(writer, transport)
+    output.transport = (
+        transport if writer is None else WriterTransport(writer, transport, method, record)
+    )
     return output
+
+
+def _mocked_writer(transport: Any) -> mock.Mock:
+    """aiohttp's default writer of a mocked request: a mock whose methods are coroutines."""
+    writer = mock.Mock()
+    writer.write_headers = make_mocked_coro(None)
+    writer.write = make_mocked_coro(None)
+    writer.write_eof = make_mocked_coro(None)
+    writer.drain = make_mocked_coro(None)
+    writer.transport = transport
+    return writer
 
 
 def make_mocked_request(
@@ -307,14 +414,23 @@ def make_mocked_request(
     ]
     lowered = {name.lower(): value.lower() for name, value in raw_headers}
     upgrade = lowered.get(b"connection") == b"upgrade" and bool(lowered.get(b"upgrade"))
+    method = method.upper()
+    # Without writer=, a mock writer as aiohttp's, and the bytes on the transport as well.
+    record = writer is None
     if protocol is None:
-        protocol = MockedConnection(
-            MockedTransport(sslcontext) if transport is None else transport, loop, writer
-        )
-    elif writer is not None:
+        if transport is None:
+            transport = MockedTransport(sslcontext)
+        if writer is None:
+            writer = _mocked_writer(transport)
+        protocol = MockedConnection(transport, loop, writer, method, record)
+    else:
+        if transport is not None:
+            protocol.transport = transport
+        if writer is None:
+            writer = _mocked_writer(getattr(protocol, "transport", None))
         protocol.writer = writer  # (as aiohttp: request.writer is the protocol's)
     raw = Exchange(
-        method.upper(),
+        method,
         path.encode("utf-8"),
         f"{version.major}.{version.minor}",
         raw_headers,
@@ -322,7 +438,7 @@ def make_mocked_request(
         upgrade,
         lowered.get(b"expect") == b"100-continue",
         _as_stream(payload),
-        _output_of(protocol, writer),
+        _output_of(protocol, writer, method, record),
     )
     if app is None:
         app = Application()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 import types
 from collections.abc import Iterable, Mapping
@@ -20,6 +21,8 @@ __all__ = (
 )
 
 ETAG_ANY = "*"
+
+log = logging.getLogger("squall.web")
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,6 +66,7 @@ def parse_cookies(header: str) -> dict[str, str]:
     A ``;`` inside a quoted value belongs to the value, as in aiohttp.
     """
     cookies: dict[str, str] = {}
+    invalid: list[str] = []
     pos, end = 0, len(header)
     while pos < end:
         semi = header.find(";", pos)
@@ -87,11 +91,14 @@ def parse_cookies(header: str) -> dict[str, str]:
                     cookies.setdefault(word, "")
             continue
         if not _COOKIE_NAME.fullmatch(name):
+            invalid.append(name)
             continue
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] == '"':
             value = _unescape_cookie(value[1:-1])
         cookies[name] = value
+    if invalid:  # one record per header, as aiohttp (a header of many cannot flood the log)
+        log.debug("Cannot load cookie. Illegal cookie names: %r", invalid)
     return cookies
 
 

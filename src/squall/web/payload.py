@@ -55,6 +55,26 @@ class Payload:
             source.close()
         return str(text).encode(getattr(source, "encoding", None) or "utf-8")
 
+    def decode(self, encoding: str = "utf-8") -> str:
+        """The body as text, for ``response.text``, as aiohttp's payloads' ``decode()``: a
+        file is read (blocking) from where it stands, and put back there if it can seek; a
+        body that exists only as it is sent (an async iterable, a multipart part) raises
+        TypeError."""
+        source = self.source
+        decode = getattr(source, "decode", None)
+        if decode is not None and self.writes_itself:  # aiohttp's payload objects
+            return str(decode(encoding))
+        if hasattr(source, "__aiter__") or not hasattr(source, "read"):
+            raise TypeError("Unable to decode: the body is made only as it is sent")
+        try:
+            start: int | None = source.tell()
+        except (AttributeError, OSError, ValueError):
+            start = None
+        data = source.read()
+        if start is not None:
+            source.seek(start)
+        return data if isinstance(data, str) else bytes(data).decode(encoding)
+
     @property
     def writes_itself(self) -> bool:
         """An aiohttp payload object: sent by its own ``write(writer)``."""

@@ -55,6 +55,21 @@ class HttpVersion(NamedTuple):
     minor: int
 
 
+class RawRequestMessage(NamedTuple):
+    """aiohttp's parsed request head, as the deprecated ``request.message`` gives it."""
+
+    method: str
+    path: str
+    version: HttpVersion
+    headers: CIMultiDictProxy[str]
+    raw_headers: tuple[tuple[bytes, bytes], ...]
+    should_close: bool
+    compression: str | None
+    upgrade: bool
+    chunked: bool
+    url: URL
+
+
 HttpVersion10 = HttpVersion(1, 0)
 HttpVersion11 = HttpVersion(1, 1)
 _VERSIONS: Final = {"1.1": HttpVersion11, "1.0": HttpVersion10, "2": HttpVersion(2, 0)}
@@ -375,7 +390,37 @@ class BaseRequest(StateMapping):
 
     @property
     def task(self) -> asyncio.Task[Any] | None:
-        return self._task or asyncio.current_task()
+        """The task handling the request (None outside a running loop: a mocked request's)."""
+        if self._task is not None:
+            return self._task
+        try:
+            return asyncio.current_task()
+        except RuntimeError:
+            return None
+
+    @property
+    def message(self) -> RawRequestMessage:
+        """Deprecated, as in aiohttp (warns): the request head as aiohttp's parser gives it."""
+        warnings.warn("Request.message is deprecated", DeprecationWarning, stacklevel=2)
+        return self._message
+
+    @property
+    def _message(self) -> RawRequestMessage:
+        # aiohttp's name for it, which plugins read
+        headers = self.headers
+        coding = headers.get("Content-Encoding", "").lower()
+        return RawRequestMessage(
+            self.method,
+            self.raw_path,
+            self.version,
+            headers,
+            self.raw_headers,
+            not self._exchange.keep_alive,
+            coding if coding in ("gzip", "deflate", "br", "zstd") else None,
+            self._raw.upgrade,
+            "chunked" in headers.get("Transfer-Encoding", "").lower(),
+            self.rel_url,
+        )
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -690,9 +735,13 @@ class BaseRequest(StateMapping):
         match_info = self._match_info
         if match_info is None:
             return
+        shown = False
         for app in match_info.apps:
             signal = app.on_response_prepare
             if signal:
+                if not shown:  # the head's Date and Server, as aiohttp's handlers see them
+                    response._show_head_defaults()
+                    shown = True
                 await signal.send(self, response)
 
 

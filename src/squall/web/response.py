@@ -17,11 +17,12 @@ import io
 import warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from multidict import CIMultiDict
 
-from ..http.clock import REASONS
+from ..http.clock import REASONS, SERVER_SOFTWARE
 from ..http.exchange import PlainHead, encode_fields, plain_head
 from .compression import Compressor, ContentCoding
 from .keys import ResponseKey
@@ -64,6 +65,52 @@ _TEXT_CTYPES: dict[str, tuple[str | None, PlainHead | bool]] = {
 _NOT_USUAL: tuple[str | None, PlainHead | bool] = (None, False)
 
 
+class NotStartedError(RuntimeError, AssertionError):
+    """``write_eof()`` or ``drain()`` before ``prepare()``: a RuntimeError, and the
+    AssertionError aiohttp raises there."""
+
+
+class NotBytesError(TypeError, AssertionError):
+    """``write()`` of something else than bytes: a TypeError, and aiohttp's AssertionError."""
+
+
+class BodyTypeError(TypeError, ValueError):
+    """A body no payload is made from: a TypeError, and the ValueError aiohttp raises."""
+
+
+class TextTypeError(TypeError, AssertionError):
+    """``response.text = `` something else than str: a TypeError, and aiohttp's
+    AssertionError."""
+
+
+class ResponseWriter:
+    """What ``prepare()`` returns for a served request: aiohttp's ``AbstractStreamWriter``
+    API over the response (``write``, ``write_eof``, ``drain``, ``buffer_size``), for code that
+    writes to the writer ``prepare()`` gave it. The bytes go through the response, so they are
+    compressed and framed as the response's own ``write()``'s are."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: StreamResponse) -> None:
+        self._response = response
+
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        await self._response.write(chunk)
+
+    async def write_eof(self, chunk: bytes = b"") -> None:
+        await self._response.write_eof(chunk)
+
+    async def drain(self) -> None:
+        """Nothing to do: ``write()`` already waits while the client is slow to read."""
+
+    @property
+    def buffer_size(self) -> int:
+        """The body bytes written so far (before compression)."""
+        return self._response.body_length
+
+    output_size = buffer_size
+
+
 def _no_chunks_before_http11(request: BaseRequest) -> None:
     """``prepare()`` of a chunked response to an HTTP/1.0 request fails, as in aiohttp."""
     version = request.version
@@ -92,6 +139,8 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
     _body_length = 0
     _send_body = True
     _reason: str | None = None  # None: the standard phrase for the status
+    _writer: Any = None  # what prepare() returned (_payload_writer())
+    _defaults_shown = False  # Date/Server were put in headers for on_response_prepare
     _body: bytes | None = None
     # Prepared, or compression pending: the request handler must finish it with awaits
     # (prepare/write_eof), not Response._send_whole.
@@ -188,13 +237,34 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
     # -- writing --------------------------------------------------------------------------
 
     async def prepare(self, request: BaseRequest) -> Any:
-        """Send the status line and headers; afterwards the body goes out with :meth:`write`."""
+        """Send the status line and headers; afterwards the body goes out with :meth:`write`.
+
+        Returns the response's writer, as aiohttp does (the same one on a second call; None
+        once the body is complete): a :class:`ResponseWriter`, or the writer a request made
+        by ``make_mocked_request`` has.
+        """
         if self._eof_sent:
             return None
-        if self._req is not None:
-            return None
-        await self._start(request)
-        return None
+        if self._req is None:
+            await self._start(request)
+        return self._payload_writer()
+
+    def _payload_writer(self) -> Any:
+        writer = self._writer
+        if writer is None:
+            req = self._req
+            # make_mocked_request's connection carries aiohttp's writer; a served one has none
+            writer = None if req is None else getattr(req.protocol, "writer", None)
+            writer = self._writer = ResponseWriter(self) if writer is None else writer
+        return writer
+
+    @property
+    def output_length(self) -> int:
+        """Deprecated, as in aiohttp (warns): the writer's ``buffer_size``."""
+        warnings.warn("output_length is deprecated", DeprecationWarning, stacklevel=2)
+        if self._req is None:
+            raise NotStartedError("Response has not been started")
+        return self._payload_writer().buffer_size  # type: ignore[no-any-return]
 
     async def _start(self, request: BaseRequest) -> None:
         if self._chunked:
@@ -211,6 +281,23 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         if coding is not None:
             self._start_compressor(coding)
 
+    def _show_head_defaults(self) -> None:
+        """Before on_response_prepare: ``Date`` and ``Server`` in :attr:`headers`, as aiohttp's
+        handlers find them; one that removes either sends the response without it."""
+        headers = self.headers
+        headers.setdefault("Date", formatdate(usegmt=True))
+        headers.setdefault("Server", SERVER_SOFTWARE)
+        self._defaults_shown = True
+        self._plain = False
+
+    def _removed_defaults(self) -> list[tuple[bytes, bytes]]:
+        """Empty ``Date``/``Server`` fields (the exchange then sends none) for those an
+        on_response_prepare handler removed."""
+        if not self._defaults_shown:
+            return []
+        headers = self.headers
+        return [(name, b"") for name in (b"Date", b"Server") if name.decode() not in headers]
+
     def _keep_head(self, exchange: Exchange) -> None:
         """After an explicit prepare(), ``headers`` are the fields of the head as sent, as
         aiohttp rewrites them: Content-Length or Transfer-Encoding as framed (neither for 1xx,
@@ -219,6 +306,8 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         headers = self.headers
         headers.clear()
         headers.extend(exchange.head_fields())
+        if self._keep_alive is None:  # as aiohttp: the connection's choice, once prepared
+            self._keep_alive = exchange.keep_alive
 
     def _begin(self, exchange: Exchange, length: int) -> None:
         """Hand this response's head to ``exchange``, which frames it (``length``: the body's
@@ -239,6 +328,8 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
             elif length >= 0 and exchange.allows_body(200):
                 headers["Content-Length"] = str(length)  # a whole body's own length stands
             fields = encode_fields(headers.items())
+            if self._defaults_shown:
+                fields += self._removed_defaults()
         elif ctype is None and may_have_body:
             ctype = "application/octet-stream"
         if self._cookies:
@@ -253,6 +344,8 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         exchange = self._exchange
         if exchange is None:
             raise RuntimeError("Cannot call write() before prepare()")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise NotBytesError(f"data argument must be byte-ish ({type(data)!r})")
         if not data:
             return
         self._body_length += len(data)
@@ -265,11 +358,13 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
 
     async def drain(self) -> None:
         """Deprecated, as in aiohttp (warns): ``write()`` already waits for the connection."""
+        exchange = self._exchange
+        if exchange is None:
+            raise NotStartedError("Response has not been started")
         warnings.warn(
             "drain method is deprecated, use await resp.write()", DeprecationWarning, stacklevel=2
         )
-        if self._exchange is not None:
-            await self._exchange.out.drain()
+        await exchange.out.drain()
 
     async def write_eof(self, data: bytes = b"", *, trailers: Trailers | None = None) -> None:
         """Finish the body (the last chunk on chunked responses).
@@ -282,7 +377,7 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
             return
         exchange = self._exchange
         if exchange is None:
-            raise RuntimeError("Response has not been started")
+            raise NotStartedError("Response has not been started")
         if data:
             await self.write(data)
         self._eof_sent = True
@@ -413,7 +508,7 @@ class Response(StreamResponse):
         else:
             payload = to_payload(body)
             if payload is None:
-                raise TypeError(f"Unsupported body type {type(body)!r}")
+                raise BodyTypeError(f"Unsupported body type {type(body)!r}")
             if isinstance(body, io.StringIO) and self._get_ctype() is None:
                 self._set_ctype("text/plain; charset=utf-8")
             if isinstance(payload, bytes):
@@ -430,14 +525,18 @@ class Response(StreamResponse):
 
     @property
     def text(self) -> str | None:
+        """The body as text; a file body is read (blocking) to tell it, as in aiohttp, and a
+        body made only as it is sent (an async iterable) raises TypeError."""
         if self._body is None:
+            if self._payload is not None:
+                return self._payload.decode(self.charset or "utf-8")
             return None
         return self._body.decode(self.charset or "utf-8")
 
     @text.setter
     def text(self, text: str) -> None:
         if not isinstance(text, str):
-            raise TypeError(f"text argument must be str ({type(text)!r})")
+            raise TextTypeError(f"text argument must be str ({type(text)!r})")
         # As aiohttp: text is text/plain unless typed otherwise, and always has a charset.
         if self.content_type == "application/octet-stream":
             self._set_ctype("text/plain; charset=utf-8")
@@ -464,9 +563,8 @@ class Response(StreamResponse):
     def content_length(self, value: int | None) -> None:
         raise RuntimeError("Content length is set automatically")
 
-    async def prepare(self, request: BaseRequest) -> Any:
-        if self._req is not None or self._eof_sent:
-            return None
+    async def _start(self, request: BaseRequest) -> None:
+        """prepare()'s work: the head out, the whole body's length declared (aiohttp's name)."""
         self._async_send = True
         self._plain = False
         if self._chunked:
@@ -476,19 +574,22 @@ class Response(StreamResponse):
             self._body = await payload.read_text()
             self._payload = payload = None
         if payload is not None:
-            return await self._prepare_stream(request, payload)
+            await self._prepare_stream(request, payload)
+            return
         # Compression is set up before the on_response_prepare signal, as in aiohttp.
         coding = await self._compress(request) if self._compression else None
         await request._prepare_hook(self)
         self._req = request
         exchange = self._exchange = request._exchange
         body = self._body if self._compressed_body is None else self._compressed_body
-        self._begin(exchange, -1 if self._chunked else (len(body) if body is not None else 0))
+        length = -1 if self._chunked else (len(body) if body is not None else 0)
+        if length == 0 and (self._status == 304 or exchange.method == "HEAD"):
+            length = -1  # (see _send_whole)
+        self._begin(exchange, length)
         self._keep_head(exchange)
         exchange.send_head()
         if coding is not None:
             self._start_compressor(coding)
-        return None
 
     async def _prepare_stream(self, request: BaseRequest, payload: Payload) -> None:
         """prepare() for a body made while sending: its size, if known, declares the length."""
@@ -551,7 +652,12 @@ class Response(StreamResponse):
         self._req = request
         exchange = self._exchange = request._exchange
         body = self._body or b""
-        self._begin(exchange, -1 if self._chunked else len(body))
+        length = -1 if self._chunked else len(body)
+        if length == 0 and (self._status == 304 or exchange.method == "HEAD"):
+            # An empty body says nothing of the length a GET's 200 would have: no
+            # Content-Length then (RFC 9110 8.6), as aiohttp.
+            length = -1
+        self._begin(exchange, length)
         self._eof_sent = True
         if body and self._send_body:
             self._body_length = len(body)

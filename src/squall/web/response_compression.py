@@ -88,9 +88,7 @@ class CompressionMixin:
         if coding is None:
             vary_on_encoding(self.headers)
             accept = ", ".join(request.headers.getall("Accept-Encoding", ()))
-            # (web.Server's requests have no application)
-            app = request.app
-            preference = None if app is None else request.config_dict.get(COMPRESSION_PREFERENCE)
+            preference = _preference(request)
             coding = negotiate(accept, preference)
         if coding is None or coding is ContentCoding.identity:
             return None
@@ -106,3 +104,15 @@ class CompressionMixin:
                 coding, self._compression_strategy, self._zlib_executor_size, self._zlib_executor
             )
             self._send_body = False
+
+
+def _preference(request: BaseRequest) -> Any:
+    """The application's coding preference, if it has one (web.Server's requests have no
+    application; a unit test's stand-in application, a Mock, holds no settings)."""
+    app: Any = request.app
+    if app is None:
+        return None
+    try:
+        return request.config_dict.get(COMPRESSION_PREFERENCE)
+    except TypeError:
+        return None

@@ -228,6 +228,7 @@ class WebSocketResponse(StreamResponse):
             raise ConnectionResetError("Connection lost")
         exchange = request._exchange
         fields = encode_fields([*self.headers.items(), *self._cookie_fields()])
+        fields += self._removed_defaults()
         self._status = 101  # whatever set_status() said before: the handshake's answer is 101
         exchange.start(101, self._reason, None, fields, -1)
         exchange.end()  # the head: from here on, the connection speaks WebSocket

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiohttp.abc
 import aiohttp.test_utils
 import aiohttp.web
 import pytest
@@ -270,3 +271,126 @@ async def test_old_style_middleware_factories_warn_and_run(squall_loop: Any) -> 
     messages = [str(c.message) for c in caught if "old-style" in str(c.message)]
     assert len(messages) == 4  # two factories, each on aiohttp and on squall
     assert all(m.startswith('old-style middleware "<function ') for m in messages)
+
+
+# -- a router of the user's -----------------------------------------------------------------
+
+
+async def test_a_router_of_the_users_resolves_requests(squall_loop: Any) -> None:
+    """``Application(router=)`` (deprecated) takes any ``AbstractRouter``: its ``resolve()``
+    answers, an HTTPException it raises included."""
+
+    def build(w: Any) -> Any:
+        async def hello(request: Any) -> Any:
+            return w.Response(text=f"hello {request.match_info['name']}")
+
+        class Router(aiohttp.abc.AbstractRouter):
+            def __init__(self) -> None:
+                super().__init__()
+                self.inner = w.UrlDispatcher()
+                self.inner.add_get("/hello/{name}", hello)
+
+            async def resolve(self, request: Any) -> Any:
+                if request.path == "/refused":
+                    raise w.HTTPPreconditionFailed()
+                return await self.inner.resolve(request)
+
+        with pytest.deprecated_call(match="router argument is deprecated"):
+            return w.Application(router=Router())
+
+    async def call(client: Any) -> list[tuple[int, str]]:
+        out = []
+        for path in ("/hello/you", "/refused", "/missing"):
+            async with client.get(path) as resp:
+                out.append((resp.status, (await resp.text())[:20]))
+        return out
+
+    theirs, ours = await on_both(build, call)
+    assert (
+        ours
+        == theirs
+        == [(200, "hello you"), (412, "412: Precondition Fa"), (404, "404: Not Found")]
+    )
+
+
+# -- the server's requests_count ------------------------------------------------------------
+
+
+async def test_requests_count_counts_from_its_first_read(squall_loop: Any) -> None:
+    """aiohttp's ``web.Server.requests_count`` (``client.server.handler`` in tests): squall
+    counts from the first read on, as reading it before any request (aiohttp's usage) shows."""
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="hi")
+
+    app = web.Application()
+    app.router.add_get("/", hello)
+    async with TestClient(TestServer(app)) as client:
+        counts = [client.server.handler.requests_count]
+        for _ in range(3):
+            async with client.get("/") as resp:
+                assert resp.status == 200
+            counts.append(client.server.handler.requests_count)
+    assert counts == [0, 1, 2, 3]
+
+
+async def test_low_level_server_counts_every_request(squall_loop: Any) -> None:
+    async def hello(request: web.BaseRequest) -> web.Response:
+        return web.Response(text="hi")
+
+    server = web.Server(hello)
+    listener = await squall_loop.create_server(server, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    session = aiohttp.ClientSession()
+    async with session:
+        for _ in range(2):
+            async with session.get(f"http://127.0.0.1:{port}/") as resp:
+                assert resp.status == 200
+    assert server.requests_count == 2
+    listener.close()
+    await server.shutdown(1.0)
+    await listener.wait_closed()
+
+
+# -- squall.testing.aiohttp_plugin ----------------------------------------------------------
+
+FAILING_THEN_PASSING = """
+import gc
+
+
+async def test_fails() -> None:
+    raise AssertionError("fails")
+
+
+async def test_after() -> None:
+    gc.collect()
+"""
+
+
+def test_a_failed_coroutine_test_leaves_no_loop_to_the_next(tmp_path: Path) -> None:
+    """aiohttp's plugin never closes the loop of a coroutine test that fails; its sockets then
+    fail the next test that collects garbage (ResourceWarning). squall's plugin closes it."""
+    (tmp_path / "test_x.py").write_text(FAILING_THEN_PASSING)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "squall.testing.aiohttp_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-W",
+            "error::ResourceWarning",
+            "-W",
+            "error::pytest.PytestUnraisableExceptionWarning",
+            "test_x.py",
+        ],
+        cwd=tmp_path,
+        env={**ENV, "SQUALL_NO_UVLOOP": "1"},  # (asyncio's loop is the one that warns)
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "1 failed, 1 passed" in done.stdout, done.stdout

@@ -67,7 +67,8 @@ class BaseSite:
         server = self._runner.server
         assert server is not None
         server.tls(self._ssl_context)  # ALPN h2 on the user's context while HTTP/2 is on
-        self._server = await self._listen(asyncio.get_running_loop(), server)
+        # (the running loop; asked as aiohttp does, which tests that patch it rely on)
+        self._server = await self._listen(asyncio.get_event_loop(), server)
 
     async def _listen(self, loop: asyncio.AbstractEventLoop, factory: HttpServer) -> asyncio.Server:
         raise NotImplementedError

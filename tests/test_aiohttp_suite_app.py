@@ -394,3 +394,14 @@ def test_a_failed_coroutine_test_leaves_no_loop_to_the_next(tmp_path: Path) -> N
         timeout=120,
     )
     assert "1 failed, 1 passed" in done.stdout, done.stdout
+
+
+def test_a_plain_function_handler_keeps_its_name_and_docstring() -> None:
+    def sync_handler(request: Any) -> Any:
+        """Doc"""
+
+    for w in (aiohttp.web, web):
+        app = w.Application()
+        with pytest.deprecated_call():
+            route = app.router.add_get("/sync", sync_handler)
+        assert (route.handler.__name__, route.handler.__doc__) == ("sync_handler", "Doc")

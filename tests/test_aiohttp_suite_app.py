@@ -98,6 +98,32 @@ def test_websocket_messages_carry_aiohttps_msg_type_under_the_alias() -> None:
     assert out == [[[True, True, "bytes"]], [True, True]]
 
 
+async def test_websocket_message_types_are_ws_msg_type_members(squall_loop: Any) -> None:
+    """On both builds: the compiled channel once handed out plain ints as ``msg.type``."""
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        seen = [await ws.receive()]
+        async for msg in ws:
+            seen.append(msg)
+            if len(seen) == 3:
+                break
+        await ws.send_json([[type(m.type).__name__, m.type.name] for m in seen])
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    client = TestClient(TestServer(app))
+    async with client, client.session.ws_connect(client.make_url("/")) as ws:
+        await ws.send_str("a")
+        await ws.send_bytes(b"b")
+        await ws.send_str("c")
+        got = await ws.receive_json(timeout=5)
+    assert got == [["WSMsgType", "TEXT"], ["WSMsgType", "BINARY"], ["WSMsgType", "TEXT"]]
+
+
 async def test_heartbeat_after_a_failed_handler_logs_no_error(squall_loop: Any) -> None:
     """A WebSocket handler that fails after prepare() leaves its heartbeat armed while the
     connection half-closes: the ping it then tries is dropped, not an error in a callback."""

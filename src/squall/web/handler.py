@@ -101,7 +101,7 @@ class AppHandler:
         self._client_max_size = app._client_max_size
         self._composed = app._composed  # (filled as routes are first used; never replaced)
         # The router itself, not a bound method: the compiled build calls it natively.
-        router: Any = app.router
+        router: Any = cast(Any, app).router  # (not checked as the UrlDispatcher it is typed)
         # Application(router=) may be any aiohttp AbstractRouter: resolved by its resolve()
         # on the request path (None: squall's own router).
         self._custom_router: Any = None

@@ -23,7 +23,7 @@ import pytest
 
 from squall import asgi, cli, web
 from squall.web import __main__ as web_main
-from squall.web import runner
+from squall.web import appserver, runner
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "configuration.md"
@@ -81,9 +81,10 @@ def _keywords(*functions: Callable[..., Any], skip: int = 0) -> dict[str, Any]:
 
 def _runner_kwargs() -> set[str]:
     """The keywords ``AppRunner`` takes through ``**kwargs``: what its server set-up pops."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(runner.AppRunner._make_server)))
-    names = set(runner._LIMIT_KEYS)
-    for node in ast.walk(tree):
+    sources = (runner.AppRunner._make_server, appserver.app_server)
+    trees = [ast.parse(textwrap.dedent(inspect.getsource(f))) for f in sources]
+    names = set(appserver._LIMIT_KEYS)
+    for node in (node for tree in trees for node in ast.walk(tree)):
         popped = (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)

@@ -167,6 +167,19 @@ def _use_aiohttp_loggers() -> None:
                     _swap_defaults(member, swap)
 
 
+def _use_aiohttp_msg_type(msg_type: Any) -> None:
+    """``aiohttp.web.WSMsgType`` is ``aiohttp.WSMsgType`` in aiohttp: make it so here, and
+    the type of squall's WebSocket messages, so that ``msg.type is WSMsgType.TEXT`` holds
+    whichever of the two names the code imported."""
+    import squall
+    import squall.web
+    from squall.web import websocket
+
+    websocket.use_msg_type(msg_type)
+    squall.web.WSMsgType = msg_type  # type: ignore[misc]
+    squall.WSMsgType = msg_type  # type: ignore[misc]
+
+
 def aliased() -> bool:
     """Whether :func:`install_as_aiohttp` has run in this process."""
     import squall.web
@@ -214,3 +227,4 @@ def install_as_aiohttp() -> None:
         sys.modules[name] = module
         setattr(aiohttp, name.rpartition(".")[2], module)
     _use_aiohttp_loggers()
+    _use_aiohttp_msg_type(aiohttp.WSMsgType)

@@ -22,6 +22,18 @@ RequestHandler = Callable[[Exchange, HttpProtocol], Coroutine[Any, Any, None]]
 """What an application layer gives the wire: a coroutine per request that writes its response."""
 
 
+class _Counting:
+    """A server's handler, counting the requests it is given (``requests_count``)."""
+
+    def __init__(self, inner: RequestHandler) -> None:
+        self.inner = inner
+        self.count = 0
+
+    def __call__(self, exchange: Exchange, conn: HttpProtocol) -> Coroutine[Any, Any, None]:
+        self.count += 1
+        return self.inner(exchange, conn)
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)
 class HttpServer:
     """Creates an :class:`HttpProtocol` per accepted connection and keeps the connection set.
@@ -145,6 +157,17 @@ class HttpServer:
 
     def __call__(self) -> HttpProtocol:
         return HttpProtocol(self.shared)
+
+    @property
+    def requests_count(self) -> int:
+        """Requests taken so far (aiohttp's ``web.Server.requests_count``), counted from the
+        first time this is read, on the connections made from then on: nothing is counted per
+        request unless asked for."""
+        handler = self.shared.handler
+        if isinstance(handler, _Counting):
+            return handler.count
+        self.shared.handler = _Counting(handler)
+        return 0
 
     def _tick(self) -> None:
         shared = self.shared

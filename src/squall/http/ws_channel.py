@@ -96,7 +96,9 @@ class WebSocketChannel:
         autoping: bool = True,
         decode_text: bool = True,
         limit: int = 1 << 17,
-        message: tuple[type[tuple[Any, ...]], int, int] = (tuple, OP_TEXT, OP_BINARY),
+        # (the kinds as Any: typed int, the compiled build would hand out plain ints, not the
+        # web layer's WSMsgType members)
+        message: tuple[type[tuple[Any, ...]], Any, Any] = (tuple, OP_TEXT, OP_BINARY),
     ) -> None:
         self.conn = conn
         self.loop = conn.loop

@@ -9,13 +9,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
+from .access_log import AccessLogger
+from .appserver import app_server, check_access_log_class
 from .keys import AppKey, NotAppKeyWarning
 from .matchinfo import UrlMappingMatchInfo
-from .middlewares import Handler, compose, compose_apps
+from .middlewares import Handler, compose, compose_apps, warn_old_style
 from .routing import UrlDispatcher
 from .subapps import Domain, MaskDomain, MatchedSubAppResource, PrefixedSubAppResource
 
 if TYPE_CHECKING:
+    from ..http.server import HttpServer
     from .routes import AbstractRoute
 
 __all__ = ("AppKey", "Application", "CleanupError", "NotAppKeyWarning")
@@ -201,6 +204,9 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
         if loop is not None:  # as aiohttp 3.14
             warnings.warn("loop argument is deprecated", DeprecationWarning, stacklevel=2)
         self._loop: asyncio.AbstractEventLoop | None = loop
+        if debug is not ...:  # as aiohttp 3.14
+            warnings.warn("debug argument is deprecated", DeprecationWarning, stacklevel=2)
+        self._debug: Any = debug  # ... until a loop is set: then that loop's debug mode
 
     def __init_subclass__(cls: type[Application]) -> None:
         warnings.warn(
@@ -265,7 +271,8 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
-        """Deprecated, as in aiohttp: ``Application(loop=)``'s loop, else the running one."""
+        """Deprecated, as in aiohttp: the loop the application was set up on (or given as
+        ``Application(loop=)``), else the running one."""
         warnings.warn("loop property is deprecated", DeprecationWarning, stacklevel=2)
         if self._loop is not None:
             return self._loop
@@ -273,6 +280,20 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
             return asyncio.get_running_loop()
         except RuntimeError:
             return None
+
+    def _set_loop(self, loop: asyncio.AbstractEventLoop | None, *, replace: bool = False) -> None:
+        """Bind the application (and its sub-applications) to ``loop`` (None: the current
+        one), as aiohttp does when it is served. RuntimeError if it is bound to another loop,
+        unless ``replace`` (AppRunner: an application may be served again on a new loop)."""
+        if loop is None:
+            loop = asyncio.get_event_loop()
+        if self._loop is not None and self._loop is not loop and not replace:
+            raise RuntimeError("web.Application instance initialized with different loop")
+        self._loop = loop
+        if self._debug is ...:
+            self._debug = loop.get_debug()
+        for subapp in self._subapps:
+            subapp._set_loop(loop, replace=replace)
 
     # -- configuration --------------------------------------------------------------------
 
@@ -314,7 +335,10 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
 
     @property
     def debug(self) -> bool:
-        return False
+        """Deprecated, as in aiohttp: ``Application(debug=)``, else the debug mode of the loop
+        the application was set up on (False before)."""
+        warnings.warn("debug property is deprecated", DeprecationWarning, stacklevel=2)
+        return False if self._debug is ... else bool(self._debug)
 
     @property
     def client_max_size(self) -> int:
@@ -328,6 +352,7 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
             return
         self._pre_frozen = True
         self._middlewares_frozen = True
+        warn_old_style(self._middlewares)
         self._on_response_prepare.freeze()
         self._router.freeze()
         self._on_startup.freeze()
@@ -391,6 +416,35 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
         subapp.pre_freeze()
         return resource
 
+    # -- serving --------------------------------------------------------------------------
+
+    def make_handler(
+        self,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        access_log_class: type[AccessLogger] = AccessLogger,
+        **kwargs: Any,
+    ) -> HttpServer:
+        """Deprecated, as in aiohttp (use ``AppRunner``): the protocol factory serving this
+        application, for ``loop.create_server(app.make_handler(), host, port)``.
+
+        Freezes the application and binds it to ``loop`` (None: the current event loop). The
+        caller runs the signals: ``await app.startup()`` first; at the end ``await
+        app.shutdown()``, ``await handler.shutdown(timeout)``, ``await app.cleanup()``.
+        ``kwargs`` are ``AppRunner``'s (``access_log``, ``keepalive_timeout``, ...).
+        """
+        warnings.warn(
+            "Application.make_handler(...) is deprecated, use AppRunner API instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        check_access_log_class(access_log_class)
+        self._set_loop(loop)
+        self.freeze()
+        assert self._loop is not None
+        server, _ = app_server(self, dict(kwargs), access_log_class, 60.0, self._loop)
+        return server
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def startup(self) -> None:
@@ -423,7 +477,7 @@ class Application(MutableMapping[str | AppKey[Any], Any]):
             if len(apps) > 1:
                 composed = compose_apps(handler, apps)
             elif self._middlewares:
-                composed = compose(handler, self._middlewares)
+                composed = compose(handler, self._middlewares, self)
             else:
                 composed = handler
             if match_info.http_exception is None:

@@ -11,7 +11,7 @@ import logging
 import time
 import warnings
 from logging import INFO
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from .._mypyc import mypyc_attr
 from ..http.eager import Awaiting
@@ -19,11 +19,12 @@ from ..http.errors import RequestPayloadError
 from ..http.proxy import TrustedProxies, forwarding
 from ..metrics import Metrics
 from .exceptions import HTTPException, HTTPInternalServerError
-from .matchinfo import _Matched
+from .matchinfo import UrlMappingMatchInfo, _Matched
 from .request import BaseRequest, Request, payload_error
 from .resources import DynamicResource, PlainResource
 from .response import Response, StreamResponse
 from .routes import Handler
+from .routing import UrlDispatcher
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from ..http.exchange import Exchange, PlainHead
     from .access_log import AccessLogger
     from .app import Application
-    from .matchinfo import UrlMappingMatchInfo
     from .routes import AbstractRoute
 
     # What a request target resolved to: (method, path, path for routing, the class of its
@@ -73,6 +73,7 @@ class AppHandler:
         "_by_request",
         "_client_max_size",
         "_composed",
+        "_custom_router",
         "_log_cache",
         "_log_enabled",
         "_match_types",
@@ -100,15 +101,23 @@ class AppHandler:
         self._client_max_size = app._client_max_size
         self._composed = app._composed  # (filled as routes are first used; never replaced)
         # The router itself, not a bound method: the compiled build calls it natively.
-        self._router = app.router
-        self._by_request = self._router._uses_request()  # (only a domain rule needs the request)
+        router: Any = cast(Any, app).router  # (not checked as the UrlDispatcher it is typed)
+        # Application(router=) may be any aiohttp AbstractRouter: resolved by its resolve()
+        # on the request path (None: squall's own router).
+        self._custom_router: Any = None
+        if not isinstance(router, UrlDispatcher):
+            self._custom_router = router
+            router = UrlDispatcher()
+            router.freeze()
+        self._router = router
+        # (only a domain rule, or a router of the user's, needs the request)
+        self._by_request = self._custom_router is not None or router._uses_request()
         self._seen: dict[bytes, Seen] = {}
         self._seen_hits = 0  # requests answered from _seen since it was last emptied
         self._seen_pause = 0  # requests left before remembering again
         self._match_types: dict[AbstractRoute, Callable[..., UrlMappingMatchInfo]] = {}
         # The routes whose answers are remembered: those of this application's own plain and
         # variable resources, once its router is frozen (nothing else then changes the answer).
-        router = self._router
         self._rememberable: set[AbstractRoute] = (
             {
                 route
@@ -138,6 +147,14 @@ class AppHandler:
         # Signals are frozen with the app, so whether any on_response_prepare exists is fixed.
         self._prepare_hooks = any(a.on_response_prepare for a in app._with_subapps())
 
+    async def _resolve_custom(self, request: Request) -> UrlMappingMatchInfo:
+        """The match info of a router of the user's (``Application(router=)``)."""
+        request._split_target()  # (sets the request's path, as the router path does)
+        match_info = await self._custom_router.resolve(request)
+        if not isinstance(match_info, UrlMappingMatchInfo):
+            raise TypeError(f"match_info should be UrlMappingMatchInfo, not {match_info!r}")
+        return match_info
+
     async def __call__(self, raw: Exchange, conn: Connection) -> None:
         start = 0.0
         logged = False
@@ -159,9 +176,12 @@ class AppHandler:
         try:
             handler: Handler | None = None
             if self._by_request:
-                match_info = self._router._resolve_request(
-                    raw.method, request._split_target(), request
-                )
+                if self._custom_router is not None:
+                    match_info = await self._resolve_custom(request)
+                else:
+                    match_info = self._router._resolve_request(
+                        raw.method, request._split_target(), request
+                    )
                 match_info._root = app  # add_app(app) and freeze() in one store (matchinfo.py)
             else:
                 seen = self._seen.get(raw.target)

@@ -86,6 +86,10 @@ class Server(HttpServer):
     from aiohttp's own protocol objects and has no squall equivalent: it is refused.
     """
 
+    # Counted by the bridge on every request, from the start (HttpServer's property counts
+    # only once read).
+    requests_count = 0
+
     def __init__(
         self,
         handler: LowLevelHandler,

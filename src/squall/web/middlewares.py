@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial, update_wrapper
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -26,15 +27,50 @@ _LEADING_SLASHES_RE = re.compile("^//+")
 
 
 def middleware(f: _F) -> _F:
-    """Mark a new-style middleware, ``async def mw(request, handler)`` (optional, as in aiohttp)."""
+    """Mark a new-style middleware, ``async def mw(request, handler)``.
+
+    As in aiohttp, an unmarked middleware is an old-style factory, ``async def factory(app,
+    handler)`` returning the handler to call (deprecated: it warns when the application freezes,
+    and the factory is called for each request).
+    """
     f.__middleware_version__ = 1  # type: ignore[attr-defined]
     return f
 
 
-def compose(handler: Handler, middlewares: Iterable[Any]) -> Handler:
-    """Wrap ``handler`` in ``middlewares`` so that the first listed runs first."""
+def is_new_style(mw: Any) -> bool:
+    """Whether ``mw`` is marked by :func:`middleware` (else it is an old-style factory)."""
+    return getattr(mw, "__middleware_version__", None) == 1
+
+
+def warn_old_style(middlewares: Iterable[Any]) -> None:
+    """The DeprecationWarning aiohttp gives for each old-style middleware factory."""
+    for mw in middlewares:
+        if not is_new_style(mw):
+            warnings.warn(
+                f'old-style middleware "{mw!r}" deprecated, see #2252',
+                DeprecationWarning,
+                stacklevel=3,
+            )
+
+
+async def _old_style(
+    request: Request, handler: Handler, *, factory: Any, app: Application
+) -> StreamResponse:
+    """An old-style middleware factory's turn: the handler it makes, called (per request, as
+    in aiohttp)."""
+    inner = await factory(app, handler)
+    return cast("StreamResponse", await inner(request))
+
+
+def compose(handler: Handler, middlewares: Iterable[Any], app: Application) -> Handler:
+    """Wrap ``handler`` in ``middlewares`` (``app``'s) so that the first listed runs first."""
     for mw in reversed(tuple(middlewares)):
-        handler = update_wrapper(partial(mw, handler=handler), handler)
+        if is_new_style(mw):
+            handler = update_wrapper(partial(mw, handler=handler), handler)
+        else:
+            handler = update_wrapper(
+                partial(_old_style, handler=handler, factory=mw, app=app), handler
+            )
     return handler
 
 
@@ -59,7 +95,7 @@ def compose_apps(handler: Handler, apps: Sequence[Application]) -> Handler:
     if not any(app._middlewares for app in apps):
         return handler  # request.app already is the innermost application
     for app in reversed(apps):
-        handler = compose(handler, app._middlewares)
+        handler = compose(handler, app._middlewares, app)
         handler = update_wrapper(partial(_as_current_app, handler=handler, app=app), handler)
     return handler
 

@@ -7,6 +7,7 @@ router that holds them all is ``routing.py``.
 from __future__ import annotations
 
 import abc
+import functools
 import inspect
 import re
 import warnings
@@ -95,6 +96,7 @@ class AbstractRoute(abc.ABC):
 
 
 def _wrap_plain(handler: Callable[..., Any]) -> Handler:
+    @functools.wraps(handler)  # (route.handler keeps the function's name and docstring)
     async def wrapped(request: Request) -> StreamResponse:
         result = handler(request)
         if inspect.isawaitable(result):

@@ -9,14 +9,12 @@ from pathlib import Path
 from ssl import SSLContext
 from typing import Any
 
-from ..http.limits import Limits
-from ..http.proxy import TrustedProxies
-from ..http.proxy_protocol import PROXY_PROTOCOL_NO_TLS, proxy_protocol_peers
+from ..http.proxy_protocol import PROXY_PROTOCOL_NO_TLS
 from ..http.server import HttpServer
-from ..metrics import Metrics, MetricsListener
-from .access_log import AccessLogger, access_logger
+from ..metrics import MetricsListener
+from .access_log import AccessLogger
 from .app import Application
-from .handler import AppHandler
+from .appserver import app_server
 
 __all__ = (
     "AppRunner",
@@ -69,7 +67,8 @@ class BaseSite:
         server = self._runner.server
         assert server is not None
         server.tls(self._ssl_context)  # ALPN h2 on the user's context while HTTP/2 is on
-        self._server = await self._listen(asyncio.get_running_loop(), server)
+        # (the running loop; asked as aiohttp does, which tests that patch it rely on)
+        self._server = await self._listen(asyncio.get_event_loop(), server)
 
     async def _listen(self, loop: asyncio.AbstractEventLoop, factory: HttpServer) -> asyncio.Server:
         raise NotImplementedError
@@ -284,9 +283,6 @@ class BaseRunner:
         self._sites.remove(site)
 
 
-_LIMIT_KEYS = ("max_line_size", "max_field_size", "max_headers", "keepalive_timeout")
-
-
 class AppRunner(BaseRunner):
     """Runs an :class:`Application`: ``await runner.setup()``, sites, ``await runner.cleanup()``.
 
@@ -328,51 +324,17 @@ class AppRunner(BaseRunner):
 
     async def _make_server(self) -> HttpServer:
         app = self._app
+        loop = asyncio.get_running_loop()
+        app._set_loop(loop, replace=True)
         app.on_startup.freeze()
         await app.startup()
         app.freeze()
         kwargs = dict(self._kwargs)
-        if app._handler_args:
-            kwargs.update(app._handler_args)
-        limits = Limits()
-        for key in (
-            *_LIMIT_KEYS,
-            "header_timeout",
-            "body_timeout",
-            "min_body_rate",
-            "body_grace",
-            "send_timeout",
-        ):
-            if key in kwargs:
-                setattr(limits, key, kwargs.pop(key))
-        limits.max_connections = kwargs.pop("limit_concurrency", None) or 0
-        bufsize = kwargs.pop("read_bufsize", None)
-        if bufsize:  # aiohttp's: the body buffer's low-water mark; reading pauses past twice it
-            limits.read_high_water = 2 * bufsize
-        limits.shutdown_timeout = self._shutdown_timeout
-        access_log = kwargs.pop("access_log", access_logger)
-        log_format = kwargs.pop("access_log_format", AccessLogger.LOG_FORMAT)
-        logger = self._access_log_class(access_log, log_format) if access_log else None
-        allow = kwargs.pop("forwarded_allow_ips", None)
-        trusted = TrustedProxies(allow) if allow else None
-        proxied = proxy_protocol_peers(kwargs.pop("proxy_protocol", False), allow)
+        server, metrics = app_server(
+            app, kwargs, self._access_log_class, self._shutdown_timeout, loop
+        )
         metrics_port = kwargs.pop("metrics_port", None)
         metrics_host = kwargs.pop("metrics_host", "127.0.0.1")
-        metrics: Metrics | None = kwargs.pop("metrics", None)
-        if metrics is None and metrics_port is not None:
-            metrics = Metrics()
-        handler = AppHandler(app, logger, trusted, metrics)
-        if not kwargs.pop("auto_decompress", True):  # (aiohttp's handler_args key)
-            handler.auto_decompress = False
-        server = HttpServer(
-            handler,
-            limits=limits,
-            handler_cancellation=bool(kwargs.pop("handler_cancellation", False)),
-            http2=bool(kwargs.pop("http2", True)),
-            proxy_protocol=proxied,
-        )
-        if metrics is not None:
-            metrics.watch(server)
         if metrics is not None and metrics_port is not None:
             self._metrics_listener = MetricsListener(metrics, metrics_host, metrics_port)
             await self._metrics_listener.start()

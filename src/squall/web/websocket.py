@@ -446,7 +446,7 @@ class WebSocketResponse(StreamResponse):
         if not awaiting_pong:
             try:
                 channel.send(OP_PING, b"")
-            except ConnectionResetError:
+            except (ConnectionResetError, RuntimeError):  # gone, or half-closed (write_eof)
                 return
             self._hb_handle = conn.loop.call_later(self._heartbeat / 2, self._heartbeat_due, True)
             return
@@ -572,3 +572,18 @@ class WebSocketResponse(StreamResponse):
 
 def _as_bytes(message: bytes | str) -> bytes:
     return message.encode() if isinstance(message, str) else bytes(message)
+
+
+def use_msg_type(msg_type: type[IntEnum]) -> None:
+    """Make ``msg_type`` the ``WSMsgType`` of the messages ``receive()`` returns.
+
+    For :func:`squall.install_as_aiohttp`: there ``aiohttp.web.WSMsgType`` must be
+    ``aiohttp.WSMsgType`` (as in aiohttp), so that ``msg.type is aiohttp.WSMsgType.TEXT`` holds.
+    ``msg_type`` has this module's members and values. Process-wide, done before any WebSocket.
+    """
+    global WSMsgType, WS_CLOSED_MESSAGE, WS_CLOSING_MESSAGE, _TYPES
+    assert {m.name: m.value for m in msg_type} == {m.name: m.value for m in WSMsgType}
+    WSMsgType = msg_type  # type: ignore[misc,assignment]
+    WS_CLOSED_MESSAGE = WSMessage(WSMsgType.CLOSED, None, None)
+    WS_CLOSING_MESSAGE = WSMessage(WSMsgType.CLOSING, None, None)
+    _TYPES = {int(t): t for t in WSMsgType}

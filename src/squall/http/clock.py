@@ -18,10 +18,11 @@ REASONS: Final[dict[int, str]] = {s.value: s.phrase for s in HTTPStatus}
 class Clock:
     """Wall-clock second and the Date/Server header bytes for it, refreshed by the server's tick."""
 
-    __slots__ = ("date_server", "second")
+    __slots__ = ("date", "date_server", "second")
 
     def __init__(self) -> None:
         self.second = 0
+        self.date = ""
         self.date_server = b""
         self.update()
 
@@ -29,7 +30,7 @@ class Clock:
         now = int(time.time())
         if now != self.second:
             self.second = now
-            date = formatdate(now, usegmt=True)
+            self.date = date = formatdate(now, usegmt=True)
             self.date_server = f"Date: {date}\r\nServer: {SERVER_SOFTWARE}\r\n".encode("ascii")
 
 

@@ -17,12 +17,11 @@ import io
 import warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor
-from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from multidict import CIMultiDict
 
-from ..http.clock import REASONS, SERVER_SOFTWARE
+from ..http.clock import CLOCK, REASONS, SERVER_SOFTWARE
 from ..http.exchange import PlainHead, encode_fields, plain_head
 from .compression import Compressor, ContentCoding
 from .keys import ResponseKey
@@ -285,7 +284,8 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
         """Before on_response_prepare: ``Date`` and ``Server`` in :attr:`headers`, as aiohttp's
         handlers find them; one that removes either sends the response without it."""
         headers = self.headers
-        headers.setdefault("Date", formatdate(usegmt=True))
+        CLOCK.update()  # (the server's tick does it each second; a mocked request has none)
+        headers.setdefault("Date", CLOCK.date)
         headers.setdefault("Server", SERVER_SOFTWARE)
         self._defaults_shown = True
         self._plain = False

@@ -484,3 +484,27 @@ async def test_an_asgi_app_sends_no_server_with_an_empty_one(squall_loop: Any) -
         resp = await session.get(f"http://127.0.0.1:{server.port}/")
         assert await resp.text() == "asgi"
         assert "Server" not in resp.headers and "Date" in resp.headers
+
+
+def test_typed_keys_name_aiohttps_modules_under_the_alias() -> None:
+    """Under install_as_aiohttp(), a typed key's repr names squall's classes by the aiohttp
+    module the application imports them from; without the alias, by squall's own."""
+    code = (
+        "from squall import web\n"
+        "print(repr(web.AppKey('k', web.Request)))\n"
+        "import squall; squall.install_as_aiohttp()\n"
+        "from aiohttp import web as aweb\n"
+        "from aiohttp.web_response import ResponseKey\n"
+        "print(repr(aweb.AppKey('k', aweb.Request)))\n"
+        "print(repr(ResponseKey('k', aweb.Response)))\n"
+        "print(repr(aweb.AppKey('k', int)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.splitlines()
+    assert out == [
+        "<AppKey(__main__.k, type=squall.web.request.Request)>",
+        "<AppKey(__main__.k, type=aiohttp.web_request.Request)>",
+        "<ResponseKey(__main__.k, type=aiohttp.web_response.Response)>",
+        "<AppKey(__main__.k, type=int)>",
+    ]

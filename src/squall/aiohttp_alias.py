@@ -180,6 +180,17 @@ def _use_aiohttp_msg_type(msg_type: Any) -> None:
     squall.WSMsgType = msg_type  # type: ignore[misc]
 
 
+def public_module(module: str) -> str:
+    """The aiohttp module name a squall module answers to under the alias, for names shown to
+    the application (typed keys' reprs): ``squall.web.request`` is ``aiohttp.web_request``
+    there. ``module`` itself when the alias is not installed or does not map it."""
+    if aliased():
+        for name, sources in MODULES.items():
+            if sources and sources[0] == module:
+                return name
+    return module
+
+
 def aliased() -> bool:
     """Whether :func:`install_as_aiohttp` has run in this process."""
     import squall.web

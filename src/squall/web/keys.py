@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from typing import Any, Generic, TypeVar, get_args
 
 __all__ = ("AppKey", "BaseKey", "NotAppKeyWarning", "RequestKey", "ResponseKey")
@@ -48,10 +49,17 @@ class BaseKey(Generic[_T]):
         elif isinstance(t, type):
             shown = t.__qualname__
             if t.__module__ != "builtins":
-                shown = f"{t.__module__}.{shown}"
+                shown = f"{_public_module(t.__module__)}.{shown}"
         else:
             shown = repr(t)
         return f"<{type(self).__name__}({self._name}, type={shown})>"
+
+
+def _public_module(module: str) -> str:
+    """Under ``install_as_aiohttp()`` squall's classes go by aiohttp's module names, as the
+    application imports them (``aiohttp.web_request.Request``)."""
+    alias = sys.modules.get("squall.aiohttp_alias")
+    return module if alias is None else alias.public_module(module)
 
 
 class AppKey(BaseKey[_T]):

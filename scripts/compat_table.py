@@ -38,7 +38,14 @@ DIFFERS: dict[str, str] = {
     "as its frame) and raises `RuntimeError` for other bytes (squall's connection frames the "
     "response; aiohttp's `StreamWriter` is internal to its server); a request from "
     "`make_mocked_request(writer=...)` has that writer, which gets the response.",
-    "BaseRequest": "as `Request`.",
+    "BaseRequest": "as `Request`. Requests and responses are `MutableMapping`s by registration "
+    "(`isinstance(request, MutableMapping)` holds), not by inheritance: their metaclass is "
+    "`type`, not `ABCMeta`, so `isinstance()` against their classes costs no Python call.",
+    "middleware": "the handler a middleware is given is a function that calls "
+    "`middleware(request, handler=inner)`, not aiohttp's `functools.partial` (which copies its "
+    "keyword into a new dict on every call); `functools.update_wrapper` gives it the wrapped "
+    "handler's `__name__`, `__doc__`, attributes and `__wrapped__` as aiohttp does, so "
+    "`inspect.unwrap(handler)` and marks set on the handler read the same.",
     "StreamResponse": "`enable_compression()` without force adds Accept-Encoding to `Vary` "
     "(aiohttp does not) and never uses a coding the client refused with `q=0` (aiohttp "
     "matches the name only); a response without a body (`body=None`, 1xx, 204, 304) is not "

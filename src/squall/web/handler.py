@@ -144,9 +144,7 @@ class AppHandler:
         log_enabled = self._log_enabled
         if log_enabled is not None:
             log_cache = self._log_cache
-            logged = (log_cache is None or log_cache.get(_INFO) is not False) and log_enabled(
-                _INFO
-            )
+            logged = (log_cache is None or log_cache.get(_INFO) is not False) and log_enabled(_INFO)
         if logged or self._metrics is not None:
             start = time.perf_counter()
         app = self._app
@@ -285,6 +283,10 @@ class AppHandler:
         seen[target] = (raw.method, path, path_safe, kind, dict(values), handler)
 
     async def _send(self, request: Request, resp: object) -> StreamResponse:
+        # A Response comes here only for the on_response_prepare signals (see __call__)
+        if type(resp) is _RESPONSE and not resp._async_send and resp._req is None:
+            await self._send_signalled(request, resp)
+            return resp
         if not isinstance(resp, StreamResponse):  # a 500, logged with aiohttp's words
             if resp is None:
                 server_logger.error("Missing return statement on request handler")
@@ -318,6 +320,33 @@ class AppHandler:
             await resp.prepare(request)
             await resp.write_eof()
         return resp
+
+    async def _send_signalled(self, request: Request, resp: Response) -> None:
+        """Send a Response whole after the on_response_prepare signals of the request's
+        applications, as ``prepare()`` sends them (``request._prepare_hook``), and as plainly
+        as ``__call__`` does while no receiver changed its head (each change clears _plain).
+
+        Each receiver is awaited here, not through ``Signal.send()`` (a coroutine of its own
+        per signal): the signals of a served application are frozen.
+        """
+        match_info = request._match_info
+        assert match_info is not None
+        for app in match_info.apps:
+            for receiver in app.on_response_prepare:
+                if _COMPILED:
+                    awaiting = self._awaiting
+                    awaiting.awaited = receiver(request, resp)
+                    await awaiting
+                else:
+                    await receiver(request, resp)
+        if plain := resp._plain:  # (as in __call__)
+            body = cast(bytes, resp._body)
+            resp._req = request
+            resp._eof_sent = True
+            resp._body_length = len(body)
+            request._exchange.respond_plain(cast("PlainHead", plain), body)
+        else:
+            resp._send_whole(request)
 
 
 _TITLE = "500 Internal Server Error"

@@ -132,3 +132,25 @@ def test_a_receiver_that_raises_gives_a_500(path: str) -> None:
             return
         ((code, _, _),) = get_many(srv.port, [path])
     assert code == 500  # nothing was sent: squall answers the error
+
+
+def test_receivers_of_the_root_and_of_a_sub_application() -> None:
+    def stamp(label: str) -> Any:
+        async def receiver(request: Any, response: Any) -> None:
+            response.headers.add("X-Prepared-By", label)
+
+        return receiver
+
+    sub = web.Application()
+    sub.on_response_prepare.append(stamp("sub"))
+    sub.router.add_get("/hello", hello)
+    root = make_app(stamp("root"))
+    root.add_subapp("/sub", sub)
+    with serve_any(root) as srv:
+        answers = get_many(srv.port, ["/sub/hello", "/hello", "/sub/hello"])
+    assert [headers.getall("X-Prepared-By") for _, headers, _ in answers] == [
+        ["root", "sub"],
+        ["root"],
+        ["root", "sub"],
+    ]
+    assert all(body == BODY.encode() for _, _, body in answers)

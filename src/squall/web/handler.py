@@ -78,6 +78,7 @@ class AppHandler:
         "_match_types",
         "_metrics",
         "_prepare_hooks",
+        "_receivers",
         "_rememberable",
         "_router",
         "_seen",
@@ -137,6 +138,7 @@ class AppHandler:
         self._log_cache: dict[int, bool] | None = cache if plain and type(cache) is dict else None
         # Signals are frozen with the app, so whether any on_response_prepare exists is fixed.
         self._prepare_hooks = any(a.on_response_prepare for a in app._with_subapps())
+        self._receivers = tuple(app.on_response_prepare)  # (the application's own)
 
     async def __call__(self, raw: Exchange, conn: Connection) -> None:
         start = 0.0
@@ -283,9 +285,33 @@ class AppHandler:
         seen[target] = (raw.method, path, path_safe, kind, dict(values), handler)
 
     async def _send(self, request: Request, resp: object) -> StreamResponse:
-        # A Response comes here only for the on_response_prepare signals (see __call__)
+        # A Response comes here only for the on_response_prepare signals (see __call__): sent
+        # whole after them, as prepare() sends them (request._prepare_hook), and as plainly as
+        # __call__ sends it while no receiver changed its head (each change clears _plain).
+        # Each receiver is awaited here, not through Signal.send() (a coroutine of its own per
+        # signal): the signals of a served application are frozen.
         if type(resp) is _RESPONSE and not resp._async_send and resp._req is None:
-            await self._send_signalled(request, resp)
+            match_info = request._match_info
+            assert match_info is not None
+            if match_info._root is self._app and not match_info._apps:  # a route of its own
+                receivers = self._receivers
+            else:
+                receivers = tuple(r for a in match_info.apps for r in a.on_response_prepare)
+            for receiver in receivers:
+                if _COMPILED:
+                    awaiting = self._awaiting
+                    awaiting.awaited = receiver(request, resp)
+                    await awaiting
+                else:
+                    await receiver(request, resp)
+            if plain := resp._plain:  # (as in __call__)
+                body = cast(bytes, resp._body)
+                resp._req = request
+                resp._eof_sent = True
+                resp._body_length = len(body)
+                request._exchange.respond_plain(cast("PlainHead", plain), body)
+            else:
+                resp._send_whole(request)
             return resp
         if not isinstance(resp, StreamResponse):  # a 500, logged with aiohttp's words
             if resp is None:
@@ -320,33 +346,6 @@ class AppHandler:
             await resp.prepare(request)
             await resp.write_eof()
         return resp
-
-    async def _send_signalled(self, request: Request, resp: Response) -> None:
-        """Send a Response whole after the on_response_prepare signals of the request's
-        applications, as ``prepare()`` sends them (``request._prepare_hook``), and as plainly
-        as ``__call__`` does while no receiver changed its head (each change clears _plain).
-
-        Each receiver is awaited here, not through ``Signal.send()`` (a coroutine of its own
-        per signal): the signals of a served application are frozen.
-        """
-        match_info = request._match_info
-        assert match_info is not None
-        for app in match_info.apps:
-            for receiver in app.on_response_prepare:
-                if _COMPILED:
-                    awaiting = self._awaiting
-                    awaiting.awaited = receiver(request, resp)
-                    await awaiting
-                else:
-                    await receiver(request, resp)
-        if plain := resp._plain:  # (as in __call__)
-            body = cast(bytes, resp._body)
-            resp._req = request
-            resp._eof_sent = True
-            resp._body_length = len(body)
-            request._exchange.respond_plain(cast("PlainHead", plain), body)
-        else:
-            resp._send_whole(request)
 
 
 _TITLE = "500 Internal Server Error"

@@ -4,7 +4,8 @@ Wall-clock timings on a shared virtual machine move by 10-20% from minute to min
 of instructions a request executes does not (with a fixed hash seed, it repeats to within a few
 instructions). So a hot-path change of 1-2% shows here where ``inprocess.py`` cannot see it:
 
-    python benchmarks/instructions.py [seed|names|json|browser|floor|ws|ws-asgi|ws-floor]
+    python benchmarks/instructions.py [seed|names|json|browser|floor|plugins|seed-aiohttp|
+                                       plugins-aiohttp|ws|ws-asgi|ws-floor]
                                       [--python PY] [--path DIR] [--access-log] [--metrics]
 
 It runs ``inprocess.py``'s requests through ``HttpProtocol.data_received`` twice under
@@ -13,6 +14,14 @@ callgrind, N1 and N2 times, and prints (I(N2) - I(N1)) / (N2 - N1): start-up can
 targets never finds one: its worst case). ``floor`` counts the same hello request through the
 floor server's Protocol (``servers/floor.py``): the user-space budget squall's request is
 measured against.
+``plugins`` is the seed request to ``examples/plugins_app.py`` (aiohttp-session's encrypted
+cookie middleware, aiohttp-cors's on_response_prepare receiver, aiohttp-jinja2) loaded under
+``squall.install_as_aiohttp()``, with the access log off as its ``run_app`` has it.
+``seed-aiohttp`` and ``plugins-aiohttp`` count the seed app (``servers/aiohttp_seed.py``) and
+the plugins app on aiohttp itself (the installed aiohttp; ``--path`` does not apply), through
+its ``RequestHandler.data_received``: aiohttp answers in the connection's task, so each answer
+written schedules the next request with ``call_soon``, as a read would; its counts include that
+loop callback and the task's wake-up, which squall's in-place step does not need.
 ``--access-log`` turns the default access log on (the default line, written to /dev/null, as
 the command line configures it); ``--metrics`` turns Prometheus metrics on (``metrics_port=0``).
 ``ws``, ``ws-asgi`` and ``ws-floor`` count one WebSocket echo instead (a masked 32-byte binary
@@ -41,14 +50,23 @@ DRIVER = """
 import asyncio, logging, os, sys, uvloop
 sys.path.insert(0, {here!r})
 import inprocess
+import squall
 from squall import web
 
 async def main(which, count, access_log, metrics):
-    app = web.Application()
-    app.add_routes(
-        [web.get("/json", inprocess.json_handle), web.get("/{{name}}", inprocess.handle)]
-    )
     options = {{}}
+    if which == "plugins":  # examples/plugins_app.py through the alias, as run_app runs it there
+        squall.install_as_aiohttp()
+        sys.path.insert(0, {examples!r})
+        import plugins_app
+        app = plugins_app.create_app()
+        options["access_log"] = None
+        which = "seed"
+    else:
+        app = web.Application()
+        app.add_routes(
+            [web.get("/json", inprocess.json_handle), web.get("/{{name}}", inprocess.handle)]
+        )
     if access_log:
         logger = logging.getLogger("squall.access")
         logger.setLevel(logging.INFO)
@@ -101,6 +119,67 @@ for _ in range(int(sys.argv[2])):
     proto.data_received(data)
 """
 
+
+# aiohttp answers a request in its connection's task, not in data_received: each response's
+# write schedules the next request's data_received with call_soon, as the loop calls it on a read.
+AIOHTTP_DRIVER = """
+import asyncio, sys
+sys.path[:0] = [{here!r}, {servers!r}, {examples!r}]
+import uvloop
+from aiohttp import web
+from inprocess import FakeTransport
+
+REQUEST = b"GET /World HTTP/1.1\\r\\nHost: 127.0.0.1:8080\\r\\n\\r\\n"
+BODY = b"Hello, World!"
+
+
+class Chain(FakeTransport):
+    \"\"\"Each answer written schedules the next request, as the loop would on the next read.\"\"\"
+
+    def __init__(self, loop, left):
+        super().__init__()
+        self.loop = loop
+        self.left = left
+        self.proto = None
+        self.done = loop.create_future()
+
+    def get_extra_info(self, name, default=None):
+        return ("127.0.0.1", 1) if name in ("peername", "sockname") else default
+
+    def write(self, data):
+        if not data.endswith(BODY):
+            raise SystemExit(f"unexpected write {{data!r}}")
+        self.left -= 1
+        if self.left:
+            self.loop.call_soon(self.proto.data_received, REQUEST)
+        else:
+            self.done.set_result(None)
+
+    def writelines(self, chunks):
+        self.write(b"".join(chunks))
+
+
+async def main(which, count):
+    if which == "plugins-aiohttp":
+        import plugins_app
+        app = plugins_app.create_app()
+    else:
+        import aiohttp_seed
+        app = aiohttp_seed.make_app()
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    loop = asyncio.get_running_loop()
+    transport = Chain(loop, count)
+    proto = runner.server()
+    transport.proto = proto
+    proto.connection_made(transport)
+    loop.call_soon(proto.data_received, REQUEST)
+    await transport.done
+    proto.connection_lost(None)
+    await runner.cleanup()
+
+uvloop.run(main(sys.argv[1], int(sys.argv[2])))
+"""
 
 WS_DRIVER = """
 import asyncio, sys
@@ -206,7 +285,19 @@ def main() -> None:
         "which",
         nargs="?",
         default="seed",
-        choices=("seed", "names", "json", "browser", "floor", "ws", "ws-asgi", "ws-floor"),
+        choices=(
+            "seed",
+            "names",
+            "json",
+            "browser",
+            "floor",
+            "plugins",
+            "seed-aiohttp",
+            "plugins-aiohttp",
+            "ws",
+            "ws-asgi",
+            "ws-floor",
+        ),
     )
     parser.add_argument("--python", default=sys.executable, help="the Python to measure")
     parser.add_argument("--path", help="a directory to put first on PYTHONPATH")
@@ -219,9 +310,17 @@ def main() -> None:
         driver = Path(tmp) / "driver.py"
         if args.which.startswith("ws"):
             source = WS_DRIVER
+        elif args.which.endswith("aiohttp"):
+            source = AIOHTTP_DRIVER
         else:
             source = FLOOR_DRIVER if args.which == "floor" else DRIVER
-        driver.write_text(source.format(here=str(HERE), servers=str(HERE / "servers")))
+        driver.write_text(
+            source.format(
+                here=str(HERE),
+                servers=str(HERE / "servers"),
+                examples=str(HERE.parent / "examples"),
+            )
+        )
         flags = ["log"] * args.access_log + ["metrics"] * args.metrics
         low = count(args.python, driver, args.which, args.n1, args.path, flags)
         high = count(args.python, driver, args.which, args.n2, args.path, flags)

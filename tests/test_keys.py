@@ -60,6 +60,30 @@ def test_str_keys_warn_once_per_key(impl: str) -> None:
     assert req[key] == 1 and resp[key] == 4
 
 
+@pytest.mark.parametrize("impl", ["aiohttp", "squall"])
+def test_state_get_and_in_as_aiohttp(impl: str) -> None:
+    w, make = (
+        (aiohttp.web, aiohttp.test_utils.make_mocked_request)
+        if impl == "aiohttp"
+        else (web, make_mocked_request)
+    )
+    for obj, key in (
+        (make("GET", "/"), w.RequestKey("k", int)),
+        (w.Response(), w.ResponseKey("k")),
+    ):
+        # empty: get() gives the default, `in` is False
+        assert obj.get(key) is None and obj.get(key, 7) == 7 and key not in obj
+        obj[key] = 0
+        assert obj.get(key, 7) == 0 and key in obj and obj.get("other") is None
+        assert "other" not in obj and len(obj) == 1 and list(obj) == [key]
+        with pytest.raises(TypeError):  # a key that cannot be hashed, once there is state
+            obj.get([])
+        with pytest.raises(TypeError):
+            [] in obj  # noqa: B015
+        del obj[key]
+        assert obj.get(key) is None and key not in obj
+
+
 def test_json_bytes_response() -> None:
     async def handler(request: web.Request) -> web.Response:
         return web.json_bytes_response({"a": [1, 2]}, dumps=lambda d: json.dumps(d).encode())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -620,3 +621,35 @@ def test_plain_variables_found_by_search_as_by_the_regex() -> None:
                 regex = {k: v.replace("%2F", "/").replace("%25", "%") for k, v in regex.items()}
             info, _ = resource._resolve("GET", path)
             assert (None if info is None else dict(info)) == regex, (shape, path)
+
+
+def test_a_middleware_sees_the_wrapped_handlers_name_and_attributes() -> None:
+    # functools.update_wrapper on each link of the chain, as aiohttp's partial: decorators that
+    # mark handlers (login_required = True, ...) are read by middlewares through `handler`.
+    async def marked(request: Any) -> Any:
+        return web.Response(text="marked")
+
+    marked.public = True  # type: ignore[attr-defined]
+    seen: list[tuple[str, str, object, bool]] = []
+
+    def mw(label: str) -> Any:
+        @web.middleware
+        async def middleware(request: Any, handler: Any) -> Any:
+            seen.append(
+                (
+                    label,
+                    handler.__name__,
+                    getattr(handler, "public", None),
+                    inspect.unwrap(handler) is marked,
+                )
+            )
+            return await handler(request)
+
+        return middleware
+
+    app = web.Application(middlewares=[mw("outer"), mw("inner")])
+    app.router.add_get("/marked", marked)
+    with serve_any(app) as srv:
+        for _ in range(2):
+            assert get(srv.url + "/marked").text == "marked"
+    assert seen == [("outer", "marked", True, True), ("inner", "marked", True, True)] * 2

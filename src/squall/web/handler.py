@@ -79,6 +79,7 @@ class AppHandler:
         "_match_types",
         "_metrics",
         "_prepare_hooks",
+        "_receivers",
         "_rememberable",
         "_router",
         "_seen",
@@ -146,6 +147,7 @@ class AppHandler:
         self._log_cache: dict[int, bool] | None = cache if plain and type(cache) is dict else None
         # Signals are frozen with the app, so whether any on_response_prepare exists is fixed.
         self._prepare_hooks = any(a.on_response_prepare for a in app._with_subapps())
+        self._receivers = tuple(app.on_response_prepare)  # (the application's own)
 
     async def _resolve_custom(self, request: Request) -> UrlMappingMatchInfo:
         """The match info of a router of the user's (``Application(router=)``)."""
@@ -303,6 +305,40 @@ class AppHandler:
         seen[target] = (raw.method, path, path_safe, kind, dict(values), handler)
 
     async def _send(self, request: Request, resp: object) -> StreamResponse:
+        # A Response comes here only for the on_response_prepare signals (see __call__): sent
+        # whole after them, as prepare() sends them (request._prepare_hook), and as plainly as
+        # __call__ sends it while no receiver changed its head (each change clears _plain).
+        # Each receiver is awaited here, not through Signal.send() (a coroutine of its own per
+        # signal): the signals of a served application are frozen.
+        if type(resp) is _RESPONSE and not resp._async_send and resp._req is None:
+            match_info = request._match_info
+            assert match_info is not None
+            if match_info._root is self._app and not match_info._apps:  # a route of its own
+                receivers = self._receivers
+            else:
+                receivers = tuple(r for a in match_info.apps for r in a.on_response_prepare)
+            if receivers:
+                if resp._headers is None:
+                    resp._defaults_on_read = True  # (Date and Server, if a receiver looks)
+                else:
+                    resp._show_head_defaults()
+            for receiver in receivers:
+                if _COMPILED:
+                    awaiting = self._awaiting
+                    awaiting.awaited = receiver(request, resp)
+                    await awaiting
+                else:
+                    await receiver(request, resp)
+            resp._defaults_on_read = False
+            if plain := resp._plain:  # (as in __call__)
+                body = cast(bytes, resp._body)
+                resp._req = request
+                resp._eof_sent = True
+                resp._body_length = len(body)
+                request._exchange.respond_plain(cast("PlainHead", plain), body)
+            else:
+                resp._send_whole(request)
+            return resp
         if not isinstance(resp, StreamResponse):  # a 500, logged with aiohttp's words
             if resp is None:
                 server_logger.error("Missing return statement on request handler")

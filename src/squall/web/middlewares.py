@@ -66,12 +66,23 @@ def compose(handler: Handler, middlewares: Iterable[Any], app: Application) -> H
     """Wrap ``handler`` in ``middlewares`` (``app``'s) so that the first listed runs first."""
     for mw in reversed(tuple(middlewares)):
         if is_new_style(mw):
-            handler = update_wrapper(partial(mw, handler=handler), handler)
+            handler = update_wrapper(_link(mw, handler), handler)
         else:
             handler = update_wrapper(
                 partial(_old_style, handler=handler, factory=mw, app=app), handler
             )
     return handler
+
+
+def _link(mw: Any, handler: Handler) -> Handler:
+    """``link(request)`` is ``mw(request, handler=handler)``. (aiohttp binds with
+    ``functools.partial(mw, handler=handler)``, which copies its keyword into a new dict and
+    calls through a tuple on every request; a function passes the keyword as it is.)"""
+
+    def link(request: Request) -> Awaitable[StreamResponse]:
+        return cast("Awaitable[StreamResponse]", mw(request, handler=handler))
+
+    return link
 
 
 async def _as_current_app(

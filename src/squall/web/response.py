@@ -283,6 +283,7 @@ class StreamResponse(HeadersMixin, CookieMixin, CompressionMixin, StateMapping):
     def _show_head_defaults(self) -> None:
         """Before on_response_prepare: ``Date`` and ``Server`` in :attr:`headers`, as aiohttp's
         handlers find them; one that removes either sends the response without it."""
+        self._defaults_on_read = False
         headers = self.headers
         CLOCK.update()  # (the server's tick does it each second; a mocked request has none)
         headers.setdefault("Date", CLOCK.date)

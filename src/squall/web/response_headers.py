@@ -42,6 +42,10 @@ class HeadersMixin:
     _ctype: str | None = None  # the Content-Type value while no header mapping exists yet
     _chunked: bool  # StreamResponse's
     _plain: Any  # StreamResponse's
+    # Set while on_response_prepare receivers run on a response with no mapping yet: one that
+    # reads ``headers`` finds Date and Server there, as aiohttp's do; one that does not leaves
+    # the response its pre-made head.
+    _defaults_on_read = False
 
     @property
     def headers(self) -> CIMultiDict[str]:
@@ -52,7 +56,11 @@ class HeadersMixin:
             if self._ctype is not None:
                 headers["Content-Type"] = self._ctype
                 self._ctype = None
+            if self._defaults_on_read:
+                self._show_head_defaults()
         return headers
+
+    def _show_head_defaults(self) -> None: ...  # StreamResponse's
 
     def _get_ctype(self) -> str | None:
         if self._headers is None:

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, MutableMapping
-from typing import Any, ClassVar
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .keys import BaseKey, NotAppKeyWarning
 
+if TYPE_CHECKING:
+    _Base = MutableMapping[Any, Any]
+else:
+    # Not derived from MutableMapping but registered as one (below): a class derived from it
+    # has ABCMeta as its metaclass, and then every isinstance() against a request or response
+    # class that is not the object's own (isinstance(resp, web.StreamResponse), as middlewares
+    # ask) is a Python call into ABCMeta.__instancecheck__, where for a plain class it is a C
+    # walk of the MRO.
+    _Base = object
 
-class StateMapping(MutableMapping[Any, Any]):
+
+class StateMapping(_Base):
     """A mapping kept in ``self._state``, created on first write (most objects never get one).
 
     A plain string key warns once per key (NotAppKeyWarning), as aiohttp 3.14 does; subclasses
-    name their typed key class and the documentation anchor.
+    name their typed key class and the documentation anchor. A ``MutableMapping`` (registered),
+    with its methods.
     """
 
     __slots__ = ()
@@ -40,6 +51,17 @@ class StateMapping(MutableMapping[Any, Any]):
             self._state = {}
         self._state[key] = value
 
+    # Mapping's get() and ``in`` ask self[key] and catch the KeyError of a missing key: an
+    # exception raised and caught per call (aiohttp-session asks for its session on every
+    # request that never loaded one).
+    def get(self, key: Any, default: Any = None) -> Any:
+        state = self._state
+        return default if state is None else state.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        state = self._state
+        return state is not None and key in state
+
     def __delitem__(self, key: Any) -> None:
         if self._state is None:
             raise KeyError(key)
@@ -51,6 +73,17 @@ class StateMapping(MutableMapping[Any, Any]):
     def __iter__(self) -> Iterator[Any]:
         return iter(self._state or ())
 
+    if not TYPE_CHECKING:  # MutableMapping's own methods, as a subclass would inherit them
+        keys = Mapping.keys
+        items = Mapping.items
+        values = Mapping.values
+        __reversed__ = None
+        pop = MutableMapping.pop
+        popitem = MutableMapping.popitem
+        clear = MutableMapping.clear
+        update = MutableMapping.update
+        setdefault = MutableMapping.setdefault
+
     def __bool__(self) -> bool:
         return True
 
@@ -59,3 +92,6 @@ class StateMapping(MutableMapping[Any, Any]):
 
     def __hash__(self) -> int:
         return id(self)
+
+
+MutableMapping.register(StateMapping)

@@ -38,7 +38,7 @@ ERROR = -2  # a protocol violation (data: the WebSocketError)
 # Negative codes below -2 are free for the layers above (see wake()).
 
 # Pre-built two-byte heads of small final frames, by opcode and length.
-SMALL_HEADS = {op: [bytes((0x80 | op, n)) for n in range(126)] for op in range(16)}
+SMALL_HEADS: Final = [[bytes((0x80 | op, n)) for n in range(126)] for op in range(16)]
 
 _new: Final = tuple.__new__
 _COMPRESS_MIN = 128
@@ -48,9 +48,9 @@ CLOSE_GOING_AWAY = 1001  # smaller messages go uncompressed (RFC 7692 allows it 
 class WebSocketChannel:
     """The I/O half of one WebSocket connection (see the module docstring).
 
-    Besides its methods, what the application layers may read and use (web/websocket.py's
-    receive and send fast paths read them instead of calling, one coroutine less per message):
-    ``conn`` (the connection, to write small frames to), ``loop``, ``handed`` (the message
+    Besides its methods, what the application layers may read and use (ASGI's receive reads
+    them instead of calling, one coroutine less per message): ``conn``, ``loop``, ``handed`` (the
+    message
     data_received handed straight to a waiting receive(), to be taken by setting it to None),
     ``queue`` (the messages waiting), ``waiter`` (the future a receive waits on while nothing is
     there: ``await channel.wait()`` sets it; clear it after the wait, as :meth:`receive` does).
@@ -73,6 +73,8 @@ class WebSocketChannel:
         "_peer_eof",
         "_queued",
         "_reader",
+        "_rest",
+        "_rest_cancelled",
         "_small",
         "autoping",
         "close_received",
@@ -81,7 +83,6 @@ class WebSocketChannel:
         "ended",
         "handed",
         "loop",
-        "plain",
         "queue",
         "seen",
         "waiter",
@@ -97,6 +98,8 @@ class WebSocketChannel:
         decode_text: bool = True,
         limit: int = 1 << 17,
         message: tuple[type[tuple[Any, ...]], int, int] = (tuple, OP_TEXT, OP_BINARY),
+        rest: Callable[[], Awaitable[Any]] | None = None,
+        rest_cancelled: Callable[[], None] | None = None,
     ) -> None:
         self.conn = conn
         self.loop = conn.loop
@@ -114,6 +117,10 @@ class WebSocketChannel:
         # tuple, and the web layer's WSMessage has to come out as it went in.)
         self.handed: tuple[Any, ...] | None = None
         self._message = message
+        # What next_message() makes of anything but a message handed over, and what it calls
+        # if its wait is cancelled (the web layer's; given once, not per message).
+        self._rest = rest
+        self._rest_cancelled = rest_cancelled
         self.queue: deque[tuple[int, Any, Any]] = deque()
         self._queued = 0
         self._limit = limit
@@ -127,9 +134,6 @@ class WebSocketChannel:
         self._peer_eof = False  # the client closed its side of the TCP connection
         self._hanging_up = False  # close_transport() chose the lingering close
         self.seen = False  # set on every read (for heartbeats)
-        # No compression and no close frame sent: a small message goes out as a pre-built head
-        # and its payload (the web layer's send fast path).
-        self.plain = deflate is None
 
     # -- fed by Connection ---------------------------------------------------------------
 
@@ -265,27 +269,30 @@ class WebSocketChannel:
                 self.conn.resume_reading_body()
         return msg
 
-    async def next_message(
-        self, rest: Callable[[], Awaitable[Any]], cancelled: Callable[[], None]
-    ) -> Any:
+    async def next_message(self) -> Any:
         """The next message data_received() hands over, returned as it is; anything else is
-        what ``await rest()`` makes of it. ``cancelled()`` is called if the wait is cancelled.
+        what ``await rest()`` makes of it (``rest`` and ``rest_cancelled``: see __init__).
 
         The web layer's ``async for`` without a coroutine of its own per message (this one is
         compiled): it waits as :meth:`receive` does.
         """
         if self.handed is None and not self.queue and not self.ended:
+            if self.waiter is not None:
+                raise RuntimeError("Concurrent call to receive() is not allowed")
             try:
                 await self.wait()
             except BaseException:
                 self.waiter = None
-                cancelled()
+                if self._rest_cancelled is not None:
+                    self._rest_cancelled()
                 raise
             self.waiter = None
         msg = self.handed
         if msg is not None:
             self.handed = None
             return msg
+        rest = self._rest
+        assert rest is not None, "next_message() needs the channel made with rest="
         return await rest()
 
     def wait(self) -> Park:
@@ -313,14 +320,19 @@ class WebSocketChannel:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def send(self, op: int, payload: bytes, compress: int | bool | None = None) -> None:
-        """Write one message; raises ConnectionResetError once closing or gone."""
+    def send(self, op: int, payload: bytes, compress: int | bool | None = None) -> bool:
+        """Write one message; raises ConnectionResetError once closing or gone.
+
+        Returns whether the connection's writes are paused then (``write_paused``: the caller
+        awaits :meth:`drain` before it sends more), which saves the caller a second call.
+        """
         if self.close_sent:
             raise ConnectionResetError("Cannot write to closing transport")
         deflate = self._deflate
-        if deflate is None and len(payload) < 126:  # (WebSocketResponse inlines this)
-            self.conn.write(SMALL_HEADS[op][len(payload)] + payload)  # the common case
-            return
+        conn = self.conn
+        if deflate is None and len(payload) < 126:  # the common case
+            conn.write(SMALL_HEADS[op][len(payload)] + payload)
+            return conn.write_paused
         if (
             deflate is not None
             and compress is not False
@@ -328,15 +340,15 @@ class WebSocketChannel:
             and op < OP_CLOSE
             and len(payload) >= _COMPRESS_MIN
         ):
-            self.conn.write(deflate.frame(op, payload, compress if type(compress) is int else None))
+            conn.write(deflate.frame(op, payload, compress if type(compress) is int else None))
         else:
-            self.conn.write(encode_frame(op, payload))
+            conn.write(encode_frame(op, payload))
+        return conn.write_paused
 
     def send_close(self, code: int, reason: bytes = b"") -> None:
         if self.close_sent:
             return
         self.close_sent = True
-        self.plain = False
         if self.conn.transport is not None:
             self.conn.write(encode_close(code, reason))
 

@@ -20,7 +20,7 @@ from ..http.websocket import (
     negotiate_deflate,
     valid_key,
 )
-from ..http.ws_channel import EOF, ERROR, SMALL_HEADS, WebSocketChannel
+from ..http.ws_channel import EOF, ERROR, WebSocketChannel
 from .exceptions import HTTPBadRequest, HTTPException, HTTPUpgradeRequired
 from .jsondumps import dumps as fast_dumps
 from .response import StreamResponse
@@ -115,8 +115,6 @@ WS_CLOSED_MESSAGE = WSMessage(WSMsgType.CLOSED, None, None)
 WS_CLOSING_MESSAGE = WSMessage(WSMsgType.CLOSING, None, None)
 _TYPES = {int(t): t for t in WSMsgType}
 _new = tuple.__new__
-_TEXT_HEADS = SMALL_HEADS[OP_TEXT]
-_BINARY_HEADS = SMALL_HEADS[OP_BINARY]
 
 
 class WebSocketResponse(StreamResponse):
@@ -130,6 +128,9 @@ class WebSocketResponse(StreamResponse):
     _conn: Connection | None = None  # the connection, once switched to WebSocket
     _conn_lost = 0
     _hb_handle: asyncio.TimerHandle | None = None
+    # The channel's next_message while __anext__ may take its fast path (open, no receive
+    # timeout); None otherwise.
+    _next_message: Callable[[], Awaitable[Any]] | None = None
 
     def __init__(
         self,
@@ -243,8 +244,12 @@ class WebSocketResponse(StreamResponse):
             autoping=self._autoping,
             decode_text=self._decode_text,
             message=(WSMessage, WSMsgType.TEXT, WSMsgType.BINARY),
+            rest=self._next_queued,
+            rest_cancelled=self._receive_over,
         )
         conn.upgrade(channel)
+        if not self._receive_timeout:
+            self._next_message = channel.next_message
         if self._heartbeat is not None:
             self._hb_handle = conn.loop.call_later(self._heartbeat, self._heartbeat_due)
         if conn.write_paused:
@@ -301,27 +306,18 @@ class WebSocketResponse(StreamResponse):
             raise RuntimeError("Call .prepare() first")
         if not isinstance(data, str):
             raise TypeError(f"data argument must be str ({type(data)!r})")
-        payload = data.encode()
-        conn = channel.conn
-        if channel.plain and len(payload) < 126:  # channel.send()'s common case, inlined
-            conn.write(_TEXT_HEADS[len(payload)] + payload)
-        else:
-            channel.send(OP_TEXT, payload, compress)
-        if conn.write_paused:
+        if channel.send(OP_TEXT, data.encode(), compress):  # (True: writing is paused)
             await channel.drain()
 
     async def send_bytes(self, data: bytes, compress: int | None = None) -> None:
         channel = self._channel
         if channel is None:
             raise RuntimeError("Call .prepare() first")
-        conn = channel.conn
-        if type(data) is bytes and channel.plain and len(data) < 126:  # as in send_str
-            conn.write(_BINARY_HEADS[len(data)] + data)
-        else:
+        if type(data) is not bytes:
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise TypeError(f"data argument must be byte-ish ({type(data)!r})")
-            channel.send(OP_BINARY, bytes(data), compress)
-        if conn.write_paused:
+            data = bytes(data)
+        if channel.send(OP_BINARY, data, compress):  # (True: writing is paused)
             await channel.drain()
 
     async def send_json(
@@ -411,10 +407,12 @@ class WebSocketResponse(StreamResponse):
 
     def _set_closed(self) -> None:
         self._closed = True
+        self._next_message = None
         self._stop_heartbeat()
 
     def _set_closing(self, code: int) -> None:
         self._closing = True
+        self._next_message = None
         self._close_code = code
         self._stop_heartbeat()
 
@@ -530,16 +528,10 @@ class WebSocketResponse(StreamResponse):
         return self
 
     def __anext__(self) -> Awaitable[WSMessage]:
-        channel = self._channel
-        if (  # the common case, an open WebSocket: a message handed over by data_received()
-            channel is not None  # is returned as it is (a WSMessage, see prepare()) by the
-            and channel.waiter is None  # channel's compiled coroutine, without one of ours
-            and not self._closed
-            and not self._closing
-            and not self._receive_timeout
-        ):
-            return channel.next_message(self._next_queued, self._receive_over)
-        return self._next_received()
+        next_message = self._next_message
+        if next_message is not None:  # the common case, an open WebSocket: a message handed
+            return next_message()  # over by data_received() is returned as it is (a WSMessage,
+        return self._next_received()  # see prepare()) by the channel's compiled coroutine
 
     def _receive_over(self) -> None:
         """A receive is over: a close() waiting for it to see CLOSING may go on."""

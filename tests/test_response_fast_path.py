@@ -63,10 +63,24 @@ def _changes() -> dict[str, Callable[[Any], Any]]:
     def last_modified(resp: Any) -> None:
         resp.last_modified = 0
 
-    return {f.__name__: f for f in (
-        status, reason, header, headers_read, cookie, close, chunked, compressed, content_type,
-        charset, body, no_body, last_modified,
-    )}
+    return {
+        f.__name__: f
+        for f in (
+            status,
+            reason,
+            header,
+            headers_read,
+            cookie,
+            close,
+            chunked,
+            compressed,
+            content_type,
+            charset,
+            body,
+            no_body,
+            last_modified,
+        )
+    }
 
 
 CHANGES = _changes()

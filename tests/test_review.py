@@ -237,7 +237,9 @@ def test_refused_request_stays_refused_when_the_pipeline_drains(srv: ServerThrea
     with _connect(srv) as sock:
         sock.sendall(
             b"GET /slow?s=0.3 HTTP/1.1\r\nHost: x\r\n\r\n" * 2
-            + b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 9000 + b"\r\nX-Next: 1\r\n"
+            + b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: "
+            + b"v" * 9000
+            + b"\r\nX-Next: 1\r\n"
         )
         time.sleep(0.45)  # request 1 is answered, 2 runs: reading has resumed
         sock.sendall(b"X-More: 1\r\n\r\n")

@@ -70,6 +70,26 @@ def test_echo_text_binary_and_large(servers: dict[str, AppServer], impl: str) ->
 
 
 @BOTH
+def test_subclass_overrides_receive_and_send(servers: dict[str, AppServer], impl: str) -> None:
+    """A subclass of WebSocketResponse: async for goes through its receive(), echo through its
+    send_str(); what it inherits (send_bytes, close) works as is."""
+
+    async def go() -> list[Any]:
+        session, ws = await session_ws(servers[impl].port, "/subclassed")
+        got = []
+        async with session:
+            await ws.send_str("hello")
+            got.append((await ws.receive()).data)
+            await ws.send_bytes(b"\x00raw")
+            got.append((await ws.receive()).data)
+            await ws.close()
+            got.append(ws.close_code)
+        return got
+
+    assert run(go()) == ["<HELLO>", b"\x00raw", 1000]
+
+
+@BOTH
 @pytest.mark.parametrize(
     ("offered", "chosen"),
     [(("superchat",), "superchat"), (("x", "chat"), "chat"), (("nope",), None), ((), None)],

@@ -128,6 +128,28 @@ def make_ws_app(web: Any) -> Any:
         await ws.close()
         return ws
 
+    class Shouting(web.WebSocketResponse):  # type: ignore[misc]
+        """A user's subclass: its receive() and send_str() are what async for and echo use."""
+
+        async def receive(self, timeout: float | None = None) -> Any:
+            msg = await super().receive(timeout)
+            if msg.type == text:
+                return msg._replace(data=msg.data.upper())
+            return msg
+
+        async def send_str(self, data: str, compress: int | None = None) -> None:
+            await super().send_str(f"<{data}>", compress)
+
+    async def subclassed(request: Any) -> Any:
+        ws = Shouting()
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type == text:
+                await ws.send_str(msg.data)
+            elif msg.type == binary:
+                await ws.send_bytes(msg.data)
+        return ws
+
     async def forbidden(request: Any) -> Any:
         raise web.HTTPForbidden(text="no")
 
@@ -152,6 +174,7 @@ def make_ws_app(web: Any) -> Any:
     app.router.add_get("/sleepy", sleepy)
     app.router.add_get("/json", json_echo)
     app.router.add_get("/forbidden", forbidden)
+    app.router.add_get("/subclassed", subclassed)
     app.router.add_get("/state", state_view)
     return app
 

@@ -144,9 +144,7 @@ class AppHandler:
         log_enabled = self._log_enabled
         if log_enabled is not None:
             log_cache = self._log_cache
-            logged = (log_cache is None or log_cache.get(_INFO) is not False) and log_enabled(
-                _INFO
-            )
+            logged = (log_cache is None or log_cache.get(_INFO) is not False) and log_enabled(_INFO)
         if logged or self._metrics is not None:
             start = time.perf_counter()
         app = self._app

@@ -248,7 +248,8 @@ class WebSocketResponse(StreamResponse):
             rest_cancelled=self._receive_over,
         )
         conn.upgrade(channel)
-        if not self._receive_timeout:
+        if not self._receive_timeout and type(self).receive is WebSocketResponse.receive:
+            # (a subclass's own receive() is what its async for goes through, as in aiohttp)
             self._next_message = channel.next_message
         if self._heartbeat is not None:
             self._hb_handle = conn.loop.call_later(self._heartbeat, self._heartbeat_due)

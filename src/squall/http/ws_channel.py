@@ -215,7 +215,10 @@ class WebSocketChannel:
             ):
                 cls, text, binary = self._message
                 self.handed = _new(cls, (text if op == OP_TEXT else binary, data, None))
-                waiter.set_result(None)
+                # Run on in place, as the fast path does (the reader's state is whole here:
+                # it delivers after a frame, and goes on with what follows it afterwards).
+                if not self.conn.run_parked(waiter):
+                    waiter.set_result(None)
                 return
             self._queued += len(data)
             if self._queued > self._limit and not self._paused:

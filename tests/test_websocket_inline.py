@@ -175,15 +175,17 @@ def test_same_task_and_context_for_messages_the_frame_reader_parses(
     async def go() -> list[Any]:
         out: list[Any] = []
         url = f"http://127.0.0.1:{servers[impl].port}/same-task"
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(url, compress=compress) as ws:
-                await ws.send_str(texts[0])
-                out.append((await ws.receive()).data)
-                await ws.send_str(texts[1])  # two messages in one write: one read, two frames
-                await ws.send_str(texts[2])
-                out.append((await ws.receive()).data)
-                out.append((await ws.receive()).data)
-                await ws.close()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url, compress=compress) as ws,
+        ):
+            await ws.send_str(texts[0])
+            out.append((await ws.receive()).data)
+            await ws.send_str(texts[1])  # two messages in one write: one read, two frames
+            await ws.send_str(texts[2])
+            out.append((await ws.receive()).data)
+            out.append((await ws.receive()).data)
+            await ws.close()
         return out
 
     assert run(go()) == [
@@ -304,3 +306,19 @@ def test_asgi_app_ends_after_a_message(asgi_server: ASGIThread, last: str, code:
 
     got = run(go())
     assert got == ["a True set before the first receive", (aiohttp.WSMsgType.CLOSE, code)]
+
+
+def test_asgi_messages_the_frame_reader_parses(asgi_server: ASGIThread) -> None:
+    """Long messages, two in one read: handed over from the frame reader, in place."""
+    texts = [c * 300 for c in "ab"]
+
+    async def go() -> list[Any]:
+        async with aiohttp.ClientSession() as session, session.ws_connect(asgi_server.url) as ws:
+            await ws.send_str(texts[0])
+            await ws.send_str(texts[1])
+            return [(await ws.receive()).data, (await ws.receive()).data]
+
+    assert run(go()) == [
+        f"{texts[0]} True set before the first receive",
+        f"{texts[1]} True set after {texts[0]}",
+    ]

@@ -45,6 +45,14 @@ _COMPRESS_MIN = 128
 CLOSE_GOING_AWAY = 1001  # smaller messages go uncompressed (RFC 7692 allows it per message)
 
 
+def _message(cls: type[tuple[Any, ...]], kind: int, data: Any) -> tuple[Any, ...]:
+    """``(kind, data, None)`` as a ``cls`` (the web layer's WSMessage; a plain tuple made as a
+    literal, which costs less than ``tuple.__new__``)."""
+    if cls is tuple:
+        return (kind, data, None)
+    return _new(cls, (kind, data, None))
+
+
 class WebSocketChannel:
     """The I/O half of one WebSocket connection (see the module docstring).
 
@@ -161,10 +169,10 @@ class WebSocketChannel:
                     pass  # FrameReader answers it
                 else:
                     cls, kind, _ = self._message
-                    msg = _new(cls, (kind, text if self._decode_text else payload, None))
+                    msg = _message(cls, kind, text if self._decode_text else payload)
             elif b0 == 0x82:
                 cls, _, kind = self._message
-                msg = _new(cls, (kind, apply_mask(data[6:], data[2:6]), None))
+                msg = _message(cls, kind, apply_mask(data[6:], data[2:6]))
             if msg is not None:
                 self.handed = msg
                 if not self.conn.run_parked(waiter):
@@ -214,7 +222,7 @@ class WebSocketChannel:
                 and not waiter.done()
             ):
                 cls, text, binary = self._message
-                self.handed = _new(cls, (text if op == OP_TEXT else binary, data, None))
+                self.handed = _message(cls, text if op == OP_TEXT else binary, data)
                 # Run on in place, as the fast path does (the reader's state is whole here:
                 # it delivers after a frame, and goes on with what follows it afterwards).
                 if not self.conn.run_parked(waiter):

@@ -181,7 +181,7 @@ def test_same_task_and_context_for_messages_the_frame_reader_parses(
         ):
             await ws.send_str(texts[0])
             out.append((await ws.receive()).data)
-            await ws.send_str(texts[1])  # two messages in one write: one read, two frames
+            await ws.send_str(texts[1])  # back to back: often one read, two frames
             await ws.send_str(texts[2])
             out.append((await ws.receive()).data)
             out.append((await ws.receive()).data)

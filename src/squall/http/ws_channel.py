@@ -60,7 +60,9 @@ class WebSocketChannel:
     them instead of calling, one coroutine less per message): ``conn``, ``loop``, ``handed`` (the
     message
     data_received handed straight to a waiting receive(), to be taken by setting it to None),
-    ``queue`` (the messages waiting), ``waiter`` (the future a receive waits on while nothing is
+    ``direct`` (set by the layer above: :class:`MessageIterator` may take
+    :meth:`next_message`), ``queue`` (the messages waiting), ``waiter`` (the future a receive
+    waits on while nothing is
     there: ``await channel.wait()`` sets it; clear it after the wait, as :meth:`receive` does).
 
     The waiting receive is woken without a new future per message: it parks on a pending future
@@ -88,6 +90,7 @@ class WebSocketChannel:
         "close_received",
         "close_sent",
         "conn",
+        "direct",
         "ended",
         "handed",
         "loop",
@@ -129,6 +132,9 @@ class WebSocketChannel:
         # if its wait is cancelled (the web layer's; given once, not per message).
         self._rest = rest
         self._rest_cancelled = rest_cancelled
+        # Whether MessageIterator may take next_message() (the layer above says: it clears it
+        # once its own state needs its own receive, e.g. closing).
+        self.direct = False
         self.queue: deque[tuple[int, Any, Any]] = deque()
         self._queued = 0
         self._limit = limit
@@ -395,3 +401,25 @@ class WebSocketChannel:
             transport.close()
         else:
             self._hanging_up = True
+
+
+class MessageIterator:
+    """An ``async for`` over a channel's messages with a compiled ``__anext__``: while the
+    channel is ``direct``, :meth:`WebSocketChannel.next_message`; otherwise ``slow()`` (the
+    layer's own way, which may raise StopAsyncIteration). The web layer's ``__aiter__`` returns
+    one, so that each message costs no Python-level ``__anext__`` call."""
+
+    __slots__ = ("channel", "slow")
+
+    def __init__(self, channel: WebSocketChannel, slow: Callable[[], Awaitable[Any]]) -> None:
+        self.channel = channel
+        self.slow = slow
+
+    def __aiter__(self) -> MessageIterator:
+        return self
+
+    def __anext__(self) -> Awaitable[Any]:
+        channel = self.channel
+        if channel.direct:
+            return channel.next_message()
+        return self.slow()

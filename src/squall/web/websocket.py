@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -20,7 +20,7 @@ from ..http.websocket import (
     negotiate_deflate,
     valid_key,
 )
-from ..http.ws_channel import EOF, ERROR, WebSocketChannel
+from ..http.ws_channel import EOF, ERROR, MessageIterator, WebSocketChannel
 from .exceptions import HTTPBadRequest, HTTPException, HTTPUpgradeRequired
 from .jsondumps import dumps as fast_dumps
 from .response import StreamResponse
@@ -128,9 +128,6 @@ class WebSocketResponse(StreamResponse):
     _conn: Connection | None = None  # the connection, once switched to WebSocket
     _conn_lost = 0
     _hb_handle: asyncio.TimerHandle | None = None
-    # The channel's next_message while __anext__ may take its fast path (open, no receive
-    # timeout); None otherwise.
-    _next_message: Callable[[], Awaitable[Any]] | None = None
 
     def __init__(
         self,
@@ -248,9 +245,11 @@ class WebSocketResponse(StreamResponse):
             rest_cancelled=self._receive_over,
         )
         conn.upgrade(channel)
-        if not self._receive_timeout and type(self).receive is WebSocketResponse.receive:
-            # (a subclass's own receive() is what its async for goes through, as in aiohttp)
-            self._next_message = channel.next_message
+        # async for may take the channel's messages as they are handed over (open, no receive
+        # timeout; a subclass's own receive() is what its async for goes through, as in aiohttp)
+        channel.direct = (
+            not self._receive_timeout and type(self).receive is WebSocketResponse.receive
+        )
         if self._heartbeat is not None:
             self._hb_handle = conn.loop.call_later(self._heartbeat, self._heartbeat_due)
         if conn.write_paused:
@@ -408,14 +407,19 @@ class WebSocketResponse(StreamResponse):
 
     def _set_closed(self) -> None:
         self._closed = True
-        self._next_message = None
+        self._no_direct()
         self._stop_heartbeat()
 
     def _set_closing(self, code: int) -> None:
         self._closing = True
-        self._next_message = None
+        self._no_direct()
         self._close_code = code
         self._stop_heartbeat()
+
+    def _no_direct(self) -> None:
+        """Closing or closed: async for goes through receive() (CLOSING, CLOSED...)."""
+        if self._channel is not None:
+            self._channel.direct = False
 
     def _abort(self, code: int) -> None:
         self._close_code = code
@@ -525,14 +529,19 @@ class WebSocketResponse(StreamResponse):
     ) -> Any:
         return loads(await self.receive_str(timeout=timeout))
 
-    def __aiter__(self) -> WebSocketResponse:
-        return self
+    def __aiter__(self) -> AsyncIterator[WSMessage]:
+        channel = self._channel
+        if channel is None or type(self).__anext__ is not WebSocketResponse.__anext__:
+            return self
+        # A compiled __anext__ per message: the channel's next_message() while it is direct
+        # (see prepare()), else this class's own way.
+        return MessageIterator(channel, self._next_received)
 
     def __anext__(self) -> Awaitable[WSMessage]:
-        next_message = self._next_message
-        if next_message is not None:  # the common case, an open WebSocket: a message handed
-            return next_message()  # over by data_received() is returned as it is (a WSMessage,
-        return self._next_received()  # see prepare()) by the channel's compiled coroutine
+        channel = self._channel
+        if channel is not None and channel.direct:  # a message handed over by data_received()
+            return channel.next_message()  # is returned as it is (a WSMessage, see prepare())
+        return self._next_received()
 
     def _receive_over(self) -> None:
         """A receive is over: a close() waiting for it to see CLOSING may go on."""

@@ -23,6 +23,8 @@ def make_ws_app(web: Any) -> Any:
             if msg.type == text:
                 if msg.data.startswith("close:"):
                     await ws.close(code=int(msg.data[6:]), message=b"server bye")
+                elif msg.data == "type":  # the message's type is the enum's member itself
+                    await ws.send_str(f"{msg.type!r} {msg.type.name} {msg!r}")
                 elif msg.data == "info":
                     await ws.send_json(
                         {"protocol": ws.ws_protocol, "compress": ws.compress, "closed": ws.closed}
@@ -30,7 +32,10 @@ def make_ws_app(web: Any) -> Any:
                 else:
                     await ws.send_str(msg.data)
             elif msg.type == binary:
-                await ws.send_bytes(msg.data)
+                if msg.data == b"type":
+                    await ws.send_str(f"{msg.type!r} {msg.type.name} {msg!r}")
+                else:
+                    await ws.send_bytes(msg.data)
             elif msg.type == web.WSMsgType.PING:
                 await ws.send_str(f"ping:{msg.data.decode()}")
             elif msg.type == web.WSMsgType.ERROR:

@@ -45,12 +45,13 @@ _COMPRESS_MIN = 128
 CLOSE_GOING_AWAY = 1001  # smaller messages go uncompressed (RFC 7692 allows it per message)
 
 
-def _message(cls: type[tuple[Any, ...]], kind: int, data: Any) -> tuple[Any, ...]:
-    """``(kind, data, None)`` as a ``cls`` (the web layer's WSMessage; a plain tuple made as a
-    literal, which costs less than ``tuple.__new__``)."""
+def _message(cls: type[tuple[Any, ...]], kind: Any, data: Any) -> tuple[Any, ...]:
+    """``(kind, data, "")`` as a ``cls`` (the web layer's WSMessage, whose ``extra`` is "" for a
+    data message as aiohttp's; a plain tuple made as a literal, which costs less than
+    ``tuple.__new__``)."""
     if cls is tuple:
-        return (kind, data, None)
-    return _new(cls, (kind, data, None))
+        return (kind, data, "")
+    return _new(cls, (kind, data, ""))
 
 
 class WebSocketChannel:
@@ -108,7 +109,7 @@ class WebSocketChannel:
         autoping: bool = True,
         decode_text: bool = True,
         limit: int = 1 << 17,
-        message: tuple[type[tuple[Any, ...]], int, int] = (tuple, OP_TEXT, OP_BINARY),
+        message: tuple[type[tuple[Any, ...]], Any, Any] = (tuple, OP_TEXT, OP_BINARY),
         rest: Callable[[], Awaitable[Any]] | None = None,
         rest_cancelled: Callable[[], None] | None = None,
     ) -> None:
@@ -122,10 +123,12 @@ class WebSocketChannel:
         # Whole frames up to this length take data_received()'s fast path.
         self._small = 6 + (min(max_size, 125) if max_size else 125)
         # The next item, handed to the waiting receive() ahead of the queue (see receive()),
-        # built as ``cls.__new__(cls, (text or binary, data, None))`` from ``message``: the
+        # built as ``cls.__new__(cls, (text or binary, data, ""))`` from ``message``: the
         # web layer has its WSMessage built here, and returns it as it is.
         # (Typed as any tuple: the compiled build would rebuild a fixed-length one as a plain
-        # tuple, and the web layer's WSMessage has to come out as it went in.)
+        # tuple, and the web layer's WSMessage has to come out as it went in. For the same
+        # reason the kinds in ``message`` are Any, not int: the web layer's are WSMsgType
+        # members, which an int-typed value would turn into plain ints.)
         self.handed: tuple[Any, ...] | None = None
         self._message = message
         # What next_message() makes of anything but a message handed over, and what it calls

@@ -486,7 +486,7 @@ class WebSocketResponse(StreamResponse):
             if close_wait is not None and not close_wait.done():
                 close_wait.set_result(None)
         if 0 < op <= OP_BINARY:  # TEXT (1) or BINARY (2)
-            return _new(WSMessage, (_TYPES[op], data, extra))
+            return _new(WSMessage, (_TYPES[op], data, ""))  # ("": aiohttp's extra)
         return await self._control(op, data, extra)
 
     async def _control(self, op: int, data: Any, extra: Any) -> WSMessage:
@@ -558,7 +558,7 @@ class WebSocketResponse(StreamResponse):
         finally:
             self._receive_over()
         if 0 < op <= OP_BINARY:
-            return _new(WSMessage, (_TYPES[op], data, extra))
+            return _new(WSMessage, (_TYPES[op], data, ""))  # ("": aiohttp's extra)
         msg = await self._control(op, data, extra)
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
             raise StopAsyncIteration

@@ -27,7 +27,9 @@ the command line configures it); ``--metrics`` turns Prometheus metrics on (``me
 ``ws``, ``ws-asgi`` and ``ws-floor`` count one WebSocket echo instead (a masked 32-byte binary
 frame in, the echo out; ``run.py``'s ``ws_32b_64`` per message): through a handshaken
 ``WebSocketResponse`` (``servers/ws_squall.py``'s handler), the ASGI app of ``servers/ws_asgi.py``,
-or the bare floor Protocol (``servers/ws_floor.py``), on uvloop. Each echo's write schedules the
+or the bare floor Protocol (``servers/ws_floor.py``), on uvloop. ``ws-deflate`` echoes
+``ws_load.py``'s permessage-deflate messages instead (1 KiB JSON texts, a pool sent in turn, on
+``/deflate``), as ``run.py``'s ``ws_1k_deflate_64`` does. Each echo's write schedules the
 next frame's ``data_received`` with ``call_soon``, as the loop calls it on a read; so a message
 costs the floor one loop callback, and squall that and the wake-up of the handler's task.
 ``--path`` puts a directory first on PYTHONPATH (``src`` for the pure-Python build, or another
@@ -187,14 +189,25 @@ sys.path[:0] = [{here!r}, {servers!r}]
 import uvloop
 from inprocess import FakeTransport
 
+DEFLATE = "deflate" in sys.argv[1]
 HANDSHAKE = (
-    b"GET / HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
-    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n"
+    b"GET /deflate HTTP/1.1\\r\\n" if DEFLATE else b"GET / HTTP/1.1\\r\\n"
+) + (
+    b"Host: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n"
+) + (
+    b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\\r\\n\\r\\n"
+    if DEFLATE else b"\\r\\n"
 )
 KEY = b"\\x37\\xfa\\x21\\x3d"
 PAYLOAD = bytes(range(32))
 FRAME = bytes((0x82, 0x80 | 32)) + KEY + bytes(b ^ KEY[i % 4] for i, b in enumerate(PAYLOAD))
 ECHO = bytes((0x82, 32)) + PAYLOAD
+if DEFLATE:  # ws_load.py's deflate frames: a pool of 1 KiB JSON texts, sent in turn
+    from ws_load import DEFLATE_POOL, deflated_frame, json_texts
+    FRAMES = [deflated_frame(text) for text in json_texts(DEFLATE_POOL, 1024)]
+else:
+    FRAMES = [FRAME]
 
 
 class Chain(FakeTransport):
@@ -219,9 +232,24 @@ class Chain(FakeTransport):
             self.done.set_result(None)
 
 
+class DeflateChain(Chain):
+    \"\"\"The same with ws_load.py's compressed frames, sent in turn.\"\"\"
+
+    def write(self, data):
+        if self.proto is None:
+            return
+        if data[0] != 0xC1:
+            raise SystemExit(f"unexpected write {{data!r}}")
+        self.left -= 1
+        if self.left:
+            self.loop.call_soon(self.proto.data_received, FRAMES[self.left % len(FRAMES)])
+        else:
+            self.done.set_result(None)
+
+
 async def main(which, count):
     loop = asyncio.get_running_loop()
-    transport = Chain(loop, count)
+    transport = (DeflateChain if DEFLATE else Chain)(loop, count)
     runner = None
     if which == "ws-floor":
         import ws_floor
@@ -242,7 +270,7 @@ async def main(which, count):
     for _ in range(5):
         await asyncio.sleep(0)
     transport.proto = proto
-    loop.call_soon(proto.data_received, FRAME)
+    loop.call_soon(proto.data_received, FRAMES[0])
     await transport.done
     if runner is not None:
         proto.connection_lost(None)
@@ -297,6 +325,7 @@ def main() -> None:
             "ws",
             "ws-asgi",
             "ws-floor",
+            "ws-deflate",
         ),
     )
     parser.add_argument("--python", default=sys.executable, help="the Python to measure")

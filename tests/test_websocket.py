@@ -70,6 +70,48 @@ def test_echo_text_binary_and_large(servers: dict[str, AppServer], impl: str) ->
 
 
 @BOTH
+def test_message_type_is_the_enum_member(servers: dict[str, AppServer], impl: str) -> None:
+    """async for's messages carry WSMsgType members (their repr and name) and extra "", as
+    aiohttp's: the compiled channel must not turn the members into plain ints."""
+
+    async def go() -> list[Any]:
+        session, ws = await session_ws(servers[impl].port, "/ws")
+        async with session:
+            await ws.send_str("type")
+            text = (await ws.receive()).data
+            await ws.send_bytes(b"type")
+            binary = (await ws.receive()).data
+            await ws.close()
+        return [text, binary]
+
+    assert run(go()) == [
+        "<WSMsgType.TEXT: 1> TEXT WSMessage(type=<WSMsgType.TEXT: 1>, data='type', extra='')",
+        "<WSMsgType.BINARY: 2> BINARY "
+        "WSMessage(type=<WSMsgType.BINARY: 2>, data=b'type', extra='')",
+    ]
+
+
+@BOTH
+def test_subclass_overrides_receive_and_send(servers: dict[str, AppServer], impl: str) -> None:
+    """A subclass of WebSocketResponse: async for goes through its receive(), echo through its
+    send_str(); what it inherits (send_bytes, close) works as is."""
+
+    async def go() -> list[Any]:
+        session, ws = await session_ws(servers[impl].port, "/subclassed")
+        got = []
+        async with session:
+            await ws.send_str("hello")
+            got.append((await ws.receive()).data)
+            await ws.send_bytes(b"\x00raw")
+            got.append((await ws.receive()).data)
+            await ws.close()
+            got.append(ws.close_code)
+        return got
+
+    assert run(go()) == ["<HELLO>", b"\x00raw", 1000]
+
+
+@BOTH
 @pytest.mark.parametrize(
     ("offered", "chosen"),
     [(("superchat",), "superchat"), (("x", "chat"), "chat"), (("nope",), None), ((), None)],

@@ -164,6 +164,38 @@ def test_same_task_and_context_after_each_receive(servers: dict[str, AppServer],
 
 
 @BOTH
+@pytest.mark.parametrize("compress", [0, 15])
+def test_same_task_and_context_for_messages_the_frame_reader_parses(
+    servers: dict[str, AppServer], impl: str, compress: int
+) -> None:
+    """Messages past the small-frame fast path (long, or deflated) are handed over from the
+    frame reader, and run the handler on in place the same way."""
+    texts = [c * 300 for c in "abc"]
+
+    async def go() -> list[Any]:
+        out: list[Any] = []
+        url = f"http://127.0.0.1:{servers[impl].port}/same-task"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url, compress=compress) as ws,
+        ):
+            await ws.send_str(texts[0])
+            out.append((await ws.receive()).data)
+            await ws.send_str(texts[1])  # back to back: often one read, two frames
+            await ws.send_str(texts[2])
+            out.append((await ws.receive()).data)
+            out.append((await ws.receive()).data)
+            await ws.close()
+        return out
+
+    assert run(go()) == [
+        f"{texts[0]} True set before the first receive",
+        f"{texts[1]} True set after {texts[0]}",
+        f"{texts[2]} True set after {texts[1]}",
+    ]
+
+
+@BOTH
 def test_other_awaits_between_receives(servers: dict[str, AppServer], impl: str) -> None:
     got = run(talk(servers[impl].port, "/awaits-between", ["a", "b", "c"], 2))
     assert got == ["a 1", "a 2", "b 1", "b 2", "c 1", "c 2"]
@@ -274,3 +306,19 @@ def test_asgi_app_ends_after_a_message(asgi_server: ASGIThread, last: str, code:
 
     got = run(go())
     assert got == ["a True set before the first receive", (aiohttp.WSMsgType.CLOSE, code)]
+
+
+def test_asgi_messages_the_frame_reader_parses(asgi_server: ASGIThread) -> None:
+    """Long messages, two in one read: handed over from the frame reader, in place."""
+    texts = [c * 300 for c in "ab"]
+
+    async def go() -> list[Any]:
+        async with aiohttp.ClientSession() as session, session.ws_connect(asgi_server.url) as ws:
+            await ws.send_str(texts[0])
+            await ws.send_str(texts[1])
+            return [(await ws.receive()).data, (await ws.receive()).data]
+
+    assert run(go()) == [
+        f"{texts[0]} True set before the first receive",
+        f"{texts[1]} True set after {texts[0]}",
+    ]

@@ -23,6 +23,8 @@ def make_ws_app(web: Any) -> Any:
             if msg.type == text:
                 if msg.data.startswith("close:"):
                     await ws.close(code=int(msg.data[6:]), message=b"server bye")
+                elif msg.data == "type":  # the message's type is the enum's member itself
+                    await ws.send_str(f"{msg.type!r} {msg.type.name} {msg!r}")
                 elif msg.data == "info":
                     await ws.send_json(
                         {"protocol": ws.ws_protocol, "compress": ws.compress, "closed": ws.closed}
@@ -30,7 +32,10 @@ def make_ws_app(web: Any) -> Any:
                 else:
                     await ws.send_str(msg.data)
             elif msg.type == binary:
-                await ws.send_bytes(msg.data)
+                if msg.data == b"type":
+                    await ws.send_str(f"{msg.type!r} {msg.type.name} {msg!r}")
+                else:
+                    await ws.send_bytes(msg.data)
             elif msg.type == web.WSMsgType.PING:
                 await ws.send_str(f"ping:{msg.data.decode()}")
             elif msg.type == web.WSMsgType.ERROR:
@@ -128,6 +133,28 @@ def make_ws_app(web: Any) -> Any:
         await ws.close()
         return ws
 
+    class Shouting(web.WebSocketResponse):  # type: ignore[misc]
+        """A user's subclass: its receive() and send_str() are what async for and echo use."""
+
+        async def receive(self, timeout: float | None = None) -> Any:
+            msg = await super().receive(timeout)
+            if msg.type == text:
+                return msg._replace(data=msg.data.upper())
+            return msg
+
+        async def send_str(self, data: str, compress: int | None = None) -> None:
+            await super().send_str(f"<{data}>", compress)
+
+    async def subclassed(request: Any) -> Any:
+        ws = Shouting()
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type == text:
+                await ws.send_str(msg.data)
+            elif msg.type == binary:
+                await ws.send_bytes(msg.data)
+        return ws
+
     async def forbidden(request: Any) -> Any:
         raise web.HTTPForbidden(text="no")
 
@@ -152,6 +179,7 @@ def make_ws_app(web: Any) -> Any:
     app.router.add_get("/sleepy", sleepy)
     app.router.add_get("/json", json_echo)
     app.router.add_get("/forbidden", forbidden)
+    app.router.add_get("/subclassed", subclassed)
     app.router.add_get("/state", state_view)
     return app
 

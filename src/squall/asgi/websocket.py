@@ -170,13 +170,13 @@ class WebSocketSession:
             if kind == "websocket.send":
                 text = message.get("text")
                 if text is not None:
-                    channel.send(OP_TEXT, text.encode())
+                    paused = channel.send(OP_TEXT, text.encode())
                 else:
                     data = message.get("bytes")
                     if data is None:
                         raise RuntimeError("websocket.send needs 'bytes' or 'text'")
-                    channel.send(OP_BINARY, bytes(data))
-                if channel.write_paused:
+                    paused = channel.send(OP_BINARY, data if type(data) is bytes else bytes(data))
+                if paused:
                     await channel.drain()
             elif kind == "websocket.close":
                 code = message.get("code") or 1000

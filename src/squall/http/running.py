@@ -34,6 +34,10 @@ IDLE: Final = 0  # every request answered, the connection open for the next
 BUSY: Final = 1  # a handler suspended (the worker goes on), or the client stopped reading
 STOPPED: Final = 2  # a response closed the connection (its host said so)
 
+# Resume.step unbound: run_parked() passes it and the Resume to Context.run, so that a WebSocket
+# message makes no bound method.
+_STEP: Final = Resume.step
+
 
 class RunnerHost(Protocol):
     """What a runner asks of its connection when a response is complete."""
@@ -300,7 +304,7 @@ class Runner:
         except RuntimeError:  # called from inside a task: leave it to the worker
             return False
         try:
-            self._in_context(resume.step)  # type: ignore[misc]
+            self._in_context(_STEP, resume)  # type: ignore[misc]
         finally:
             leave_task(loop, worker)
         return True

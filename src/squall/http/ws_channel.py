@@ -38,21 +38,32 @@ ERROR = -2  # a protocol violation (data: the WebSocketError)
 # Negative codes below -2 are free for the layers above (see wake()).
 
 # Pre-built two-byte heads of small final frames, by opcode and length.
-SMALL_HEADS = {op: [bytes((0x80 | op, n)) for n in range(126)] for op in range(16)}
+SMALL_HEADS: Final = [[bytes((0x80 | op, n)) for n in range(126)] for op in range(16)]
 
 _new: Final = tuple.__new__
 _COMPRESS_MIN = 128
 CLOSE_GOING_AWAY = 1001  # smaller messages go uncompressed (RFC 7692 allows it per message)
 
 
+def _message(cls: type[tuple[Any, ...]], kind: Any, data: Any) -> tuple[Any, ...]:
+    """``(kind, data, "")`` as a ``cls`` (the web layer's WSMessage, whose ``extra`` is "" for a
+    data message as aiohttp's; a plain tuple made as a literal, which costs less than
+    ``tuple.__new__``)."""
+    if cls is tuple:
+        return (kind, data, "")
+    return _new(cls, (kind, data, ""))
+
+
 class WebSocketChannel:
     """The I/O half of one WebSocket connection (see the module docstring).
 
-    Besides its methods, what the application layers may read and use (web/websocket.py's
-    receive and send fast paths read them instead of calling, one coroutine less per message):
-    ``conn`` (the connection, to write small frames to), ``loop``, ``handed`` (the message
+    Besides its methods, what the application layers may read and use (ASGI's receive reads
+    them instead of calling, one coroutine less per message): ``conn``, ``loop``, ``handed`` (the
+    message
     data_received handed straight to a waiting receive(), to be taken by setting it to None),
-    ``queue`` (the messages waiting), ``waiter`` (the future a receive waits on while nothing is
+    ``direct`` (set by the layer above: :class:`MessageIterator` may take
+    :meth:`next_message`), ``queue`` (the messages waiting), ``waiter`` (the future a receive
+    waits on while nothing is
     there: ``await channel.wait()`` sets it; clear it after the wait, as :meth:`receive` does).
 
     The waiting receive is woken without a new future per message: it parks on a pending future
@@ -73,15 +84,17 @@ class WebSocketChannel:
         "_peer_eof",
         "_queued",
         "_reader",
+        "_rest",
+        "_rest_cancelled",
         "_small",
         "autoping",
         "close_received",
         "close_sent",
         "conn",
+        "direct",
         "ended",
         "handed",
         "loop",
-        "plain",
         "queue",
         "seen",
         "waiter",
@@ -96,9 +109,9 @@ class WebSocketChannel:
         autoping: bool = True,
         decode_text: bool = True,
         limit: int = 1 << 17,
-        # (the kinds as Any: typed int, the compiled build would hand out plain ints, not the
-        # web layer's WSMsgType members)
         message: tuple[type[tuple[Any, ...]], Any, Any] = (tuple, OP_TEXT, OP_BINARY),
+        rest: Callable[[], Awaitable[Any]] | None = None,
+        rest_cancelled: Callable[[], None] | None = None,
     ) -> None:
         self.conn = conn
         self.loop = conn.loop
@@ -110,12 +123,21 @@ class WebSocketChannel:
         # Whole frames up to this length take data_received()'s fast path.
         self._small = 6 + (min(max_size, 125) if max_size else 125)
         # The next item, handed to the waiting receive() ahead of the queue (see receive()),
-        # built as ``cls.__new__(cls, (text or binary, data, None))`` from ``message``: the
+        # built as ``cls.__new__(cls, (text or binary, data, ""))`` from ``message``: the
         # web layer has its WSMessage built here, and returns it as it is.
         # (Typed as any tuple: the compiled build would rebuild a fixed-length one as a plain
-        # tuple, and the web layer's WSMessage has to come out as it went in.)
+        # tuple, and the web layer's WSMessage has to come out as it went in. For the same
+        # reason the kinds in ``message`` are Any, not int: the web layer's are WSMsgType
+        # members, which an int-typed value would turn into plain ints.)
         self.handed: tuple[Any, ...] | None = None
         self._message = message
+        # What next_message() makes of anything but a message handed over, and what it calls
+        # if its wait is cancelled (the web layer's; given once, not per message).
+        self._rest = rest
+        self._rest_cancelled = rest_cancelled
+        # Whether MessageIterator may take next_message() (the layer above says: it clears it
+        # once its own state needs its own receive, e.g. closing).
+        self.direct = False
         self.queue: deque[tuple[int, Any, Any]] = deque()
         self._queued = 0
         self._limit = limit
@@ -129,9 +151,6 @@ class WebSocketChannel:
         self._peer_eof = False  # the client closed its side of the TCP connection
         self._hanging_up = False  # close_transport() chose the lingering close
         self.seen = False  # set on every read (for heartbeats)
-        # No compression and no close frame sent: a small message goes out as a pre-built head
-        # and its payload (the web layer's send fast path).
-        self.plain = deflate is None
 
     # -- fed by Connection ---------------------------------------------------------------
 
@@ -159,10 +178,10 @@ class WebSocketChannel:
                     pass  # FrameReader answers it
                 else:
                     cls, kind, _ = self._message
-                    msg = _new(cls, (kind, text if self._decode_text else payload, None))
+                    msg = _message(cls, kind, text if self._decode_text else payload)
             elif b0 == 0x82:
                 cls, _, kind = self._message
-                msg = _new(cls, (kind, apply_mask(data[6:], data[2:6]), None))
+                msg = _message(cls, kind, apply_mask(data[6:], data[2:6]))
             if msg is not None:
                 self.handed = msg
                 if not self.conn.run_parked(waiter):
@@ -212,8 +231,11 @@ class WebSocketChannel:
                 and not waiter.done()
             ):
                 cls, text, binary = self._message
-                self.handed = _new(cls, (text if op == OP_TEXT else binary, data, None))
-                waiter.set_result(None)
+                self.handed = _message(cls, text if op == OP_TEXT else binary, data)
+                # Run on in place, as the fast path does (the reader's state is whole here:
+                # it delivers after a frame, and goes on with what follows it afterwards).
+                if not self.conn.run_parked(waiter):
+                    waiter.set_result(None)
                 return
             self._queued += len(data)
             if self._queued > self._limit and not self._paused:
@@ -267,27 +289,30 @@ class WebSocketChannel:
                 self.conn.resume_reading_body()
         return msg
 
-    async def next_message(
-        self, rest: Callable[[], Awaitable[Any]], cancelled: Callable[[], None]
-    ) -> Any:
+    async def next_message(self) -> Any:
         """The next message data_received() hands over, returned as it is; anything else is
-        what ``await rest()`` makes of it. ``cancelled()`` is called if the wait is cancelled.
+        what ``await rest()`` makes of it (``rest`` and ``rest_cancelled``: see __init__).
 
         The web layer's ``async for`` without a coroutine of its own per message (this one is
         compiled): it waits as :meth:`receive` does.
         """
         if self.handed is None and not self.queue and not self.ended:
+            if self.waiter is not None:
+                raise RuntimeError("Concurrent call to receive() is not allowed")
             try:
                 await self.wait()
             except BaseException:
                 self.waiter = None
-                cancelled()
+                if self._rest_cancelled is not None:
+                    self._rest_cancelled()
                 raise
             self.waiter = None
         msg = self.handed
         if msg is not None:
             self.handed = None
             return msg
+        rest = self._rest
+        assert rest is not None, "next_message() needs the channel made with rest="
         return await rest()
 
     def wait(self) -> Park:
@@ -315,14 +340,19 @@ class WebSocketChannel:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def send(self, op: int, payload: bytes, compress: int | bool | None = None) -> None:
-        """Write one message; raises ConnectionResetError once closing or gone."""
+    def send(self, op: int, payload: bytes, compress: int | bool | None = None) -> bool:
+        """Write one message; raises ConnectionResetError once closing or gone.
+
+        Returns whether the connection's writes are paused then (``write_paused``: the caller
+        awaits :meth:`drain` before it sends more), which saves the caller a second call.
+        """
         if self.close_sent:
             raise ConnectionResetError("Cannot write to closing transport")
         deflate = self._deflate
-        if deflate is None and len(payload) < 126:  # (WebSocketResponse inlines this)
-            self.conn.write(SMALL_HEADS[op][len(payload)] + payload)  # the common case
-            return
+        conn = self.conn
+        if deflate is None and len(payload) < 126:  # the common case
+            conn.write(SMALL_HEADS[op][len(payload)] + payload)
+            return conn.write_paused
         if (
             deflate is not None
             and compress is not False
@@ -330,15 +360,15 @@ class WebSocketChannel:
             and op < OP_CLOSE
             and len(payload) >= _COMPRESS_MIN
         ):
-            self.conn.write(deflate.frame(op, payload, compress if type(compress) is int else None))
+            conn.write(deflate.frame(op, payload, compress if type(compress) is int else None))
         else:
-            self.conn.write(encode_frame(op, payload))
+            conn.write(encode_frame(op, payload))
+        return conn.write_paused
 
     def send_close(self, code: int, reason: bytes = b"") -> None:
         if self.close_sent:
             return
         self.close_sent = True
-        self.plain = False
         if self.conn.transport is not None:
             self.conn.write(encode_close(code, reason))
 
@@ -374,3 +404,25 @@ class WebSocketChannel:
             transport.close()
         else:
             self._hanging_up = True
+
+
+class MessageIterator:
+    """An ``async for`` over a channel's messages with a compiled ``__anext__``: while the
+    channel is ``direct``, :meth:`WebSocketChannel.next_message`; otherwise ``slow()`` (the
+    layer's own way, which may raise StopAsyncIteration). The web layer's ``__aiter__`` returns
+    one, so that each message costs no Python-level ``__anext__`` call."""
+
+    __slots__ = ("channel", "slow")
+
+    def __init__(self, channel: WebSocketChannel, slow: Callable[[], Awaitable[Any]]) -> None:
+        self.channel = channel
+        self.slow = slow
+
+    def __aiter__(self) -> MessageIterator:
+        return self
+
+    def __anext__(self) -> Awaitable[Any]:
+        channel = self.channel
+        if channel.direct:
+            return channel.next_message()
+        return self.slow()

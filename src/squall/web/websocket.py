@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -20,7 +20,7 @@ from ..http.websocket import (
     negotiate_deflate,
     valid_key,
 )
-from ..http.ws_channel import EOF, ERROR, SMALL_HEADS, WebSocketChannel
+from ..http.ws_channel import EOF, ERROR, MessageIterator, WebSocketChannel
 from .exceptions import HTTPBadRequest, HTTPException, HTTPUpgradeRequired
 from .jsondumps import dumps as fast_dumps
 from .response import StreamResponse
@@ -115,8 +115,6 @@ WS_CLOSED_MESSAGE = WSMessage(WSMsgType.CLOSED, None, None)
 WS_CLOSING_MESSAGE = WSMessage(WSMsgType.CLOSING, None, None)
 _TYPES = {int(t): t for t in WSMsgType}
 _new = tuple.__new__
-_TEXT_HEADS = SMALL_HEADS[OP_TEXT]
-_BINARY_HEADS = SMALL_HEADS[OP_BINARY]
 
 
 class WebSocketResponse(StreamResponse):
@@ -244,8 +242,15 @@ class WebSocketResponse(StreamResponse):
             autoping=self._autoping,
             decode_text=self._decode_text,
             message=(WSMessage, WSMsgType.TEXT, WSMsgType.BINARY),
+            rest=self._next_queued,
+            rest_cancelled=self._receive_over,
         )
         conn.upgrade(channel)
+        # async for may take the channel's messages as they are handed over (open, no receive
+        # timeout; a subclass's own receive() is what its async for goes through, as in aiohttp)
+        channel.direct = (
+            not self._receive_timeout and type(self).receive is WebSocketResponse.receive
+        )
         if self._heartbeat is not None:
             self._hb_handle = conn.loop.call_later(self._heartbeat, self._heartbeat_due)
         if conn.write_paused:
@@ -302,27 +307,18 @@ class WebSocketResponse(StreamResponse):
             raise RuntimeError("Call .prepare() first")
         if not isinstance(data, str):
             raise TypeError(f"data argument must be str ({type(data)!r})")
-        payload = data.encode()
-        conn = channel.conn
-        if channel.plain and len(payload) < 126:  # channel.send()'s common case, inlined
-            conn.write(_TEXT_HEADS[len(payload)] + payload)
-        else:
-            channel.send(OP_TEXT, payload, compress)
-        if conn.write_paused:
+        if channel.send(OP_TEXT, data.encode(), compress):  # (True: writing is paused)
             await channel.drain()
 
     async def send_bytes(self, data: bytes, compress: int | None = None) -> None:
         channel = self._channel
         if channel is None:
             raise RuntimeError("Call .prepare() first")
-        conn = channel.conn
-        if type(data) is bytes and channel.plain and len(data) < 126:  # as in send_str
-            conn.write(_BINARY_HEADS[len(data)] + data)
-        else:
+        if type(data) is not bytes:
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise TypeError(f"data argument must be byte-ish ({type(data)!r})")
-            channel.send(OP_BINARY, bytes(data), compress)
-        if conn.write_paused:
+            data = bytes(data)
+        if channel.send(OP_BINARY, data, compress):  # (True: writing is paused)
             await channel.drain()
 
     async def send_json(
@@ -412,12 +408,19 @@ class WebSocketResponse(StreamResponse):
 
     def _set_closed(self) -> None:
         self._closed = True
+        self._no_direct()
         self._stop_heartbeat()
 
     def _set_closing(self, code: int) -> None:
         self._closing = True
+        self._no_direct()
         self._close_code = code
         self._stop_heartbeat()
+
+    def _no_direct(self) -> None:
+        """Closing or closed: async for goes through receive() (CLOSING, CLOSED...)."""
+        if self._channel is not None:
+            self._channel.direct = False
 
     def _abort(self, code: int) -> None:
         self._close_code = code
@@ -484,7 +487,7 @@ class WebSocketResponse(StreamResponse):
             if close_wait is not None and not close_wait.done():
                 close_wait.set_result(None)
         if 0 < op <= OP_BINARY:  # TEXT (1) or BINARY (2)
-            return _new(WSMessage, (_TYPES[op], data, extra))
+            return _new(WSMessage, (_TYPES[op], data, ""))  # ("": aiohttp's extra)
         return await self._control(op, data, extra)
 
     async def _control(self, op: int, data: Any, extra: Any) -> WSMessage:
@@ -527,19 +530,18 @@ class WebSocketResponse(StreamResponse):
     ) -> Any:
         return loads(await self.receive_str(timeout=timeout))
 
-    def __aiter__(self) -> WebSocketResponse:
-        return self
+    def __aiter__(self) -> AsyncIterator[WSMessage]:
+        channel = self._channel
+        if channel is None or type(self).__anext__ is not WebSocketResponse.__anext__:
+            return self
+        # A compiled __anext__ per message: the channel's next_message() while it is direct
+        # (see prepare()), else this class's own way.
+        return MessageIterator(channel, self._next_received)
 
     def __anext__(self) -> Awaitable[WSMessage]:
         channel = self._channel
-        if (  # the common case, an open WebSocket: a message handed over by data_received()
-            channel is not None  # is returned as it is (a WSMessage, see prepare()) by the
-            and channel.waiter is None  # channel's compiled coroutine, without one of ours
-            and not self._closed
-            and not self._closing
-            and not self._receive_timeout
-        ):
-            return channel.next_message(self._next_queued, self._receive_over)
+        if channel is not None and channel.direct:  # a message handed over by data_received()
+            return channel.next_message()  # is returned as it is (a WSMessage, see prepare())
         return self._next_received()
 
     def _receive_over(self) -> None:
@@ -557,7 +559,7 @@ class WebSocketResponse(StreamResponse):
         finally:
             self._receive_over()
         if 0 < op <= OP_BINARY:
-            return _new(WSMessage, (_TYPES[op], data, extra))
+            return _new(WSMessage, (_TYPES[op], data, ""))  # ("": aiohttp's extra)
         msg = await self._control(op, data, extra)
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
             raise StopAsyncIteration

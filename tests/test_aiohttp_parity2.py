@@ -10,7 +10,7 @@ import asyncio
 import datetime
 import io
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +20,9 @@ import aiohttp.web
 import pytest
 
 from squall import web
-from squall.testing import TestClient, TestServer, make_mocked_request
+from squall.testing import TestServer, make_mocked_request
 
-Build = Callable[[Any], Any]  # the web module (aiohttp's or squall's) -> an Application
-
-
-async def on_both(
-    build: Build,
-    request: Callable[[Any], Awaitable[Any]],
-    **app_kwargs: Any,
-) -> tuple[Any, Any]:
-    """``request(client)``'s result against aiohttp's server, then against squall's."""
-    results = []
-    theirs = aiohttp.test_utils.TestClient(aiohttp.test_utils.TestServer(build(aiohttp.web)))
-    async with theirs:
-        results.append(await request(theirs))
-    async with TestClient(TestServer(build(web))) as ours:
-        results.append(await request(ours))
-    return results[0], results[1]
-
+from .side_by_side import on_both
 
 # -- request bodies -------------------------------------------------------------------------
 

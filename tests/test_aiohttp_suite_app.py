@@ -15,7 +15,6 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +28,9 @@ import squall
 from squall import web
 from squall.testing import TestClient, TestServer
 
-Build = Callable[[Any], Any]  # the web module (aiohttp's or squall's) -> an Application
+from .side_by_side import on_both
+
 ENV = {**os.environ, "PYTHONPATH": str(Path(squall.__file__).resolve().parent.parent)}
-
-
-async def on_both(build: Build, request: Callable[[Any], Awaitable[Any]]) -> tuple[Any, Any]:
-    """``request(client)``'s result against aiohttp's server, then against squall's."""
-    results = []
-    theirs = aiohttp.test_utils.TestClient(aiohttp.test_utils.TestServer(build(aiohttp.web)))
-    async with theirs:
-        results.append(await request(theirs))
-    async with TestClient(TestServer(build(web))) as ours:
-        results.append(await request(ours))
-    return results[0], results[1]
 
 
 def run_aliased(code: str) -> Any:

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -25,22 +25,11 @@ import pytest
 from multidict import CIMultiDict
 
 from squall import web
-from squall.testing import TestClient, TestServer, make_mocked_request
+from squall.testing import TestServer, make_mocked_request
+
+from .side_by_side import on_both
 
 pytestmark = pytest.mark.usefixtures("squall_loop")
-
-Build = Callable[[Any], Any]  # the web module (aiohttp's or squall's) -> an Application
-
-
-async def on_both(build: Build, request: Callable[[Any], Awaitable[Any]]) -> tuple[Any, Any]:
-    """``request(client)``'s result against aiohttp's server, then against squall's."""
-    results = []
-    theirs = aiohttp.test_utils.TestClient(aiohttp.test_utils.TestServer(build(aiohttp.web)))
-    async with theirs:
-        results.append(await request(theirs))
-    async with TestClient(TestServer(build(web))) as ours:
-        results.append(await request(ours))
-    return results[0], results[1]
 
 
 BOTH = pytest.mark.parametrize(

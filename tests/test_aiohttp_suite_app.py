@@ -420,3 +420,12 @@ def test_a_plain_function_handler_keeps_its_name_and_docstring() -> None:
         with pytest.deprecated_call():
             route = app.router.add_get("/sync", sync_handler)
         assert (route.handler.__name__, route.handler.__doc__) == ("sync_handler", "Doc")
+
+
+@pytest.mark.parametrize("w", [aiohttp.web, web], ids=["aiohttp", "squall"])
+def test_response_and_request_classes_subscript_in_annotations(w: Any) -> None:
+    """``web.WebSocketResponse[bool]`` (aiohttp's is generic in its decode_text) and the other
+    MutableMapping classes take a subscript, as code annotated for aiohttp writes them."""
+    for cls in (w.WebSocketResponse, w.Response, w.StreamResponse, w.Request):
+        alias = cls[bool]
+        assert alias.__origin__ is cls

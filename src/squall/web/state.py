@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, Mapping, MutableMapping
+from types import GenericAlias
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .keys import BaseKey, NotAppKeyWarning
@@ -28,6 +29,10 @@ class StateMapping(_Base):
     """
 
     __slots__ = ()
+    if not TYPE_CHECKING:  # (to type checkers _Base is MutableMapping, which has it)
+        # Subscriptable as MutableMapping's subclasses are (``web.WebSocketResponse[bool]``,
+        # as aiohttp's generic WebSocketResponse is written in annotations and tests).
+        __class_getitem__ = classmethod(GenericAlias)
     _state: dict[Any, Any] | None
     _key_class: ClassVar[type[BaseKey[Any]]] = BaseKey
     _key_anchor: ClassVar[str] = ""
